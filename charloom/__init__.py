@@ -1,0 +1,1 @@
+"""The `charloom` console command: one entry point composing the packages' subcommands."""

@@ -1,0 +1,3 @@
+from charloom.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,11 @@
+"""Cluster subcommands (job submission helpers)."""
+
+from __future__ import annotations
+
+import argparse
+
+USER_ERRORS: tuple[type[BaseException], ...] = ()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    return None

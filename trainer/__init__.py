@@ -1,0 +1,1 @@
+"""charloom trainer: corpus -> vocabulary -> tf.data -> model -> training -> tuning -> export."""

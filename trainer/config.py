@@ -1,0 +1,170 @@
+"""The one typed configuration of a training run: architecture plus training hyperparameters.
+
+Validated once, at the edge (CLI flags, a YAML file, a Ray Tune sample), then passed down.
+Built-in presets live in ``trainer/configs/*.yaml`` and can be named instead of a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from trainer.errors import ConfigError
+
+CELLS = ("gru", "lstm")
+OPTIMIZERS = ("adam", "rmsprop")
+MAX_LAYERS = 4
+PRESETS_DIR = Path(__file__).parent / "configs"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    # architecture
+    cell: str = "gru"
+    num_layers: int = 1
+    units: tuple[int, ...] = (256,)
+    embedding_dim: int = 64
+    dropout: float = 0.0
+    # data
+    seq_len: int = 100
+    batch_size: int = 64  # global: per-replica batch x replicas
+    validation_fraction: float = 0.1
+    # optimisation
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    clipnorm: float | None = 5.0  # global gradient norm; None disables clipping
+    epochs: int = 10
+    steps_per_epoch: int | None = None  # cap on batches per epoch; None = the whole split
+    validation_steps: int | None = None  # cap on validation batches; None = the whole split
+    early_stopping_patience: int | None = 3  # epochs without val_loss progress; None disables
+    reduce_lr_patience: int | None = 2  # epochs before the LR is cut; None disables
+    reduce_lr_factor: float = 0.5
+    min_learning_rate: float = 1e-5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError("invalid training config: " + "; ".join(problems))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TrainingConfig":
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"a training config must be a mapping of keys to values, got {type(values).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown config key(s): {', '.join(unknown)} "
+                              f"(known: {', '.join(fields)})")
+        converted = {name: _convert(name, value, fields[name].default) for name, value in values.items()}
+        num_layers = converted.get("num_layers", cls.num_layers)
+        units = converted.get("units")
+        if units is None:
+            units = cls.units if "num_layers" not in converted else (cls.units[0],)
+        if len(units) == 1 and isinstance(num_layers, int) and num_layers > 1:
+            units = units * num_layers
+        converted["units"] = units
+        return cls(**converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["units"] = list(self.units)
+        return data
+
+    def replace(self, **changes: Any) -> "TrainingConfig":
+        return TrainingConfig.from_mapping({**self.to_dict(), **changes})
+
+
+def _convert(name: str, value: Any, default: Any) -> Any:
+    """Coerce YAML/JSON/Tune values to the field's type, with a message naming the key."""
+    try:
+        if name == "units":
+            values = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(_as_int(v) for v in values)
+        if value is None:
+            return None
+        if name in ("cell", "optimizer"):
+            if not isinstance(value, str):
+                raise TypeError("expected a string")
+            return value.lower()
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, int) or name in ("steps_per_epoch", "validation_steps",
+                                                "early_stopping_patience", "reduce_lr_patience"):
+            return _as_int(value)
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key {name!r}: cannot use {value!r} ({exc})") from None
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise TypeError("expected an integer")
+    if isinstance(value, str):
+        value = value.strip()
+    return int(value)
+
+
+def _problems(c: TrainingConfig) -> list[str]:
+    p = []
+    if c.cell not in CELLS:
+        p.append(f"cell must be one of {', '.join(CELLS)}, got {c.cell!r}")
+    if not 1 <= c.num_layers <= MAX_LAYERS:
+        p.append(f"num_layers must be between 1 and {MAX_LAYERS}, got {c.num_layers}")
+    if len(c.units) != c.num_layers:
+        p.append(f"units needs one value or one per layer ({c.num_layers}), got {list(c.units)}")
+    if any(u <= 0 for u in c.units):
+        p.append(f"units must be > 0, got {list(c.units)}")
+    for name in ("embedding_dim", "seq_len", "batch_size", "epochs"):
+        if getattr(c, name) <= 0:
+            p.append(f"{name} must be > 0, got {getattr(c, name)}")
+    for name in ("steps_per_epoch", "validation_steps"):
+        if getattr(c, name) is not None and getattr(c, name) <= 0:
+            p.append(f"{name} must be > 0 or null, got {getattr(c, name)}")
+    for name in ("early_stopping_patience", "reduce_lr_patience"):
+        if getattr(c, name) is not None and getattr(c, name) < 1:
+            p.append(f"{name} must be >= 1 or null, got {getattr(c, name)}")
+    if not 0.0 <= c.dropout < 1.0:
+        p.append(f"dropout must be in [0, 1), got {c.dropout}")
+    if not 0.0 < c.validation_fraction < 1.0:
+        p.append(f"validation_fraction must be in (0, 1), got {c.validation_fraction}")
+    if not (math.isfinite(c.learning_rate) and c.learning_rate > 0):
+        p.append(f"learning_rate must be > 0, got {c.learning_rate}")
+    if c.optimizer not in OPTIMIZERS:
+        p.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}")
+    if c.clipnorm is not None and not c.clipnorm > 0:
+        p.append(f"clipnorm must be > 0 or null, got {c.clipnorm}")
+    if not 0.0 < c.reduce_lr_factor < 1.0:
+        p.append(f"reduce_lr_factor must be in (0, 1), got {c.reduce_lr_factor}")
+    if not c.min_learning_rate >= 0:
+        p.append(f"min_learning_rate must be >= 0, got {c.min_learning_rate}")
+    return p
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_config(spec: str | Path | None, overrides: Mapping[str, Any] | None = None) -> TrainingConfig:
+    """Load a YAML config file or a preset name, apply ``overrides`` and validate."""
+    values: dict[str, Any] = {}
+    if spec:
+        path = Path(spec)
+        if not path.is_file() and (PRESETS_DIR / f"{spec}.yaml").is_file():
+            path = PRESETS_DIR / f"{spec}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"config {spec!r} is neither a file nor a preset ({', '.join(preset_names())})")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if loaded is not None:
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path} must contain a mapping of config keys")
+            values.update(loaded)
+    values.update(overrides or {})
+    return TrainingConfig.from_mapping(values)
