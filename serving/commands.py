@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-USER_ERRORS: tuple[type[BaseException], ...] = ()
+from serving.errors import ServingError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ServingError,)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
