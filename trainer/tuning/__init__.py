@@ -1,0 +1,1 @@
+"""Ray Tune over charloom's training: search spaces, the trial function, the experiment, its report."""

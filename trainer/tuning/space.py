@@ -1,0 +1,134 @@
+"""Search spaces: a YAML/JSON mapping of TrainingConfig keys to constants or distributions.
+
+Validated completely before Ray starts: unknown keys, empty choices, inverted or non-positive
+log ranges, and any value TrainingConfig itself would reject each give one clear error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from trainer.config import TrainingConfig
+from trainer.errors import ConfigError
+
+SPACES_DIR = Path(__file__).parent / "spaces"
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+DEFAULT_SPACE = "quick"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    key: str
+    kind: str  # one of DISTRIBUTIONS
+    values: tuple[Any, ...]  # choices, or (low, high)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Searched dimensions plus constants; ``to_param_space`` turns it into Ray Tune's form."""
+
+    dimensions: tuple[Dimension, ...]
+    constants: Mapping[str, Any]
+    source: str
+
+    def to_param_space(self) -> dict[str, Any]:
+        from ray import tune
+
+        build = {"choice": lambda v: tune.choice(list(v)),
+                 "uniform": lambda v: tune.uniform(*v),
+                 "loguniform": lambda v: tune.loguniform(*v),
+                 "randint": lambda v: tune.randint(v[0], v[1] + 1)}  # inclusive high, like YAML readers expect
+        space: dict[str, Any] = dict(self.constants)
+        for dim in self.dimensions:
+            space[dim.key] = build[dim.kind](dim.values)
+        return space
+
+    def max_epochs(self, default: int) -> int:
+        epochs = self.constants.get("epochs", default)
+        return int(epochs) if not isinstance(epochs, (list, tuple)) else int(max(epochs))
+
+    def describe(self) -> list[str]:
+        lines = [f"{d.key}: {d.kind} {list(d.values)}" for d in self.dimensions]
+        return lines + [f"{k}: {v!r}" for k, v in self.constants.items()]
+
+
+def _check_value(key: str, value: Any) -> None:
+    """Let TrainingConfig judge a single value (units broadcast over num_layers like a real config)."""
+    values = {key: value}
+    if key == "num_layers":
+        values["units"] = 8
+    elif key == "units" and isinstance(value, (list, tuple)):
+        values["num_layers"] = len(value)
+    try:
+        TrainingConfig.from_mapping(values)
+    except ConfigError as exc:
+        raise ConfigError(f"search space key {key!r}: value {value!r} is invalid: {exc}") from None
+
+
+def _dimension(key: str, spec: Mapping[str, Any]) -> Dimension:
+    if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        raise ConfigError(f"search space key {key!r}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: "
+                          f"..., got {dict(spec)!r}")
+    kind, values = next(iter(spec.items()))
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"search space key {key!r}: {kind} needs a list, got {values!r}")
+    if kind == "choice":
+        if not values:
+            raise ConfigError(f"search space key {key!r}: choice list is empty")
+        for value in values:
+            _check_value(key, value)
+        return Dimension(key, kind, tuple(values))
+    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"search space key {key!r}: {kind} needs [low, high] numbers, got {values!r}")
+    low, high = values
+    if not low < high:
+        raise ConfigError(f"search space key {key!r}: {kind} range [{low}, {high}] is empty (low must be < high)")
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"search space key {key!r}: loguniform needs low > 0, got {low}")
+    if kind == "randint" and not all(float(v).is_integer() for v in values):
+        raise ConfigError(f"search space key {key!r}: randint needs integer bounds, got {values!r}")
+    for value in (low, high):
+        _check_value(key, int(value) if kind == "randint" else value)
+    return Dimension(key, kind, (low, high))
+
+
+def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(f"search space {source} must be a non-empty mapping of config keys")
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"search space {source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    dimensions, constants = [], {}
+    for key, spec in data.items():
+        if isinstance(spec, Mapping):
+            dimensions.append(_dimension(key, spec))
+        else:
+            _check_value(key, spec)
+            constants[key] = spec
+    if not dimensions:
+        raise ConfigError(f"search space {source} searches nothing: give at least one distribution")
+    return SearchSpace(tuple(dimensions), constants, source)
+
+
+def load_space(spec: str | Path | None) -> SearchSpace:
+    """A YAML/JSON file, or the name of a bundled space (quick, full)."""
+    spec = spec or DEFAULT_SPACE
+    path = Path(spec)
+    if not path.is_file() and (SPACES_DIR / f"{spec}.yaml").is_file():
+        path = SPACES_DIR / f"{spec}.yaml"
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
+        raise ConfigError(f"search space {spec!r} is neither a file nor a bundled space ({names})")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    return parse_space(data, str(path))
