@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("file", help="e.g. ../shared/data/tinyshakespeare.txt")
     seed.set_defaults(handler=_data_seed)
 
+    from trainer.tuning.command import register_tune
+
+    register_tune(subparsers)
+
 
 def _overrides(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}

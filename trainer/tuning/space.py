@@ -1,5 +1,8 @@
 """Search spaces: a YAML/JSON mapping of TrainingConfig keys to constants or distributions.
 
+``choice`` samples uniformly, ``grid`` runs every value (times ``--num-samples``), ``uniform``,
+``loguniform`` and ``randint`` (inclusive bounds) sample ranges.
+
 Validated completely before Ray starts: unknown keys, empty choices, inverted or non-positive
 log ranges, and any value TrainingConfig itself would reject each give one clear error.
 """
@@ -17,7 +20,7 @@ from trainer.config import TrainingConfig
 from trainer.errors import ConfigError
 
 SPACES_DIR = Path(__file__).parent / "spaces"
-DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")
 DEFAULT_SPACE = "quick"
 
 
@@ -40,6 +43,7 @@ class SearchSpace:
         from ray import tune
 
         build = {"choice": lambda v: tune.choice(list(v)),
+                 "grid": lambda v: tune.grid_search(list(v)),
                  "uniform": lambda v: tune.uniform(*v),
                  "loguniform": lambda v: tune.loguniform(*v),
                  "randint": lambda v: tune.randint(v[0], v[1] + 1)}  # inclusive high, like YAML readers expect
@@ -77,9 +81,9 @@ def _dimension(key: str, spec: Mapping[str, Any]) -> Dimension:
     kind, values = next(iter(spec.items()))
     if not isinstance(values, (list, tuple)):
         raise ConfigError(f"search space key {key!r}: {kind} needs a list, got {values!r}")
-    if kind == "choice":
+    if kind in ("choice", "grid"):
         if not values:
-            raise ConfigError(f"search space key {key!r}: choice list is empty")
+            raise ConfigError(f"search space key {key!r}: {kind} list is empty")
         for value in values:
             _check_value(key, value)
         return Dimension(key, kind, tuple(values))
