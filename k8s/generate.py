@@ -1,0 +1,290 @@
+"""Render the kustomize inputs that carry serving/defaults.py's values.
+
+The model name, ports, paths and batching parameters live in one place, serving/defaults.py,
+which the local server and the client already import. Kubernetes manifests cannot import Python,
+so this script writes the files that repeat those values (the TF Serving config files shipped in
+the ConfigMap, and the Deployment, Service and NetworkPolicy that name ports and paths). The
+output is committed; tests/k8s regenerates it and fails when it differs, so a change to
+defaults.py cannot silently leave the cluster on old values.
+
+    .venv/bin/python k8s/generate.py          # rewrite the generated files
+    .venv/bin/python k8s/generate.py --check  # exit 1 if any generated file is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+K8S_DIR = Path(__file__).resolve().parent
+REPO_ROOT = K8S_DIR.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script from a checkout without an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+
+from serving import defaults  # noqa: E402  (needs the sys.path line above)
+
+# The official image, pinned. 2.19.1 is the newest release for which both the CPU tag and the
+# `-gpu` tag are confirmed published; both overlays must run the same server version.
+TF_SERVING_IMAGE = "tensorflow/serving"
+TF_SERVING_VERSION = "2.19.1"
+
+APP_NAME = "charloom-serving"
+SELECTOR_LABELS = {"app.kubernetes.io/name": APP_NAME}
+COMMON_LABELS = {**SELECTOR_LABELS, "app.kubernetes.io/component": "serving",
+                 "app.kubernetes.io/part-of": "charloom"}
+# Only pods carrying this label may open connections to the serving pods (NetworkPolicy).
+CLIENT_LABEL = ("charloom.dev/serving-client", "true")
+# Prometheus pods (any namespace) may scrape the REST port, nothing else.
+PROMETHEUS_LABEL = ("app.kubernetes.io/name", "prometheus")
+
+CONFIG_MAP = "charloom-serving-config"
+CONFIG_DIR_IN_CONTAINER = "/etc/charloom-serving"
+MODELS_CONFIG = "models.config"
+BATCHING_CONFIG = "batching.config"
+MONITORING_CONFIG = "monitoring.config"
+
+# One ReadWriteMany claim shared by tuning (writes) and serving (reads). Ray pods mount its root
+# at SHARED_MOUNT; serving mounts only MODEL_STORE_SUBPATH at MODEL_BASE_PATH_IN_CONTAINER, so
+# `charloom tune --model-base-path {SHARED_MOUNT}/{MODEL_STORE_SUBPATH}` exports straight into
+# the directory TF Serving polls.
+SHARED_CLAIM = "charloom-shared"
+SHARED_MOUNT = "/mnt/shared"
+MODEL_STORE_SUBPATH = f"models/{defaults.MODEL_NAME}"
+RAY_RESULTS_SUBPATH = "ray-results"
+# The bucket overlay: TF Serving reads gs:// paths natively (GCS is built into TensorFlow).
+BUCKET_MODEL_BASE_PATH = f"gs://charloom-models/models/{defaults.MODEL_NAME}"
+
+RUN_AS = 1000  # any non-root uid: the TF Serving image needs no particular user
+
+
+def models_config(base_path: str) -> str:
+    """TF Serving's --model_config_file: one model, latest version (hot-loads new versions)."""
+    return (
+        "model_config_list {\n"
+        "  config {\n"
+        f'    name: "{defaults.MODEL_NAME}"\n'
+        f'    base_path: "{base_path}"\n'
+        '    model_platform: "tensorflow"\n'
+        "    model_version_policy { latest { num_versions: 1 } }\n"
+        "  }\n"
+        "}\n")
+
+
+def batching_config() -> str:
+    """TF Serving's --batching_parameters_file (BatchingParameters text proto)."""
+    fields = {
+        "max_batch_size": defaults.MAX_BATCH_SIZE,
+        "batch_timeout_micros": defaults.BATCH_TIMEOUT_MICROS,
+        "max_enqueued_batches": defaults.MAX_ENQUEUED_BATCHES,
+        "num_batch_threads": defaults.NUM_BATCH_THREADS,
+    }
+    return "".join(f"{name} {{ value: {value} }}\n" for name, value in fields.items())
+
+
+def monitoring_config() -> str:
+    """TF Serving's --monitoring_config_file: Prometheus metrics on the REST port."""
+    return f'prometheus_config {{ enable: true, path: "{defaults.MONITORING_PATH}" }}\n'
+
+
+def server_args() -> list[str]:
+    """tensorflow_model_server flags; tests check each name against TF Serving's main.cc."""
+    config = CONFIG_DIR_IN_CONTAINER
+    return [
+        f"--port={defaults.GRPC_PORT}",
+        f"--rest_api_port={defaults.REST_PORT}",
+        f"--model_config_file={config}/{MODELS_CONFIG}",
+        "--enable_batching=true",
+        f"--batching_parameters_file={config}/{BATCHING_CONFIG}",
+        f"--file_system_poll_wait_seconds={defaults.FILE_SYSTEM_POLL_WAIT_SECONDS}",
+        f"--monitoring_config_file={config}/{MONITORING_CONFIG}",
+        "--enable_grpc_healthcheck_service=true",
+    ]
+
+
+def _grpc_probe(period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
+    # --enable_grpc_healthcheck_service answers grpc.health.v1; the port opens only after the
+    # models in the config file have loaded, so a passing probe means the model is servable.
+    return {"grpc": {"port": defaults.GRPC_PORT}, "periodSeconds": period,
+            "timeoutSeconds": timeout, "failureThreshold": failures}
+
+
+def deployment() -> dict[str, Any]:
+    """The TF Serving Deployment, restricted Pod Security Standard, model store read-only."""
+    container = {
+        "name": "tensorflow-serving",
+        "image": f"{TF_SERVING_IMAGE}:{TF_SERVING_VERSION}",
+        "imagePullPolicy": "IfNotPresent",
+        # The image's entrypoint script adds --model_name/--model_base_path; call the binary.
+        "command": ["/usr/bin/tensorflow_model_server"],
+        "args": server_args(),
+        "ports": [{"name": "grpc", "containerPort": defaults.GRPC_PORT, "protocol": "TCP"},
+                  {"name": "http", "containerPort": defaults.REST_PORT, "protocol": "TCP"}],
+        "startupProbe": _grpc_probe(period=5, failures=60),  # up to 5 min for the first load
+        "readinessProbe": _grpc_probe(period=10, failures=3),
+        "livenessProbe": _grpc_probe(period=20, failures=3),
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                      "limits": {"cpu": "2", "memory": "2Gi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR_IN_CONTAINER, "readOnly": True},
+            {"name": "model-store", "mountPath": defaults.MODEL_BASE_PATH_IN_CONTAINER,
+             "subPath": MODEL_STORE_SUBPATH, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    pod_spec = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": CONFIG_MAP}},
+            {"name": "model-store",
+             "persistentVolumeClaim": {"claimName": SHARED_CLAIM, "readOnly": True}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP_NAME, "labels": COMMON_LABELS},
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": SELECTOR_LABELS},
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": COMMON_LABELS,
+                    "annotations": {"prometheus.io/scrape": "true",
+                                    "prometheus.io/port": str(defaults.REST_PORT),
+                                    "prometheus.io/path": defaults.MONITORING_PATH},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def service() -> dict[str, Any]:
+    """ClusterIP Service: gRPC for clients, HTTP for model status and metrics."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": APP_NAME, "labels": COMMON_LABELS},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": SELECTOR_LABELS,
+            "ports": [
+                {"name": "grpc", "port": defaults.GRPC_PORT, "targetPort": "grpc",
+                 "protocol": "TCP", "appProtocol": "grpc"},
+                {"name": "http", "port": defaults.REST_PORT, "targetPort": "http",
+                 "protocol": "TCP", "appProtocol": "http"},
+            ],
+        },
+    }
+
+
+def network_policy() -> dict[str, Any]:
+    """Ingress only from labelled clients (both ports) and Prometheus (REST port only)."""
+    both_ports = [{"protocol": "TCP", "port": defaults.GRPC_PORT},
+                  {"protocol": "TCP", "port": defaults.REST_PORT}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": APP_NAME, "labels": COMMON_LABELS},
+        "spec": {
+            "podSelector": {"matchLabels": SELECTOR_LABELS},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"namespaceSelector": {},
+                           "podSelector": {"matchLabels": dict([CLIENT_LABEL])}}],
+                 "ports": both_ports},
+                {"from": [{"namespaceSelector": {},
+                           "podSelector": {"matchLabels": dict([PROMETHEUS_LABEL])}}],
+                 "ports": [{"protocol": "TCP", "port": defaults.REST_PORT}]},
+            ],
+        },
+    }
+
+
+HEADER = "# Generated by k8s/generate.py from serving/defaults.py. Do not edit: run k8s/generate.py.\n"
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes shared dicts (the labels) out in full: anchors and aliases confuse readers."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _yaml(obj: dict[str, Any]) -> str:
+    return HEADER + yaml.dump(obj, Dumper=_NoAliasDumper, sort_keys=False,
+                              default_flow_style=False, width=100)
+
+
+def _text(body: str) -> str:
+    return HEADER + body
+
+
+def outputs() -> dict[str, str]:
+    """Every generated file, keyed by its path relative to k8s/."""
+    config = "base/serving/config"
+    return {
+        f"{config}/{MODELS_CONFIG}": _text(models_config(defaults.MODEL_BASE_PATH_IN_CONTAINER)),
+        f"{config}/{BATCHING_CONFIG}": _text(batching_config()),
+        f"{config}/{MONITORING_CONFIG}": _text(monitoring_config()),
+        "base/serving/deployment.yaml": _yaml(deployment()),
+        "base/serving/service.yaml": _yaml(service()),
+        "base/serving/networkpolicy.yaml": _yaml(network_policy()),
+        f"overlays/bucket/{MODELS_CONFIG}": _text(models_config(BUCKET_MODEL_BASE_PATH)),
+    }
+
+
+def stale(root: Path) -> list[str]:
+    """Generated files under `root` that are missing or differ from what would be written."""
+    return [rel for rel, body in outputs().items()
+            if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != body]
+
+
+def write(root: Path) -> list[str]:
+    """Write every generated file under `root`; return the ones that changed."""
+    changed = stale(root)
+    for rel, body in outputs().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=K8S_DIR, help="k8s directory to write into")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 when a generated file is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        out_of_date = stale(args.out)
+        for rel in out_of_date:
+            print(f"stale: k8s/{rel} (run .venv/bin/python k8s/generate.py)", file=sys.stderr)
+        return 1 if out_of_date else 0
+    for rel in write(args.out):
+        print(f"wrote k8s/{rel}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
