@@ -1,0 +1,125 @@
+"""Public generation API: `GenerationClient` (gRPC) and `TextGenerator` (any backend).
+
+Arguments are validated, and prompts checked against the model's vocabulary, before any Predict
+RPC; the model's signatures and vocabulary are learned from the server on first use.
+
+    with GenerationClient("localhost:8500", "charloom") as client:
+        [result] = client.generate("ROMEO:", max_new_tokens=200, temperature=0.8, seed=1)
+        for chunk in client.stream("JULIET:", max_new_tokens=200):
+            print(chunk.text, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, Sequence
+
+from serving import defaults
+from serving.backends import InferenceBackend, learn_vocabulary
+from serving.channel import RetryPolicy, TlsOptions
+from serving.char_vocabulary import CharVocabulary
+from serving.client_errors import SamplingArgumentError
+from serving.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
+                                stream_generation, validate_counts)
+from serving.grpc_backend import DEFAULT_TIMEOUT_SECONDS, GrpcBackend
+from serving.sampling import SamplingParams, resolve_seed
+from serving.stop_strings import validate_stop_strings
+
+DEFAULT_MAX_NEW_TOKENS = 200
+DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
+
+
+class TextGenerator:
+    """Generation over one backend (gRPC or in-process); learns the vocabulary once."""
+
+    def __init__(self, backend: InferenceBackend | None = None) -> None:
+        self._backend = backend
+        self._vocabulary: CharVocabulary | None = None
+
+    @classmethod
+    def from_saved_model(cls, saved_model_dir: str | os.PathLike) -> "TextGenerator":
+        """In-process generation from an exported SavedModel (reference for tests and benchmarks)."""
+        from serving.local_backend import LocalBackend
+
+        return cls(LocalBackend(saved_model_dir))
+
+    @property
+    def backend(self) -> InferenceBackend:
+        if self._backend is None:
+            self._backend = self._connect()
+        return self._backend
+
+    @property
+    def vocabulary(self) -> CharVocabulary:
+        if self._vocabulary is None:
+            self._vocabulary = learn_vocabulary(self.backend)
+        return self._vocabulary
+
+    def request(self, prompts: str | Sequence[str], *, num_samples: int = 1,
+                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0,
+                top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+                stop: str | Sequence[str] | None = None) -> GenerationRequest:
+        """Validate arguments without any RPC (SamplingArgumentError on a bad one)."""
+        return GenerationRequest(
+            prompts=validate_counts(prompts, num_samples, max_new_tokens),
+            num_samples=int(num_samples), max_new_tokens=int(max_new_tokens),
+            sampling=SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p),
+            seed=resolve_seed(seed), stop=validate_stop_strings(stop))
+
+    def stream(self, prompts: str | Sequence[str], **options) -> Iterator[TextChunk]:
+        """Text chunks as they are produced; options as for `request`.
+
+        Validation and the vocabulary check happen now, not on the first ``next()``.
+        """
+        return self.stream_request(self.request(prompts, **options))
+
+    def generate(self, prompts: str | Sequence[str], **options) -> list[GenerationResult]:
+        """One result per (prompt, sample), ordered by prompt then sample; options as for `request`."""
+        request = self.request(prompts, **options)
+        return collect_results(request, self.stream_request(request))
+
+    def stream_request(self, request: GenerationRequest) -> Iterator[TextChunk]:
+        vocabulary = self.vocabulary
+        for prompt in request.prompts:
+            vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
+        return stream_generation(self.backend, vocabulary, request)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+    def __enter__(self) -> "TextGenerator":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _connect(self) -> InferenceBackend:
+        raise RuntimeError("TextGenerator needs a backend")
+
+
+class GenerationClient(TextGenerator):
+    """Generation from a model served over gRPC by TF Serving or `charloom serve`.
+
+    Connects lazily: the first generate/stream call fetches the model metadata (signatures,
+    pinned version) and the vocabulary. ``timeout`` is the deadline of each RPC in seconds.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
+                 version: int | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
+                 tls_server_name: str | None = None, wait_for_ready: bool = False) -> None:
+        super().__init__()
+        if not timeout or timeout <= 0:
+            raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self.target = target
+        self.model_name = model_name
+        self.version = version
+        self.timeout = timeout
+        self.retry = retry
+        self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
+        self.wait_for_ready = wait_for_ready
+
+    def _connect(self) -> GrpcBackend:
+        return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
+                           retry=self.retry, tls=self.tls, wait_for_ready=self.wait_for_ready)

@@ -1,0 +1,158 @@
+"""The sampling loop shared by every backend: prefill once, then one step call per character.
+
+All prompts are prefilled in one call; each prompt's logits and states are repeated for its
+samples; every further character costs one ``serving_default`` call for the whole batch, with the
+states passed back. Rows that hit a stop string leave the batch. Text is yielded as it is produced
+(held back only while it could be the start of a stop string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from serving.backends import InferenceBackend
+from serving.char_vocabulary import CharVocabulary
+from serving.client_errors import SamplingArgumentError
+from serving.sampling import SamplingParams, row_generator, sample_next
+from serving.stop_strings import StopStringScanner
+
+log = logging.getLogger(__name__)
+
+FINISH_STOP = "stop"  # a stop string was generated (it is not part of the text)
+FINISH_LENGTH = "length"  # max_new_tokens characters were generated
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request: build it with `GenerationRequest.create`."""
+
+    prompts: tuple[str, ...]
+    num_samples: int
+    max_new_tokens: int
+    sampling: SamplingParams
+    seed: int
+    stop: tuple[str, ...]
+
+    @property
+    def rows(self) -> int:
+        return len(self.prompts) * self.num_samples
+
+    def row_of(self, prompt_index: int, sample_index: int) -> int:
+        return prompt_index * self.num_samples + sample_index
+
+
+@dataclasses.dataclass(frozen=True)
+class TextChunk:
+    """Newly produced text of one output row; ``finish_reason`` is set on the row's last chunk."""
+
+    prompt_index: int
+    sample_index: int
+    text: str
+    finish_reason: str | None = None
+    new_tokens: int | None = None  # on the last chunk: characters sampled, stop string included
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationResult:
+    """One finished sample: the generated text (prompt and stop string excluded)."""
+
+    prompt: str
+    prompt_index: int
+    sample_index: int
+    text: str
+    finish_reason: str
+    new_tokens: int
+    seed: int
+
+
+def validate_counts(prompts: Sequence[str], num_samples: int, max_new_tokens: int) -> tuple[str, ...]:
+    if isinstance(prompts, str):
+        prompts = (prompts,)
+    prompts = tuple(prompts)
+    if not prompts:
+        raise SamplingArgumentError("at least one prompt is needed")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt:
+            raise SamplingArgumentError(
+                f"prompt {i} is {prompt!r}: prompts must be non-empty strings (the model needs at "
+                "least one character to start from)")
+    for name, value in (("num_samples", num_samples), ("max_new_tokens", max_new_tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SamplingArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return prompts
+
+
+def pad_prompts(encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad with 0 into [prompts, longest] plus the true lengths (the prefill contract)."""
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)
+    ids = np.zeros((len(encoded), int(lengths.max())), dtype=np.int32)
+    for row, e in enumerate(encoded):
+        ids[row, :len(e)] = e
+    return ids, lengths
+
+
+def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary,
+                      request: GenerationRequest) -> Iterator[TextChunk]:
+    """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
+
+    Prompts must already be checked against ``vocabulary`` (`TextGenerator` does this before any
+    RPC). Closing the iterator early stops generation after the current step.
+    """
+    ids, lengths = pad_prompts([vocabulary.encode(p) for p in request.prompts])
+    logits, states = backend.prefill(ids, lengths)
+    n = request.num_samples
+    if n > 1:
+        prompt_of_row = np.repeat(np.arange(len(request.prompts)), n)
+        logits = logits[prompt_of_row]
+        states = backend.select_rows(states, prompt_of_row)
+    active = np.arange(request.rows)  # output rows still in the batch, in batch order
+    generators = [row_generator(request.seed, row % n) for row in active]
+    scanners = [StopStringScanner(request.stop) for _ in active]
+    chars = vocabulary.chars
+    for produced in range(1, request.max_new_tokens + 1):
+        next_ids = sample_next(logits, request.sampling, generators)
+        last = produced == request.max_new_tokens
+        keep = np.ones(len(active), dtype=bool)
+        for position, row in enumerate(active.tolist()):
+            scanner = scanners[row]
+            text = scanner.push(chars[next_ids[position]])
+            if scanner.stopped or last:
+                keep[position] = False
+                reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
+                yield TextChunk(row // n, row % n, text + scanner.flush(), reason, produced)
+            elif text:
+                yield TextChunk(row // n, row % n, text)
+        if last or not keep.any():
+            return
+        if not keep.all():
+            kept = np.flatnonzero(keep)
+            states = backend.select_rows(states, kept)
+            active, next_ids = active[kept], next_ids[kept]
+            generators = [generators[i] for i in kept.tolist()]
+            log.debug("%d row(s) stopped after %d characters; %d left", len(keep) - len(kept),
+                      produced, len(kept))
+        logits, states = backend.step(next_ids.reshape(-1, 1), states)
+
+
+def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> list[GenerationResult]:
+    """Join a stream into one result per row, ordered by prompt then sample."""
+    parts: dict[int, list[str]] = {}
+    finals: dict[int, TextChunk] = {}
+    for chunk in chunks:
+        row = request.row_of(chunk.prompt_index, chunk.sample_index)
+        parts.setdefault(row, []).append(chunk.text)
+        if chunk.finish_reason is not None:
+            finals[row] = chunk
+    results = []
+    for row in range(request.rows):
+        prompt_index, sample_index = divmod(row, request.num_samples)
+        final = finals[row]
+        results.append(GenerationResult(
+            prompt=request.prompts[prompt_index], prompt_index=prompt_index, sample_index=sample_index,
+            text="".join(parts[row]), finish_reason=final.finish_reason, new_tokens=final.new_tokens,
+            seed=request.seed))
+    return results
