@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from trainer.config import load_config, TrainingConfig
+from trainer.model import build_model, prefill, state_names, step, zero_states
+
+
+def test_state_names_follow_the_contract():
+    gru = TrainingConfig(cell="gru", num_layers=2, units=(512, 256))
+    assert state_names(gru) == [("layer_0_h", 512), ("layer_1_h", 256)]
+    lstm = TrainingConfig(cell="lstm", num_layers=1, units=(128,))
+    assert state_names(lstm) == [("layer_0_h", 128), ("layer_0_c", 128)]
+
+
+@pytest.mark.parametrize("preset, rnn_params", [
+    # GRU (reset_after): 3 * (in*u + u*u + 2u); LSTM: 4 * (in*u + u*u + u)
+    ("tutorial-gru1024", 3 * (256 * 1024 + 1024 * 1024 + 2 * 1024)),
+    ("harry-potter-gru", 3 * (300 * 512 + 512 * 512 + 2 * 512) + 3 * (512 * 256 + 256 * 256 + 2 * 256)),
+    ("chollet-lstm128", 4 * (64 * 128 + 128 * 128 + 128)),
+])
+def test_the_seed_models_are_expressible(preset, rnn_params):
+    config = load_config(preset)
+    vocab = 65
+    model = build_model(config, vocab)
+    expected = vocab * config.embedding_dim + rnn_params + config.units[-1] * vocab + vocab
+    assert model.count_params() == expected
+    assert model.output_shape == (None, None, vocab)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_step_and_prefill_reproduce_the_full_sequence(cell):
+    config = TrainingConfig(cell=cell, num_layers=2, units=(12, 8), embedding_dim=6, dropout=0.3)
+    model = build_model(config, 11)
+    ids = np.random.default_rng(0).integers(0, 11, size=(3, 9)).astype("int32")
+    full = model(ids, training=False).numpy()
+
+    states = zero_states(config, 3)
+    for t in range(ids.shape[1]):
+        logits, states = step(model, config, ids[:, t:t + 1], states)
+        np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
+
+    lengths = np.array([9, 4, 1], dtype="int32")
+    logits, prefill_states = prefill(model, config, ids, lengths, zero_states(config, 3))
+    np.testing.assert_allclose(logits.numpy(), full[np.arange(3), lengths - 1], atol=1e-5)
+    # the states after row 1's 4th character continue exactly like the full sequence
+    row = [s[1:2] for s in prefill_states]
+    logits, _ = step(model, config, ids[1:2, 4:5], row)
+    np.testing.assert_allclose(logits.numpy()[0], full[1, 4], atol=1e-5)

@@ -1,0 +1,99 @@
+"""The character model and the two ways its one set of weights runs.
+
+``build_model`` is the training model: ids ``[B, T]`` -> logits ``[B, T, V]`` over whole
+sequences. ``step`` and ``prefill`` run the same layers for inference with the RNN states
+carried explicitly as tensors (no ``stateful=True`` model rebuilt at batch size 1): ``step``
+calls each layer's cell once (no while loop), ``prefill`` runs the layers over right-padded
+prompts with a mask, so padded positions carry the state through unchanged.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from trainer.config import TrainingConfig
+
+EMBEDDING = "embedding"
+LOGITS = "logits"
+
+
+def rnn_layer_name(index: int) -> str:
+    return f"rnn_{index}"
+
+
+def state_names(config: TrainingConfig) -> list[tuple[str, int]]:
+    """Names and widths of the RNN states in signature order: ``layer_i_h`` (and ``layer_i_c`` for LSTM)."""
+    names: list[tuple[str, int]] = []
+    for i, units in enumerate(config.units):
+        names.append((f"layer_{i}_h", units))
+        if config.cell == "lstm":
+            names.append((f"layer_{i}_c", units))
+    return names
+
+
+def states_per_layer(config: TrainingConfig) -> int:
+    return 2 if config.cell == "lstm" else 1
+
+
+def _rnn(cell: str, units: int, name: str) -> keras.layers.Layer:
+    layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
+    # return_state lets inference read the final states of the very layers that trained.
+    return layer_class(units, return_sequences=True, return_state=True, name=name)
+
+
+def build_model(config: TrainingConfig, vocab_size: int) -> keras.Model:
+    """Embedding -> ``num_layers`` GRU/LSTM layers (dropout between) -> Dense logits."""
+    ids = keras.Input(shape=(None,), dtype="int32", name="input_ids")
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name=EMBEDDING)(ids)
+    for i, units in enumerate(config.units):
+        x = _rnn(config.cell, units, rnn_layer_name(i))(x)[0]
+        if config.dropout > 0:
+            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+    logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+    return keras.Model(ids, logits, name=f"charloom_{config.cell}")
+
+
+def rnn_layers(model: keras.Model, config: TrainingConfig) -> list[keras.layers.Layer]:
+    return [model.get_layer(rnn_layer_name(i)) for i in range(config.num_layers)]
+
+
+def zero_states(config: TrainingConfig, batch_size: int) -> list[tf.Tensor]:
+    return [tf.zeros([batch_size, units], tf.float32) for _, units in state_names(config)]
+
+
+def _group(states: list[tf.Tensor], config: TrainingConfig) -> list[list[tf.Tensor]]:
+    """Flat signature-order states -> one list per layer."""
+    k = states_per_layer(config)
+    return [list(states[i * k:(i + 1) * k]) for i in range(config.num_layers)]
+
+
+def step(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
+         states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """One character per row: ids ``[B, 1]`` + states -> logits ``[B, V]`` + new states.
+
+    Calls each layer's cell directly: the same math the layer's loop applies per time step.
+    """
+    x = model.get_layer(EMBEDDING)(ids[:, 0])
+    new_states: list[tf.Tensor] = []
+    for layer, layer_states in zip(rnn_layers(model, config), _group(states, config)):
+        x, updated = layer.cell(x, layer_states, training=False)
+        new_states.extend(updated)
+    return model.get_layer(LOGITS)(x), new_states
+
+
+def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths: tf.Tensor,
+            states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+    """Right-padded prompts ``[B, T]`` with ``lengths`` -> logits at each row's last real
+    character ``[B, V]`` + the states after it (masked steps keep the state)."""
+    mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
+    x = model.get_layer(EMBEDDING)(ids)
+    new_states: list[tf.Tensor] = []
+    for layer, layer_states in zip(rnn_layers(model, config), _group(states, config)):
+        outputs = layer(x, initial_state=layer_states, mask=mask, training=False)
+        x = outputs[0]
+        new_states.extend(outputs[1:])
+    # For GRU and LSTM the output at the last real step is that step's h: the first new state
+    # of the top layer.
+    last_h = new_states[-states_per_layer(config)]
+    return model.get_layer(LOGITS)(last_h), new_states
