@@ -58,7 +58,10 @@ RAY_RESULTS_SUBPATH = "ray-results"
 # The bucket overlay: TF Serving reads gs:// paths natively (GCS is built into TensorFlow).
 BUCKET_MODEL_BASE_PATH = f"gs://charloom-models/models/{defaults.MODEL_NAME}"
 
-RUN_AS = 1000  # any non-root uid: the TF Serving image needs no particular user
+# TF Serving needs no particular user. Use the Ray image's ray:users (1000:100), the owner of
+# everything tuning writes to the shared store, so both sides agree on the volume's group.
+RUN_AS_USER = 1000
+RUN_AS_GROUP = 100
 
 
 def models_config(base_path: str) -> str:
@@ -144,7 +147,8 @@ def deployment() -> dict[str, Any]:
     pod_spec = {
         "automountServiceAccountToken": False,
         "securityContext": {
-            "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+            "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_GROUP,
+            "fsGroup": RUN_AS_GROUP, "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": 30,
