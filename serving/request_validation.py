@@ -1,0 +1,106 @@
+"""Check a Predict request against a SignatureDef and the server's limits before running it.
+
+Messages follow TF Serving's (`input size does not match signature: ...`, `Expects arg[0] to be
+float but int32 is provided`, `output tensor alias not found in signature: ...`) so clients and
+operators see the same text from either server. Every failure here is INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from tensorflow.core.framework import tensor_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from serving.model_config import ServerLimits
+from serving.status import invalid_argument
+from serving.tensors import TensorCodecError, dtype_name, from_tensor_proto
+
+PROMPT_INPUT_NAME = "input_ids"  # the input whose dimension 1 --max-prompt-length bounds
+
+
+def _set(names: object) -> str:
+    return "{" + ",".join(sorted(names)) + "}"  # type: ignore[arg-type]
+
+
+def check_input_keys(signature: meta_graph_pb2.SignatureDef, sent: Mapping[str, object]) -> None:
+    expected = set(signature.inputs)
+    given = set(sent)
+    if given == expected:
+        return
+    if len(given) != len(expected):
+        raise invalid_argument(
+            f"input size does not match signature: {len(given)}!={len(expected)} len({_set(given)}) != "
+            f"len({_set(expected)}). Sent extra: {_set(given - expected)}. "
+            f"Missing but required: {_set(expected - given)}.")
+    unknown = sorted(given - expected)[0]
+    raise invalid_argument(f"input tensor alias not found in signature: {unknown}. "
+                           f"Inputs expected to be in the set {_set(expected)}.")
+
+
+def check_output_filter(signature: meta_graph_pb2.SignatureDef, output_filter: list[str]) -> list[str]:
+    """The output aliases to return: the filter in order, or every output when it is empty."""
+    seen: set[str] = set()
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs "
+                                   f"expected to be in the set {_set(signature.outputs)}.")
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return list(output_filter) if output_filter else sorted(signature.outputs)
+
+
+def _shape_text(dims: list[int] | tuple[int, ...]) -> str:
+    return "[" + ",".join(str(d) for d in dims) + "]"
+
+
+def decode_inputs(signature: meta_graph_pb2.SignatureDef,
+                  sent: Mapping[str, tensor_pb2.TensorProto]) -> dict[str, np.ndarray]:
+    """Decode each input after checking its dtype and shape against the signature."""
+    arrays: dict[str, np.ndarray] = {}
+    for index, name in enumerate(sorted(signature.inputs)):
+        info = signature.inputs[name]
+        proto = sent[name]
+        if proto.dtype != info.dtype:
+            raise invalid_argument(f"Expects arg[{index}] to be {dtype_name(info.dtype)} but "
+                                   f"{dtype_name(proto.dtype)} is provided")
+        try:
+            array = from_tensor_proto(proto)
+        except TensorCodecError as exc:
+            raise invalid_argument(f"input '{name}': {exc}") from exc
+        if not info.tensor_shape.unknown_rank:
+            expected = [d.size for d in info.tensor_shape.dim]
+            compatible = len(expected) == array.ndim and all(
+                e < 0 or e == a for e, a in zip(expected, array.shape))
+            if not compatible:
+                raise invalid_argument(
+                    f"input '{name}' has shape {_shape_text(array.shape)}, incompatible with the "
+                    f"signature's {_shape_text(expected)}")
+        arrays[name] = array
+    return arrays
+
+
+def check_limits(arrays: Mapping[str, np.ndarray], limits: ServerLimits) -> None:
+    """Bound the batch (dim 0 of every input) and the prompt (dim 1 of integer `input_ids`)."""
+    for name, array in arrays.items():
+        if array.ndim >= 1 and array.shape[0] > limits.max_request_batch:
+            raise invalid_argument(
+                f"input '{name}' has batch size {array.shape[0]}, above the server's limit of "
+                f"{limits.max_request_batch} (--max-request-batch)")
+        if (name == PROMPT_INPUT_NAME and array.ndim >= 2 and array.dtype.kind in "iu"
+                and array.shape[1] > limits.max_prompt_length):
+            raise invalid_argument(
+                f"input '{name}' has length {array.shape[1]}, above the server's limit of "
+                f"{limits.max_prompt_length} (--max-prompt-length)")
+
+
+def batch_rows(arrays: Mapping[str, np.ndarray]) -> int | None:
+    """The shared dimension 0 of all inputs, or None when the request cannot be batched."""
+    sizes = {array.shape[0] if array.ndim >= 1 else None for array in arrays.values()}
+    if len(sizes) != 1 or None in sizes:
+        return None
+    return int(sizes.pop())  # type: ignore[arg-type]
+
+
