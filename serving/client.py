@@ -14,14 +14,17 @@ from __future__ import annotations
 import os
 from typing import Iterator, Sequence
 
+import grpc
+
 from serving import defaults
 from serving.backends import InferenceBackend, learn_vocabulary
-from serving.channel import RetryPolicy, TlsOptions
+from serving.channel import RetryPolicy, TlsOptions, open_channel
 from serving.char_vocabulary import CharVocabulary
 from serving.client_errors import SamplingArgumentError
 from serving.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
                                 stream_generation, validate_counts)
 from serving.grpc_backend import DEFAULT_TIMEOUT_SECONDS, GrpcBackend
+from serving.readiness import wait_until_serving
 from serving.sampling import SamplingParams, resolve_seed
 from serving.stop_strings import validate_stop_strings
 
@@ -119,7 +122,24 @@ class GenerationClient(TextGenerator):
         self.retry = retry
         self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
         self.wait_for_ready = wait_for_ready
+        self._channel: grpc.Channel | None = None
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The one channel every RPC of this client uses (opened on first use)."""
+        if self._channel is None:
+            self._channel = open_channel(self.target, self.retry, self.tls)
+        return self._channel
+
+    def wait_until_ready(self, wait_seconds: float) -> None:
+        """Block until the server reports SERVING (see serving.readiness); no Predict RPC."""
+        wait_until_serving(self.channel, self.target, self.model_name, wait_seconds)
+
+    def close(self) -> None:
+        super().close()
+        if self._channel is not None:
+            self._channel.close()
 
     def _connect(self) -> GrpcBackend:
         return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
-                           retry=self.retry, tls=self.tls, wait_for_ready=self.wait_for_ready)
+                           wait_for_ready=self.wait_for_ready, channel=self.channel)
