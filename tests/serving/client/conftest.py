@@ -130,10 +130,17 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
         self.metadata_calls = 0
         self.unavailable_remaining = 0  # answer this many next Predict calls with UNAVAILABLE
         self.delay_seconds = 0.0  # sleep before answering Predict
+        self.model_name = "toy"  # other names get NOT_FOUND, as from TF Serving
+
+    def _check_name(self, request, context) -> None:
+        if request.model_spec.name != self.model_name:
+            context.abort(grpc.StatusCode.NOT_FOUND,
+                          f"Servable not found for request: Latest({request.model_spec.name})")
 
     def GetModelMetadata(self, request, context):
         with self.lock:
             self.metadata_calls += 1
+        self._check_name(request, context)
         defs = get_model_metadata_pb2.SignatureDefMap()
         for name, fn in self.model.signatures.items():
             sig = defs.signature_def[name]
@@ -155,6 +162,7 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
             self.unavailable_remaining -= fail
         if fail:
             context.abort(grpc.StatusCode.UNAVAILABLE, "shedding load (test)")
+        self._check_name(request, context)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         inputs = {k: tf.constant(from_tensor_proto(v)) for k, v in request.inputs.items()}
@@ -176,3 +184,12 @@ def fake_server(toy_gru_dir):
     server.start()
     yield f"127.0.0.1:{port}", servicer
     server.stop(grace=None)
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

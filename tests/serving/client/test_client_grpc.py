@@ -1,0 +1,112 @@
+import time
+
+import pytest
+
+from serving.channel import RetryPolicy
+from serving.client import GenerationClient, TextGenerator
+from serving.client_errors import (DeadlineExceededError, RpcFailedError, SamplingArgumentError,
+                                   ServerUnavailableError, UnknownCharactersError)
+
+FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
+
+
+def test_grpc_text_equals_in_process_text(fake_server, toy_gru_dir):
+    target, servicer = fake_server
+    options = dict(num_samples=2, max_new_tokens=40, temperature=0.8, top_k=30, seed=9, stop=["\n"])
+    with GenerationClient(target, "toy") as client:
+        remote = client.generate(["ROMEO:", "KING:"], **options)
+        assert client.backend.version == 1  # pinned from GetModelMetadata
+    local = TextGenerator.from_saved_model(toy_gru_dir).generate(["ROMEO:", "KING:"], **options)
+    assert [(r.text, r.finish_reason) for r in remote] == [(r.text, r.finish_reason) for r in local]
+    assert servicer.metadata_calls == 1
+    assert servicer.predict_calls[:2] == ["detokenize", "prefill"]
+    assert set(servicer.predict_calls[2:]) == {"serving_default"}
+
+
+def test_stream_over_grpc(fake_server):
+    target, _ = fake_server
+    with GenerationClient(target, "toy") as client:
+        chunks = list(client.stream("ROMEO:", max_new_tokens=20, seed=1))
+        [result] = client.generate("ROMEO:", max_new_tokens=20, seed=1)
+    assert "".join(c.text for c in chunks) == result.text and len(chunks) == 20
+
+
+@pytest.mark.parametrize("kwargs", [{"temperature": -0.5}, {"top_p": 1.01}, {"top_k": -3}])
+def test_bad_sampling_arguments_make_no_rpc(fake_server, kwargs):
+    target, servicer = fake_server
+    with GenerationClient(target, "toy") as client, pytest.raises(SamplingArgumentError):
+        client.generate("ROMEO:", **kwargs)
+    assert servicer.metadata_calls == 0 and servicer.predict_calls == []
+
+
+def test_unknown_characters_make_no_predict_rpc_on_the_model(fake_server):
+    target, servicer = fake_server
+    with GenerationClient(target, "toy") as client, pytest.raises(UnknownCharactersError, match=r"U\+00E9"):
+        client.generate("Roméo:")
+    assert servicer.predict_calls == ["detokenize"]  # vocabulary only; no prefill, no step
+
+
+def test_retries_unavailable_with_backoff(fake_server):
+    target, servicer = fake_server
+    with GenerationClient(target, "toy", retry=FAST_RETRY) as client:
+        client.vocabulary  # learn the model first
+        servicer.predict_calls.clear()
+        servicer.unavailable_remaining = 3  # the prefill fails three times, then succeeds
+        [result] = client.generate("ROMEO:", max_new_tokens=5, seed=0)
+    assert len(result.text) == 5
+    assert servicer.predict_calls == ["prefill"] * 4 + ["serving_default"] * 4
+
+
+def test_gives_up_after_max_attempts(fake_server):
+    target, servicer = fake_server
+    retry = RetryPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.01)
+    with GenerationClient(target, "toy", retry=retry) as client:
+        client.vocabulary
+        servicer.predict_calls.clear()
+        servicer.unavailable_remaining = 5
+        with pytest.raises(ServerUnavailableError, match=r"Predict \(prefill\) to 127\.0\.0\.1"):
+            client.generate("ROMEO:", max_new_tokens=5)
+    assert servicer.predict_calls == ["prefill"] * 2
+
+
+def test_no_retries_when_disabled(fake_server):
+    target, servicer = fake_server
+    with GenerationClient(target, "toy", retry=RetryPolicy(max_attempts=1)) as client:
+        client.vocabulary
+        servicer.predict_calls.clear()
+        servicer.unavailable_remaining = 1
+        with pytest.raises(ServerUnavailableError):
+            client.generate("ROMEO:", max_new_tokens=5)
+    assert servicer.predict_calls == ["prefill"]
+
+
+def test_deadline_expiry_is_a_clear_error(fake_server):
+    target, servicer = fake_server
+    with GenerationClient(target, "toy", timeout=0.3) as client:
+        client.vocabulary
+        servicer.delay_seconds = 1.5
+        start = time.monotonic()
+        with pytest.raises(DeadlineExceededError) as info:
+            client.generate("ROMEO:", max_new_tokens=5)
+    assert time.monotonic() - start < 1.2
+    message = str(info.value)
+    assert "Predict (prefill)" in message and target in message and "0.3s deadline" in message
+    assert info.value.code_name == "DEADLINE_EXCEEDED"
+
+
+def test_unreachable_server_fails_after_retries(unused_tcp_port):
+    target = f"127.0.0.1:{unused_tcp_port}"
+    with GenerationClient(target, "toy", timeout=5, retry=FAST_RETRY) as client:
+        with pytest.raises(ServerUnavailableError, match="GetModelMetadata"):
+            client.generate("ROMEO:")
+
+
+def test_unknown_model_is_reported(fake_server):
+    target, _ = fake_server
+    with GenerationClient(target, "nope") as client, pytest.raises(RpcFailedError, match="NOT_FOUND.*nope"):
+        client.generate("ROMEO:")
+
+
+def test_timeout_must_be_positive():
+    with pytest.raises(SamplingArgumentError, match="timeout"):
+        GenerationClient("127.0.0.1:1", "toy", timeout=0)
