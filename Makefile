@@ -6,7 +6,7 @@ SHARED_CORPUS ?= ../shared/data/tinyshakespeare.txt
 DEMO_DIR ?= demo-output
 PORT ?= 8500
 
-.PHONY: install demo test clean
+.PHONY: install seed demo test clean
 
 install: $(VENV)/.installed
 
@@ -20,10 +20,17 @@ $(VENV)/.installed: pyproject.toml
 seed: install
 	@if [ -f $(SHARED_CORPUS) ]; then $(BIN)/charloom data seed $(SHARED_CORPUS); fi
 
+# The main job end to end: tune -> export the best trial -> serve it -> generate over gRPC.
 demo: install seed
-	$(BIN)/charloom data inspect --corpus shakespeare
+	$(BIN)/charloom tune --corpus shakespeare --space quick --num-samples 4 \
+	    --storage-path $(DEMO_DIR)/ray_results --model-base-path $(DEMO_DIR)/models/charloom
+	@bash -c 'set -euo pipefail; \
+	  $(BIN)/charloom serve --model-base-path $(DEMO_DIR)/models/charloom --port $(PORT) & server=$$!; \
+	  trap "kill $$server 2>/dev/null; wait $$server 2>/dev/null || true" EXIT; \
+	  $(BIN)/charloom generate --target localhost:$(PORT) --wait-ready 120 --prompt "ROMEO:" \
+	      --max-new-tokens 300 --temperature 0.8 --seed 0 --stream'
 
-test: install seed
+test: install
 	$(BIN)/python -m pytest
 
 clean:

@@ -106,7 +106,7 @@ def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     try:
-        if address:
+        if address or os.environ.get("RAY_ADDRESS"):  # a cluster, e.g. inside `ray job submit`
             ray.init(address=address, log_to_driver=True)
         else:
             ray.init(include_dashboard=False, log_to_driver=True)

@@ -45,7 +45,8 @@ def train_trial(params: dict[str, Any], *, corpus: Corpus, replicas: int | None,
         shutil.rmtree(run_dir)  # a restart without checkpoint starts clean
 
     def report(end: EpochEnd) -> None:
-        metrics = {**end.metrics, "epoch": end.epoch, "pid": os.getpid()}
+        metrics = {**end.metrics, "epoch": end.epoch, "pid": os.getpid(),
+                   "replicas": strategy.num_replicas_in_sync}
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(end.checkpoint_dir)))
 
     train(config, corpus, run_dir, strategy=strategy, resume_from=resume_dir, on_epoch_end=report,
