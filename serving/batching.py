@@ -152,12 +152,21 @@ class BatchScheduler:
             for task in batch:
                 task.finish({name: array[offset:offset + task.rows] for name, array in outputs.items()})
                 offset += task.rows
-        except ServingStatus as exc:
+        except ServingStatus:
+            # One request's bad values (say, an id out of range) must not fail its batch mates:
+            # run each request alone so only the offending one gets the error.
             for task in batch:
-                task.finish(error=exc)
+                self._run_alone(task)
         except Exception as exc:  # handed to each request thread, which logs it and answers INTERNAL
             for task in batch:
                 task.finish(error=exc)
+
+    @staticmethod
+    def _run_alone(task: _Task) -> None:
+        try:
+            task.finish(task.runner(task.inputs))
+        except Exception as exc:  # handed to the request thread, as above
+            task.finish(error=exc)
 
     def stop(self) -> None:
         """Fail queued requests with UNAVAILABLE and wait for running batches."""
