@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow.core.framework import tensor_shape_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc)
@@ -180,6 +181,9 @@ def fake_server(toy_gru_dir):
     servicer = FakePredictionService(toy_gru_dir)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"127.0.0.1:{port}", servicer

@@ -110,3 +110,36 @@ def test_unknown_model_is_reported(fake_server):
 def test_timeout_must_be_positive():
     with pytest.raises(SamplingArgumentError, match="timeout"):
         GenerationClient("127.0.0.1:1", "toy", timeout=0)
+
+
+def test_wait_until_ready_falls_back_to_model_status_without_health_service():
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    from serving.readiness import ServerNotReadyError
+
+    class Models(model_service_pb2_grpc.ModelServiceServicer):
+        calls = 0
+
+        def GetModelStatus(self, request, context):
+            Models.calls += 1
+            state = get_model_status_pb2.ModelVersionStatus.AVAILABLE if Models.calls >= 3 \
+                else get_model_status_pb2.ModelVersionStatus.LOADING
+            return get_model_status_pb2.GetModelStatusResponse(
+                model_version_status=[get_model_status_pb2.ModelVersionStatus(version=1, state=state)])
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(Models(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with GenerationClient(f"127.0.0.1:{port}", "toy") as client:
+            client.wait_until_ready(10)
+            assert Models.calls == 3
+            Models.calls = -10**6  # LOADING for ever now
+            with pytest.raises(ServerNotReadyError, match="no AVAILABLE version"):
+                client.wait_until_ready(0.6)
+    finally:
+        server.stop(grace=None)
