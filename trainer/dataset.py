@@ -56,13 +56,15 @@ def check_fits(num_ids: int, seq_len: int, batch_size: int, what: str) -> None:
 def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int,
                      first_epoch: int, epochs: int, steps_per_epoch: int | None = None) -> tf.data.Dataset:
     """One stream of the batches of epochs ``first_epoch..epochs-1``, each epoch shuffled by (seed, epoch)."""
-    chunks = windows(ids, seq_len)
+    chunks = tf.constant(windows(ids, seq_len))
     steps = batches_per_epoch(len(ids), seq_len, batch_size, steps_per_epoch)
-    base = tf.data.Dataset.from_tensor_slices(chunks)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
-        return (base.shuffle(len(chunks), seed=epoch_seed, reshuffle_each_iteration=False)
+        # Stateless: the order depends on (seed, epoch) only, never on a global seed or on how
+        # many epochs this process has already run.
+        order = tf.random.experimental.stateless_shuffle(
+            chunks, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return (tf.data.Dataset.from_tensor_slices(order)
                 .batch(batch_size, drop_remainder=True)
                 .take(steps))
 

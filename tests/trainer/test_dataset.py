@@ -69,3 +69,14 @@ def test_check_fits_names_the_problem():
     with pytest.raises(ConfigError, match="fewer than one batch"):
         check_fits(500, seq_len=100, batch_size=64, what="train")
     check_fits(64 * 101, seq_len=100, batch_size=64, what="train")
+
+
+def test_order_does_not_depend_on_a_global_seed():
+    import keras
+
+    ids = np.arange(5000, dtype=np.int32)
+    keras.utils.set_random_seed(123)
+    first = next(iter(training_dataset(ids, 9, 8, seed=1, first_epoch=0, epochs=1)))[0].numpy()
+    keras.utils.set_random_seed(456)
+    second = next(iter(training_dataset(ids, 9, 8, seed=1, first_epoch=0, epochs=1)))[0].numpy()
+    np.testing.assert_array_equal(first, second)
