@@ -176,18 +176,32 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
 
 
 @pytest.fixture
-def fake_server(toy_gru_dir):
+def start_fake_server(toy_gru_dir):
+    """`start_fake_server(credentials=None)` -> (port, servicer); servers stop after the test."""
+    servers = []
+
+    def start(credentials: grpc.ServerCredentials | None = None):
+        servicer = FakePredictionService(toy_gru_dir)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+        health_servicer = health.HealthServicer()
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        address = "127.0.0.1:0"
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        server.start()
+        servers.append(server)
+        return port, servicer
+    yield start
+    for server in servers:
+        server.stop(grace=None)
+
+
+@pytest.fixture
+def fake_server(start_fake_server):
     """(target, servicer) of a FakePredictionService on a free loopback port."""
-    servicer = FakePredictionService(toy_gru_dir)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}", servicer
-    server.stop(grace=None)
+    port, servicer = start_fake_server()
+    return f"127.0.0.1:{port}", servicer
 
 
 @pytest.fixture
