@@ -357,12 +357,14 @@ def test_trainer_dockerfile_pins_the_project_ray() -> None:
 
 
 def test_ray_cluster_runs_the_pinned_ray(rendered: Docs, find: Find) -> None:
+    """rayVersion and the trainer image tag (`<package version>-ray<ray version>`) agree."""
     ray = _pinned_ray()
+    package = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
     docs = rendered["tuning"]
     assert find(docs, "RayCluster")["spec"]["rayVersion"] == ray
     for where, template in pod_templates(docs):
         for container in template["spec"]["containers"]:
-            assert container["image"].endswith(f"-ray{ray}"), (where, container["image"])
+            assert container["image"] == f"charloom-trainer:{package}-ray{ray}", where
 
 
 def test_ray_cluster_shape(rendered: Docs, find: Find) -> None:
