@@ -83,6 +83,7 @@ def start_server(config: ServerConfig) -> ServerHandle:
     for model in config.models:
         if not model.base_path.is_dir():
             raise ServingError(f"model base path {model.base_path} of model {model.name!r} is not a directory")
+    credentials = _credentials(config)
     metrics = ServerMetrics(config.batching.max_batch_size)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     manager: ServableManager
@@ -107,7 +108,6 @@ def start_server(config: ServerConfig) -> ServerHandle:
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{config.host}:{config.port}"
-    credentials = _credentials(config)
     try:
         port = (server.add_secure_port(address, credentials) if credentials
                 else server.add_insecure_port(address))
