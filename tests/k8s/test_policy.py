@@ -390,7 +390,7 @@ def test_ray_job_tunes_into_the_model_store_serving_reads(
     assert args.command == "tune"
     shared = generator.SHARED_MOUNT
     assert args.model_base_path == f"{shared}/{generator.MODEL_STORE_SUBPATH}"
-    assert str(args.storage_path).startswith(f"{shared}/")
+    assert args.storage_path == f"{shared}/{generator.RAY_RESULTS_SUBPATH}"
     worker = cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
     assert float(args.gpus_per_trial) <= float(worker["resources"]["limits"]["nvidia.com/gpu"])
     assert float(args.cpus_per_trial) <= float(worker["resources"]["limits"]["cpu"])
