@@ -91,6 +91,19 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def copy_checkpoint(source: Path, directory: Path) -> Path:
+    """Copy a complete checkpoint to ``directory`` atomically (used for ``best/``)."""
+    directory = Path(directory)
+    tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        shutil.copytree(source, tmp)
+        _replace_dir(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
 def read_checkpoint(directory: Path) -> Checkpoint:
     """Load a checkpoint's metadata and vocabulary; a missing or damaged one is a RunError."""
     directory = Path(directory)
@@ -187,6 +200,10 @@ def resolve_checkpoint(path: Path, prefer: str = "latest") -> Path:
     if prefer == "best":
         if (path / BEST_DIR / META_FILE).is_file():
             return path / BEST_DIR
+        # a process killed between the two renames of _replace_dir left the previous best aside
+        aside = [p for p in sorted(path.glob(f".old-{BEST_DIR}-*")) if (p / META_FILE).is_file()]
+        if aside:
+            return aside[-1]
         raise RunError(f"run {path} has no best checkpoint ({BEST_DIR}/{META_FILE} missing); "
                        f"it has not finished an epoch yet or is damaged")
     return latest_checkpoint(path)
