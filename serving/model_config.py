@@ -78,7 +78,7 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = 10.0
-    max_workers: int = 32
+    max_workers: int = 128  # gRPC handler threads: requests waiting for a batch each hold one
 
     def __post_init__(self) -> None:
         validate_server_config(self)
