@@ -59,3 +59,24 @@ def test_server_config_mistakes():
 def test_batching_parameters_mistakes(text, message):
     with pytest.raises(ServingError, match=message):
         parse_batching_parameters(text)
+
+
+def test_serve_flags_build_the_config(tmp_path):
+    from charloom.cli import build_parser
+    from serving import defaults
+    from serving.serve_command import config_from_args
+
+    parameters = tmp_path / "batching.config"
+    parameters.write_text("max_batch_size { value: 32 }\nbatch_timeout_micros { value: 500 }\n"
+                          "num_batch_threads { value: 4 }\n")
+    parser, _ = build_parser()
+    args = parser.parse_args(["serve", "--model-base-path", str(tmp_path), "--batching-parameters-file",
+                              str(parameters), "--num-batch-threads", "1", "--max-prompt-length", "100"])
+    config = config_from_args(args)
+    assert config.models[0].name == defaults.MODEL_NAME and config.port == defaults.GRPC_PORT
+    assert config.batching.enabled
+    assert (config.batching.max_batch_size, config.batching.batch_timeout_micros,
+            config.batching.num_batch_threads, config.batching.max_enqueued_batches) == (
+        32, 500, 1, defaults.MAX_ENQUEUED_BATCHES)  # the flag overrides the file
+    assert config.limits == ServerLimits(max_prompt_length=100)
+    assert config.poll_wait_seconds == defaults.FILE_SYSTEM_POLL_WAIT_SECONDS
