@@ -58,8 +58,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise failed_precondition(f'Serving signature key "{signature_name}" not found.')
             check_input_keys(signature, request.inputs)
             output_names = check_output_filter(signature, list(request.output_filter))
+            check_limits(request.inputs, self._limits)
             inputs = decode_inputs(signature, request.inputs)
-            check_limits(inputs, self._limits)
             outputs = self._run(servable, signature_name, inputs, tuple(output_names), deadline_of(context))
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving.model_config import ServerLimits
@@ -82,18 +83,43 @@ def decode_inputs(signature: meta_graph_pb2.SignatureDef,
     return arrays
 
 
-def check_limits(arrays: Mapping[str, np.ndarray], limits: ServerLimits) -> None:
-    """Bound the batch (dim 0 of every input) and the prompt (dim 1 of integer `input_ids`)."""
-    for name, array in arrays.items():
-        if array.ndim >= 1 and array.shape[0] > limits.max_request_batch:
+_INTEGER_DTYPES = frozenset({types_pb2.DT_INT8, types_pb2.DT_UINT8, types_pb2.DT_INT16, types_pb2.DT_UINT16,
+                             types_pb2.DT_INT32, types_pb2.DT_UINT32, types_pb2.DT_INT64, types_pb2.DT_UINT64})
+
+
+def _item_bytes(dtype_enum: int) -> int:
+    """Bytes per element once decoded (0 for strings, bounded by the message size itself)."""
+    if dtype_enum == types_pb2.DT_STRING:
+        return 0
+    try:
+        return tf.dtypes.as_dtype(dtype_enum).size
+    except TypeError:
+        return 1  # an unknown dtype is rejected by the dtype check right after
+
+
+def check_limits(sent: Mapping[str, tensor_pb2.TensorProto], limits: ServerLimits) -> None:
+    """Bound the batch (dim 0 of every input), the prompt (dim 1 of integer `input_ids`) and the
+    decoded size, from the declared shapes, before anything is decoded: a tiny message declaring
+    a huge shape (values broadcast from one element) must not allocate it.
+    """
+    for name, proto in sent.items():
+        shape = [d.size for d in proto.tensor_shape.dim]
+        if shape and shape[0] > limits.max_request_batch:
             raise invalid_argument(
-                f"input '{name}' has batch size {array.shape[0]}, above the server's limit of "
+                f"input '{name}' has batch size {shape[0]}, above the server's limit of "
                 f"{limits.max_request_batch} (--max-request-batch)")
-        if (name == PROMPT_INPUT_NAME and array.ndim >= 2 and array.dtype.kind in "iu"
-                and array.shape[1] > limits.max_prompt_length):
+        if (name == PROMPT_INPUT_NAME and len(shape) >= 2 and proto.dtype in _INTEGER_DTYPES
+                and shape[1] > limits.max_prompt_length):
             raise invalid_argument(
-                f"input '{name}' has length {array.shape[1]}, above the server's limit of "
+                f"input '{name}' has length {shape[1]}, above the server's limit of "
                 f"{limits.max_prompt_length} (--max-prompt-length)")
+        elements = 1
+        for size in shape:
+            elements *= max(size, 0)
+        if elements * _item_bytes(proto.dtype) > limits.max_message_bytes:
+            raise invalid_argument(
+                f"input '{name}' of shape {_shape_text(shape)} is larger than the server's limit of "
+                f"{limits.max_message_bytes} bytes (--max-message-bytes)")
 
 
 def batch_rows(arrays: Mapping[str, np.ndarray]) -> int | None:

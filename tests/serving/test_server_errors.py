@@ -8,6 +8,7 @@ from types import MappingProxyType
 import grpc
 import numpy as np
 import pytest
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
@@ -50,6 +51,14 @@ def step_request(name="toy", ids=((2,),), state_rows=1, **spec) -> predict_pb2.P
     request.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array(ids, dtype=np.int32)))
     request.inputs["layer_0_h"].CopyFrom(to_tensor_proto(np.zeros((state_rows, 3), np.float32)))
     return request
+
+
+def huge_broadcast_tensor() -> tensor_pb2.TensorProto:
+    """A few bytes on the wire declaring 4 GB once decoded (one value broadcast to the shape)."""
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.0])
+    proto.tensor_shape.dim.add(size=1)
+    proto.tensor_shape.dim.add(size=10**9)
+    return proto
 
 
 def rpc_error(call, request) -> grpc.RpcError:
@@ -104,6 +113,8 @@ def test_successful_predict_echoes_model_spec_and_honours_output_filter(stubs):
     (lambda r: r.output_filter.extend(["logits", "logits"]), INVALID, "duplicate output tensor alias: logits"),
     (lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.zeros((5, 1), np.int32))), INVALID,
      "input 'input_ids' has batch size 5, above the server's limit of 4 (--max-request-batch)"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(huge_broadcast_tensor()), INVALID,
+     "input 'layer_0_h' of shape [1,1000000000] is larger than the server's limit of 65536 bytes (--max-message-bytes)"),
 ])
 def test_predict_errors(stubs, mutate, code, message):
     predict, _ = stubs
