@@ -8,6 +8,7 @@ import threading
 import time
 
 import grpc
+import pytest
 import numpy as np
 from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -128,3 +129,21 @@ def test_version_policies_and_several_models_from_a_model_config_file(start_serv
         request = step_request("pinned")
         request.model_spec.version_label = "stable"
         assert stub.Predict(request, timeout=10).model_spec.version.value == 1
+
+
+def test_health_turns_serving_when_the_first_version_appears(start_server, model_base, toy_model_cache,
+                                                             wait_for_health):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    base = model_base()
+    handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1)
+    with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "tensorflow.serving.PredictionService"):
+            reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        shutil.copytree(toy_model_cache(1.0), base / "1")
+        wait_for_health(handle.port, timeout=30, service="tensorflow.serving.PredictionService")
