@@ -40,12 +40,9 @@ def handle_rpc(context: grpc.ServicerContext, metrics: ServerMetrics, api: str, 
         context.abort(exc.code, exc.message)
         raise  # unreachable: abort raises
     except Exception:
-        if not context.is_active() and status == grpc.StatusCode.OK:
-            status = grpc.StatusCode.CANCELLED
-        else:
-            status = grpc.StatusCode.INTERNAL
-            logger.exception("%s on %r failed with a server error", api, model_name)
+        status = grpc.StatusCode.INTERNAL
+        logger.exception("%s on %r failed with a server error", api, model_name)
         context.abort(status, f"internal server error in {api}; see the server log")
-        raise
+        raise  # unreachable: abort raises
     finally:
         metrics.record_request(model_name, api, status.name, time.monotonic() - started)

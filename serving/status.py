@@ -1,8 +1,8 @@
 """Errors that carry a gRPC status code, and the mapping from TensorFlow errors to them.
 
-The servicers raise `RpcError`-like `ServingStatus` exceptions deep inside validation and
-execution; one place (`abort_with`) turns them into the RPC's status, so every client mistake
-gets the same code and message TF Serving would give and server bugs become INTERNAL.
+Validation and execution raise `ServingStatus` wherever they find a problem; one place
+(`serving.rpc.handle_rpc`) turns it into the RPC's status, so every client mistake gets the code
+and message TF Serving would give, and anything else becomes INTERNAL.
 """
 
 from __future__ import annotations
@@ -46,16 +46,7 @@ def deadline_exceeded(message: str) -> ServingStatus:
     return ServingStatus(grpc.StatusCode.DEADLINE_EXCEEDED, message)
 
 
-def internal(message: str) -> ServingStatus:
-    return ServingStatus(grpc.StatusCode.INTERNAL, message)
-
-
 def from_tf_error(error: tf.errors.OpError) -> ServingStatus:
     """An OpError keeps its code: TF and gRPC number their status codes identically."""
     code = _CODES_BY_NUMBER.get(int(error.error_code), grpc.StatusCode.UNKNOWN)
     return ServingStatus(code, error.message)
-
-
-def abort_with(context: grpc.ServicerContext, status: ServingStatus) -> None:
-    """End the RPC with `status` (raises, as grpc's abort does)."""
-    context.abort(status.code, status.message)
