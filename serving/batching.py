@@ -43,13 +43,35 @@ class _Task:
         self.done.set()
 
 
+@dataclass
+class _Queue:
+    """Tasks waiting for one batch key, with their row count kept up to date."""
+
+    tasks: collections.deque[_Task] = field(default_factory=collections.deque)
+    rows: int = 0
+
+    def push(self, task: _Task) -> None:
+        self.tasks.append(task)
+        self.rows += task.rows
+
+    def pop_batch(self, max_rows: int) -> list[_Task]:
+        batch: list[_Task] = []
+        taken = 0
+        while self.tasks and taken + self.tasks[0].rows <= max_rows:
+            task = self.tasks.popleft()
+            batch.append(task)
+            taken += task.rows
+        self.rows -= taken
+        return batch
+
+
 class BatchScheduler:
     """Queues, a dispatcher thread and a worker pool; `run` blocks until the request's rows return."""
 
     def __init__(self, options: BatchingOptions, on_batch: Callable[[int], None] | None = None) -> None:
         self._options = options
         self._on_batch = on_batch
-        self._queues: dict[Hashable, collections.deque[_Task]] = {}
+        self._queues: dict[Hashable, _Queue] = {}
         self._cond = threading.Condition()
         self._busy = 0
         self._stopped = False
@@ -67,10 +89,10 @@ class BatchScheduler:
         with self._cond:
             if self._stopped:
                 raise unavailable("the server is shutting down")
-            queue = self._queues.setdefault(key, collections.deque())
-            if sum(t.rows for t in queue) + rows > self._options.max_batch_size * self._options.max_enqueued_batches:
+            queue = self._queues.setdefault(key, _Queue())
+            if queue.rows + rows > self._options.max_batch_size * self._options.max_enqueued_batches:
                 raise unavailable("The batch scheduling queue to which this task was submitted is full")
-            queue.append(task)
+            queue.push(task)
             self._cond.notify_all()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not task.done.wait(timeout):
@@ -87,10 +109,10 @@ class BatchScheduler:
         timeout = self._options.batch_timeout_micros / 1e6
         wake: float | None = None
         for key, queue in self._queues.items():
-            if not queue:
+            if not queue.tasks:
                 continue
-            due = queue[0].enqueued + timeout
-            if sum(t.rows for t in queue) >= self._options.max_batch_size or due <= now:
+            due = queue.tasks[0].enqueued + timeout
+            if queue.rows >= self._options.max_batch_size or due <= now:
                 return key, None
             wake = due if wake is None else min(wake, due)
         return None, wake
@@ -102,20 +124,11 @@ class BatchScheduler:
                 if key is None or self._busy >= self._options.num_batch_threads:
                     self._cond.wait(None if wake is None or key is not None else max(0.0, wake - time.monotonic()))
                     continue
-                batch = self._take_batch(self._queues[key])
-                if not self._queues[key]:
+                batch = self._queues[key].pop_batch(self._options.max_batch_size)
+                if not self._queues[key].tasks:
                     del self._queues[key]
                 self._busy += 1
                 self._workers.submit(self._run_batch, batch)
-
-    def _take_batch(self, queue: collections.deque[_Task]) -> list[_Task]:
-        batch: list[_Task] = []
-        rows = 0
-        while queue and rows + queue[0].rows <= self._options.max_batch_size:
-            task = queue.popleft()
-            batch.append(task)
-            rows += task.rows
-        return batch
 
     def _run_batch(self, batch: list[_Task]) -> None:
         try:
@@ -172,7 +185,7 @@ class BatchScheduler:
         """Fail queued requests with UNAVAILABLE and wait for running batches."""
         with self._cond:
             self._stopped = True
-            pending = [task for queue in self._queues.values() for task in queue]
+            pending = [task for queue in self._queues.values() for task in queue.tasks]
             self._queues.clear()
             self._cond.notify_all()
         for task in pending:
