@@ -106,6 +106,7 @@ def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, mod
     options = BatchingOptions(enabled=True, max_batch_size=64, batch_timeout_micros=1_500_000, num_batch_threads=1)
     handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=options)
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=30)  # the deadline is for the queue, not connecting
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as caught:
@@ -121,6 +122,9 @@ def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, mod
         assert sample(handle, "charloom_batching_processed_batch_size_count") == 0
         response = stub.Predict(step_request(2), timeout=30)  # a patient request still succeeds
         np.testing.assert_allclose(from_tensor_proto(response.outputs["logits"]), 3.0)
+        # one model call with one row: the expired request was never run, alone or batched
+        assert sample(handle, "charloom_batching_processed_batch_size_count") == 1
+        assert sample(handle, "charloom_batching_processed_batch_size_sum") == 1
 
 
 def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):
