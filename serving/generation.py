@@ -28,7 +28,7 @@ FINISH_LENGTH = "length"  # max_new_tokens characters were generated
 
 @dataclasses.dataclass(frozen=True)
 class GenerationRequest:
-    """A validated request: build it with `GenerationRequest.create`."""
+    """A validated request: build it with `TextGenerator.request` (no RPC)."""
 
     prompts: tuple[str, ...]
     num_samples: int

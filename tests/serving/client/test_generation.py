@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from serving.client import TextGenerator

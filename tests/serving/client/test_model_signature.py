@@ -1,0 +1,55 @@
+import pytest
+
+from serving.client_errors import IncompatibleModelError
+from serving.model_signature import StepSignature
+
+F, I = "float", "int32"
+
+
+def layouts(changes=None):
+    inputs = {
+        "serving_default": {"input_ids": ((-1, 1), I), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
+        "prefill": {"input_ids": ((-1, -1), I), "lengths": ((-1,), I), "layer_0_h": ((-1, 8), F),
+                    "layer_1_h": ((-1, 4), F)},
+        "detokenize": {"input_ids": ((-1, -1), I)},
+    }
+    outputs = {
+        "serving_default": {"logits": ((-1, 65), F), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
+        "prefill": {"logits": ((-1, 65), F), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
+        "detokenize": {"text": ((-1,), "string")},
+    }
+    for (kind, sig, name), value in (changes or {}).items():
+        table = (inputs if kind == "in" else outputs)[sig]
+        if value is None:
+            table.pop(name)
+        else:
+            table[name] = value
+    return inputs, outputs
+
+
+def test_states_vocabulary_and_zero_states():
+    signature = StepSignature.from_layouts(*layouts())
+    assert signature.vocab_size == 65
+    assert signature.state_names == ("layer_0_h", "layer_1_h")
+    zeros = signature.zero_states(3)
+    assert {k: v.shape for k, v in zeros.items()} == {"layer_0_h": (3, 8), "layer_1_h": (3, 4)}
+    assert all(v.dtype == "float32" and not v.any() for v in zeros.values())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({("in", "prefill", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'prefill'"),
+    ({("out", "serving_default", "logits"): ((-1, -1), F)}, "static vocabulary dimension"),
+    ({("in", "serving_default", "layer_0_h"): ((-1, 8), "double")}, "'layer_0_h' is double"),
+    ({("in", "serving_default", "input_ids"): ((-1, 1), "int64")}, "'input_ids' is int64"),
+    ({("in", "prefill", "lengths"): None}, "no tensor 'lengths'"),
+])
+def test_contract_violations_are_named(change, message):
+    with pytest.raises(IncompatibleModelError, match=message):
+        StepSignature.from_layouts(*layouts(change))
+
+
+def test_missing_signature():
+    inputs, outputs = layouts()
+    del inputs["prefill"]
+    with pytest.raises(IncompatibleModelError, match="no 'prefill' signature"):
+        StepSignature.from_layouts(inputs, outputs)
