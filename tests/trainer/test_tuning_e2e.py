@@ -31,16 +31,15 @@ def test_two_trials_with_two_replicas_export_the_best(tmp_path, small_corpus):
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
     assert len(table) == 4 and "| 1 |" in table[2] and "| 2 |" in table[3]
     assert (experiment / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
-    analysis = ExperimentAnalysis(str(experiment))
-    assert len(analysis.trials) == 2
-    for trial_dir in (t.local_path for t in analysis.trials):
-        rows = [json.loads(line) for line in open(os.path.join(trial_dir, "result.json"))]
-        assert [r["epoch"] for r in rows] == [1, 2]
-        assert all(r["replicas"] == 2 for r in rows)
-        assert all(r["val_bpc"] > 0 for r in rows)
+    analysis = ExperimentAnalysis(str(experiment))  # the standard layout Tune's tools read
+    assert len(analysis.trial_dataframes) == 2
+    results = sorted(experiment.glob("*/result.json"))
+    assert len(results) == 2
+    rows = [json.loads(line) for path in results for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["epoch"] for r in rows) == [1, 1, 2, 2]
+    assert all(r["replicas"] == 2 and r["val_bpc"] > 0 for r in rows)
     metadata = json.loads((tmp_path / "models" / "1" / "assets" / "charloom.json").read_text(encoding="utf-8"))
-    best_bpc = min(r["val_bpc"] for t in analysis.trials
-                   for r in map(json.loads, open(os.path.join(t.local_path, "result.json"))))
+    best_bpc = min(r["val_bpc"] for r in rows)
     assert metadata["source"]["val_bpc"] == pytest.approx(best_bpc)
     assert metadata["source"]["trial_id"] in proc.stdout
     assert "exported:" in proc.stdout
@@ -48,7 +47,7 @@ def test_two_trials_with_two_replicas_export_the_best(tmp_path, small_corpus):
 
 def test_asha_stops_a_bad_trial_early(tmp_path, small_corpus):
     space = write_space(tmp_path / "space.yaml", cell="gru", learning_rate={"grid": [0.02, 1e-7]}, epochs=3)
-    _run(["--corpus", str(small_corpus), "--space", str(space), "--max-concurrent", "1",
+    _run(["--corpus", str(small_corpus), "--space", str(space), "--num-samples", "1", "--max-concurrent", "1",
           "--grace-period", "1", "--reduction-factor", "2", "--storage-path", str(tmp_path / "results"),
           "--name", "asha", "--model-base-path", ""])
     table = (tmp_path / "results" / "asha" / "results.md").read_text(encoding="utf-8").splitlines()
@@ -61,8 +60,8 @@ def test_crashed_trial_restarts_from_its_checkpoint(tmp_path, small_corpus):
     space = write_space(tmp_path / "space.yaml", cell="gru", epochs=5, steps_per_epoch=40)
     experiment = tmp_path / "results" / "crash"
     proc = subprocess.Popen(tune_command(
-        "--corpus", str(small_corpus), "--space", str(space), "--storage-path", str(tmp_path / "results"),
-        "--name", "crash", "--max-failures", "2", "--model-base-path", str(tmp_path / "models")),
+        "--corpus", str(small_corpus), "--space", str(space), "--num-samples", "1",
+        "--storage-path", str(tmp_path / "results"), "--name", "crash", "--max-failures", "2", "--model-base-path", str(tmp_path / "models")),
         env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         trial_dir = wait_for(lambda: checkpoints(experiment) and checkpoints(experiment)[0].parent,
@@ -86,8 +85,8 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
     space = write_space(tmp_path / "space.yaml", epochs=4, steps_per_epoch=30)
     experiment = tmp_path / "results" / "driver"
     proc = subprocess.Popen(tune_command(
-        "--corpus", str(small_corpus), "--space", str(space), "--max-concurrent", "1",
-        "--storage-path", str(tmp_path / "results"), "--name", "driver",
+        "--corpus", str(small_corpus), "--space", str(space), "--num-samples", "1", "--max-concurrent", "1",
+        "--scheduler", "fifo", "--storage-path", str(tmp_path / "results"), "--name", "driver",
         "--model-base-path", str(tmp_path / "models")),
         env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -40,7 +40,6 @@ def test_units_list_choice_sets_layers():
     ({"dropout": {"uniform": [0.0, 1.5]}}, "dropout must be in"),
     ({"units": {"normal": [1, 2]}}, "expected one of"),
     ({"units": {"randint": [1.5, 8]}}, "integer bounds"),
-    ({"epochs": 3}, "searches nothing"),
     ({"epochs": -1, "cell": {"choice": ["gru"]}}, "epochs must be > 0"),
     ([], "non-empty mapping"),
 ])
@@ -59,3 +58,8 @@ def test_files(tmp_path):
         load_space(str(bad))
     with pytest.raises(ConfigError, match="neither a file nor a bundled space"):
         load_space("nope")
+
+
+def test_constants_only_is_a_single_configuration():
+    space = parse_space({"units": 32, "epochs": 2})
+    assert space.dimensions == () and space.to_param_space() == {"units": 32, "epochs": 2}

@@ -144,7 +144,8 @@ def _search_alg(options: TuneOptions):
         return OptunaSearch(seed=options.seed)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=options.seed)
+    # The variant generator limits concurrency itself (Tune ignores max_concurrent_trials for it).
+    return BasicVariantGenerator(random_state=options.seed, max_concurrent=options.max_concurrent or 0)
 
 
 def _trainable(options: TuneOptions, corpus):
@@ -222,7 +223,8 @@ def run_tuning(options: TuneOptions) -> TuneOutcome:
         param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=METRIC, mode="min", num_samples=options.num_samples,
-            max_concurrent_trials=options.max_concurrent, scheduler=_scheduler(options, space, max_epochs),
+            max_concurrent_trials=options.max_concurrent if options.search_alg != "random" else None,
+            scheduler=_scheduler(options, space, max_epochs),
             search_alg=_search_alg(options), time_budget_s=options.time_budget_s),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, verbose=1,

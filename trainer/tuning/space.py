@@ -115,8 +115,6 @@ def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:
         else:
             _check_value(key, spec)
             constants[key] = spec
-    if not dimensions:
-        raise ConfigError(f"search space {source} searches nothing: give at least one distribution")
     return SearchSpace(tuple(dimensions), constants, source)
 
 
