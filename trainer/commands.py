@@ -147,11 +147,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from trainer.export import export_checkpoint, export_run
+    from trainer.checkpoints import read_checkpoint, resolve_checkpoint
 
-    if args.run:
-        path = export_run(args.run, args.model_base_path)
-    else:
-        path = export_checkpoint(args.checkpoint, args.model_base_path)
+    # A missing or damaged run fails here, before TensorFlow is imported.
+    checkpoint = resolve_checkpoint(args.run or args.checkpoint, prefer="best")
+    read_checkpoint(checkpoint)
+
+    from trainer.export import export_checkpoint
+
+    path = export_checkpoint(checkpoint, args.model_base_path)
     print(f"exported {path}")
     return 0
