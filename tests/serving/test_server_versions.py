@@ -13,7 +13,7 @@ import numpy as np
 from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from serving.model_config import ModelConfig, VersionPolicy, parse_model_config_list
+from serving.model_config import BatchingOptions, ModelConfig, VersionPolicy, parse_model_config_list
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -41,9 +41,11 @@ def wait_until(condition, timeout=60.0):
         time.sleep(0.05)
 
 
-def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_base, toy_model_cache):
+@pytest.mark.parametrize("batching", [False, True], ids=["unbatched", "batched"])
+def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_base, toy_model_cache, batching):
     base = model_base(1)
-    handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1)
+    handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1,
+                          batching=BatchingOptions(enabled=batching, batch_timeout_micros=5000))
     stop = threading.Event()
     seen: list[list[int]] = [[] for _ in range(4)]
     failures: list[BaseException] = []
@@ -80,6 +82,8 @@ def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_bas
         for thread in threads:
             thread.join(timeout=30)
     assert failures == []
+    if batching:
+        assert handle.metrics.registry.get_sample_value("charloom_batching_processed_batch_size_count") > 0
     for versions in seen:
         assert versions[0] == 1 and versions[-1] == 2
         assert versions == sorted(versions)  # never back to the old version once the new one answered
