@@ -19,6 +19,7 @@ from serving.client_errors import (DeadlineExceededError, GenerationError, RpcFa
 
 RETRIED_SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
 MAX_GRPC_ATTEMPTS = 5
+RECONNECT_BACKOFF_MS = (100, 1000)  # first and largest delay between connection attempts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,10 @@ def open_channel(target: str, retry: RetryPolicy = RetryPolicy(),
         ("grpc.service_config", retry.service_config()),
         ("grpc.max_send_message_length", defaults.MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", defaults.MAX_MESSAGE_BYTES),
+        # Reconnect quickly to a server that is (re)starting: gRPC's default backoff grows to 120 s.
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+        ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
     ]
     if tls is None:
         return grpc.insecure_channel(target, options=options)

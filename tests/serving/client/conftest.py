@@ -177,17 +177,17 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
 
 @pytest.fixture
 def start_fake_server(toy_gru_dir):
-    """`start_fake_server(credentials=None)` -> (port, servicer); servers stop after the test."""
+    """`start_fake_server(credentials=None, port=0)` -> (port, servicer); stopped after the test."""
     servers = []
 
-    def start(credentials: grpc.ServerCredentials | None = None):
+    def start(credentials: grpc.ServerCredentials | None = None, port: int = 0):
         servicer = FakePredictionService(toy_gru_dir)
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
         health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        address = "127.0.0.1:0"
+        address = f"127.0.0.1:{port}"
         port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
         server.start()
         servers.append(server)

@@ -143,3 +143,22 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
                 client.wait_until_ready(0.6)
     finally:
         server.stop(grace=None)
+
+
+def test_wait_until_ready_notices_a_server_that_starts_late(start_fake_server, unused_tcp_port):
+    import threading
+
+
+    late = threading.Timer(6.0, lambda: start_fake_server(port=unused_tcp_port))
+    started = time.monotonic()
+    late.start()
+    try:
+        with GenerationClient(f"127.0.0.1:{unused_tcp_port}", "toy") as client:
+            client.wait_until_ready(30)
+            waited = time.monotonic() - started
+            assert len(client.generate("ROMEO:", max_new_tokens=3)[0].text) == 3
+    finally:
+        late.join()
+    # Reconnect attempts at most 1 s apart; gRPC's defaults (1 s, x1.6, up to 120 s) would try
+    # at about 1, 2.6, 5.2 and 9.3 s and notice the server only after about 9 s.
+    assert 6.0 <= waited < 8.0
