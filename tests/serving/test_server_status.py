@@ -46,3 +46,26 @@ def test_server_bug_is_internal_and_logged(start_server, model_base, monkeypatch
     assert any("a bug in the server" in (record.exc_text or "") for record in caplog.records)
     assert handle.metrics.registry.get_sample_value(
         "charloom_request_count_total", {"model_name": "toy", "API": "predict", "status": "INTERNAL"}) == 1
+
+
+def test_runtime_message_drops_the_python_wrapper():
+    from serving.status import runtime_message
+
+    wrapped = ("Graph execution error:\n\nDetected at node foo defined at (most recent call last):\n"
+               '  File "/srv/app.py", line 3, in step\n\n<stack traces unavailable>\n'
+               "indices[0] = 99 is not in [0, 5)\n\t [[{{node foo}}]] [Op:__inference_signature_wrapper_1]")
+    assert runtime_message(wrapped) == "indices[0] = 99 is not in [0, 5)\n\t [[{{node foo}}]]"
+    assert runtime_message("plain message") == "plain message"
+
+
+def test_model_errors_reach_the_client_without_server_internals(start_server, model_base):
+    handle = start_server(models=(ModelConfig("toy", model_base(1)),))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "toy"
+    request.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[99]], np.int32)))
+    request.inputs["layer_0_h"].CopyFrom(to_tensor_proto(np.zeros((1, 3), np.float32)))
+    with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel, pytest.raises(grpc.RpcError) as caught:
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("assertion failed: [input id out of range]")
+    assert "Graph execution error" not in caught.value.details() and "[Op:" not in caught.value.details()
