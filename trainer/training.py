@@ -123,7 +123,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     history = list(start.history) if start else []
     initial_epoch = start.epoch if start else 0
     state = start.state if start else {}
-    created = ckpt.read_run(run_dir).get("created", ckpt.utc_now()) if start else ckpt.utc_now()
+    resumed_here = start is not None and (run_dir / ckpt.RUN_FILE).is_file()
+    created = ckpt.read_run(run_dir).get("created", ckpt.utc_now()) if resumed_here else ckpt.utc_now()
     if start and (initial_epoch >= config.epochs or state.get("stopped_early")):
         logger.info("%s already finished (%d epochs%s)", run_dir, initial_epoch,
                     ", stopped early" if state.get("stopped_early") else "")
