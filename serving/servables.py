@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,6 +23,9 @@ from serving.status import invalid_argument, not_found
 
 logger = logging.getLogger(__name__)
 State = get_model_status_pb2.ModelVersionStatus.State
+# A failed load is retried after 2, 4, 8... seconds (a version copied in place rather than renamed
+# may be incomplete at first), up to this many attempts; a changed directory starts over.
+MAX_LOAD_ATTEMPTS = 6
 
 
 @dataclass
@@ -32,6 +36,8 @@ class VersionRecord:
     error: str = ""
     servable: Servable | None = None
     dir_signature: tuple[int, int] | None = None  # (inode, mtime_ns) of a failed load's directory
+    failed_attempts: int = 0
+    failed_at: float = 0.0  # time.monotonic() of the last failed load
 
 
 def versions_on_disk(base_path: Path) -> dict[int, Path]:
@@ -143,9 +149,12 @@ class ServableManager:
                 record = self._records[model.name].get(version)
             if record and record.state == State.AVAILABLE:
                 continue
+            attempts = 0
             if record and record.error and record.dir_signature == _dir_signature(on_disk[version]):
-                continue  # failed before and unchanged since: do not retry every poll
-            self._load(model, version, on_disk[version])
+                attempts = record.failed_attempts
+                if attempts >= MAX_LOAD_ATTEMPTS or time.monotonic() - record.failed_at < 2.0 ** attempts:
+                    continue
+            self._load(model, version, on_disk[version], attempts)
         available_aspired = [v for v in aspired if v in self.available_versions(model.name)]
         if not available_aspired:
             return  # keep serving whatever is loaded until an aspired version is available
@@ -153,14 +162,15 @@ class ServableManager:
             if version not in aspired:
                 self._unload(model.name, version)
 
-    def _load(self, model: ModelConfig, version: int, path: Path) -> None:
+    def _load(self, model: ModelConfig, version: int, path: Path, failed_attempts: int = 0) -> None:
         self._set(model.name, version, VersionRecord(State.LOADING))
         try:
             servable = load_servable(model.name, version, path)
         except Exception as exc:  # any failure of a user's model directory is reported, not fatal
             logger.error("failed to load %s version %d from %s: %s", model.name, version, path, exc)
             self._set(model.name, version, VersionRecord(
-                State.END, error=f"{type(exc).__name__}: {exc}", dir_signature=_dir_signature(path)))
+                State.END, error=f"{type(exc).__name__}: {exc}", dir_signature=_dir_signature(path),
+                failed_attempts=failed_attempts + 1, failed_at=time.monotonic()))
             return
         self._set(model.name, version, VersionRecord(State.AVAILABLE, servable=servable))
 

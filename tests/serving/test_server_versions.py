@@ -91,22 +91,29 @@ def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_bas
         wait_until(lambda: statuses(channel) == {1: State.END, 2: State.AVAILABLE})
 
 
-def test_broken_version_is_reported_and_the_old_one_keeps_serving(start_server, model_base):
+def test_broken_version_is_reported_and_the_old_one_keeps_serving(start_server, model_base, toy_model_cache):
     base = model_base(1)
     handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1)
     broken = base / "3"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a protobuf")
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        wait_until(lambda: statuses(channel).get(3) == State.END)
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = "toy"
         request.model_spec.version.value = 3
-        status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=10)
-        assert status.model_version_status[0].status.error_message
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+
+        def failed() -> bool:
+            if 3 not in statuses(channel):
+                return False  # not discovered yet
+            reply = stub.GetModelStatus(request, timeout=10).model_version_status[0]
+            return reply.state == State.END and bool(reply.status.error_message)
+        wait_until(failed)
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=10)
         assert response.model_spec.version.value == 1
         assert statuses(channel)[1] == State.AVAILABLE
+        shutil.copytree(toy_model_cache(3.0), broken, dirs_exist_ok=True)  # repaired in place
+        wait_until(lambda: statuses(channel) == {1: State.END, 3: State.AVAILABLE})
 
 
 def test_version_policies_and_several_models_from_a_model_config_file(start_server, model_base):
