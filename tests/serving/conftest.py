@@ -7,6 +7,7 @@ input id), so a test can tell which version answered without trusting the respon
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -90,7 +91,6 @@ def wait_healthy(port: int, timeout: float = 60.0, service: str = "",
                  credentials: grpc.ChannelCredentials | None = None, target_host: str = "127.0.0.1") -> None:
     """Block until the health service reports SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    import time
 
     target = f"{target_host}:{port}"
     deadline = time.monotonic() + timeout
