@@ -77,7 +77,7 @@ class ServerConfig:
     monitoring_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    grace_seconds: float = 10.0
+    grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
     max_workers: int = 128  # gRPC handler threads: requests waiting for a batch each hold one
 
     def __post_init__(self) -> None:

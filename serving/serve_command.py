@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          help=f"serve Prometheus metrics over HTTP at {defaults.MONITORING_PATH} on this port")
     network.add_argument("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key: serve TLS)")
     network.add_argument("--tls-key", type=Path, help="PEM private key")
-    network.add_argument("--grace-seconds", type=float, default=10.0,
+    network.add_argument("--grace-seconds", type=float, default=defaults.SHUTDOWN_GRACE_SECONDS,
                          help="on SIGTERM/SIGINT, how long in-flight calls may finish (default %(default)s)")
     batching = parser.add_argument_group("batching (flags override --batching-parameters-file)")
     batching.add_argument("--enable-batching", action="store_true", help="batch concurrent requests")
