@@ -112,6 +112,12 @@ def single_model(name: str, base_path: Path | str) -> ModelConfig:
     return ModelConfig(name=name, base_path=Path(base_path).absolute())
 
 
+def _base_path(text: str) -> Path:
+    """Relative paths resolve against the working directory; URLs (gs://, s3://) are kept as
+    written so the error that the local server cannot read them names them recognisably."""
+    return Path(text) if "://" in text else Path(text).absolute()
+
+
 def _version_policy(proto: model_server_config_pb2.ModelConfig) -> VersionPolicy:
     policy = proto.model_version_policy
     choice = policy.WhichOneof("policy_choice")
@@ -142,7 +148,7 @@ def parse_model_config_list(text: str, source: str = "<text>") -> tuple[ModelCon
             raise ServingError(f"model {entry.name}: model_platform {entry.model_platform!r} "
                                "is not supported (only 'tensorflow')")
         models.append(ModelConfig(
-            name=entry.name, base_path=Path(entry.base_path).absolute(),
+            name=entry.name, base_path=_base_path(entry.base_path),
             version_policy=_version_policy(entry),
             version_labels=MappingProxyType(dict(entry.version_labels))))
     return tuple(models)
