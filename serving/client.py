@@ -12,6 +12,7 @@ RPC; the model's signatures and vocabulary are learned from the server on first 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Iterator, Sequence
 
 import grpc
@@ -38,6 +39,7 @@ class TextGenerator:
     def __init__(self, backend: InferenceBackend | None = None) -> None:
         self._backend = backend
         self._vocabulary: CharVocabulary | None = None
+        self._connect_lock = threading.Lock()  # threads may share a generator; connect once
 
     @classmethod
     def from_saved_model(cls, saved_model_dir: str | os.PathLike) -> "TextGenerator":
@@ -48,15 +50,18 @@ class TextGenerator:
 
     @property
     def backend(self) -> InferenceBackend:
-        if self._backend is None:
-            self._backend = self._connect()
-        return self._backend
+        with self._connect_lock:
+            if self._backend is None:
+                self._backend = self._connect()
+            return self._backend
 
     @property
     def vocabulary(self) -> CharVocabulary:
-        if self._vocabulary is None:
-            self._vocabulary = learn_vocabulary(self.backend)
-        return self._vocabulary
+        backend = self.backend
+        with self._connect_lock:
+            if self._vocabulary is None:
+                self._vocabulary = learn_vocabulary(backend)
+            return self._vocabulary
 
     def request(self, prompts: str | Sequence[str], *, num_samples: int = 1,
                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0,
@@ -123,13 +128,15 @@ class GenerationClient(TextGenerator):
         self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
         self.wait_for_ready = wait_for_ready
         self._channel: grpc.Channel | None = None
+        self._channel_lock = threading.Lock()
 
     @property
     def channel(self) -> grpc.Channel:
         """The one channel every RPC of this client uses (opened on first use)."""
-        if self._channel is None:
-            self._channel = open_channel(self.target, self.retry, self.tls)
-        return self._channel
+        with self._channel_lock:
+            if self._channel is None:
+                self._channel = open_channel(self.target, self.retry, self.tls)
+            return self._channel
 
     def wait_until_ready(self, wait_seconds: float) -> None:
         """Block until the server reports SERVING (see serving.readiness); no Predict RPC."""

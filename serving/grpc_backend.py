@@ -2,8 +2,9 @@
 
 Learns everything from the server: GetModelMetadata gives the signatures (state names, shapes,
 vocabulary size) and pins the model version, so a reload mid-generation cannot mix models. The
-per-step path reuses one request message, passes the returned state TensorProtos straight back
-without decoding them, and decodes only the logits.
+per-step path copies a prebuilt model spec, passes the returned state TensorProtos straight back
+without decoding them, and decodes only the logits. Safe to share between threads: every call
+builds its own request message.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class GrpcBackend:
         if version is not None:
             self._spec.version.value = version
         self._signature = self._learn_signature(stub)
-        self._requests = {name: self._request_template(name) for name in (STEP, PREFILL, DETOKENIZE)}
+        self._model_specs = {name: self._model_spec_for(name) for name in (STEP, PREFILL, DETOKENIZE)}
 
     @property
     def signature(self) -> StepSignature:
@@ -62,7 +63,7 @@ class GrpcBackend:
         return f"{self.target} (model {self.model_name!r}{version})"
 
     def detokenize(self, ids: np.ndarray) -> list[str]:
-        request = self._requests[DETOKENIZE]
+        request = self._new_request(DETOKENIZE)
         request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
         response = self._call(request, f"Predict ({DETOKENIZE})")
         if TEXT not in response.outputs:
@@ -70,7 +71,7 @@ class GrpcBackend:
         return [t.decode("utf-8") for t in from_tensor_proto(response.outputs[TEXT]).reshape(-1).tolist()]
 
     def prefill(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, States]:
-        request = self._requests[PREFILL]
+        request = self._new_request(PREFILL)
         request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
         request.inputs[LENGTHS].CopyFrom(to_tensor_proto(np.asarray(lengths, np.int32)))
         for name, zeros in self._signature.zero_states(len(ids)).items():
@@ -78,7 +79,7 @@ class GrpcBackend:
         return self._split(self._call(request, f"Predict ({PREFILL})"))
 
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
-        request = self._requests[STEP]
+        request = self._new_request(STEP)
         request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
         for name, proto in states.items():
             request.inputs[name].CopyFrom(proto)
@@ -109,10 +110,15 @@ class GrpcBackend:
                  ", ".join(signature.state_names))
         return signature
 
-    def _request_template(self, signature_name: str) -> predict_pb2.PredictRequest:
+    def _model_spec_for(self, signature_name: str) -> model_pb2.ModelSpec:
+        spec = model_pb2.ModelSpec()
+        spec.CopyFrom(self._spec)
+        spec.signature_name = signature_name
+        return spec
+
+    def _new_request(self, signature_name: str) -> predict_pb2.PredictRequest:
         request = predict_pb2.PredictRequest()
-        request.model_spec.CopyFrom(self._spec)
-        request.model_spec.signature_name = signature_name
+        request.model_spec.CopyFrom(self._model_specs[signature_name])
         return request
 
     def _call(self, request: predict_pb2.PredictRequest, rpc: str) -> predict_pb2.PredictResponse:

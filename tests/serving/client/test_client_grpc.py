@@ -162,3 +162,17 @@ def test_wait_until_ready_notices_a_server_that_starts_late(start_fake_server, u
     # Reconnect attempts at most 1 s apart; gRPC's defaults (1 s, x1.6, up to 120 s) would try
     # at about 1, 2.6, 5.2 and 9.3 s and notice the server only after about 9 s.
     assert 6.0 <= waited < 8.0
+
+
+def test_one_client_shared_by_threads(fake_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    target, servicer = fake_server
+    prompts = ["ROMEO:", "KING:", "JULIET:", "Hi", "A", "B"]
+    with GenerationClient(target, "toy") as client:
+        sequential = [client.generate(p, max_new_tokens=25, seed=i)[0].text for i, p in enumerate(prompts)]
+    with GenerationClient(target, "toy") as client, ThreadPoolExecutor(6) as pool:
+        texts = list(pool.map(lambda ip: client.generate(ip[1], max_new_tokens=25, seed=ip[0])[0].text,
+                              enumerate(prompts)))
+    assert texts == sequential
+    assert servicer.metadata_calls == 2  # one connection per client, even when threads race
