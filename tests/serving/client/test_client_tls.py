@@ -52,7 +52,10 @@ def pki(tmp_path_factory):
     (directory / "ca.pem").write_bytes(_pem(ca_cert))
     _, other_ca = make_ca("someone else")
     (directory / "other-ca.pem").write_bytes(_pem(other_ca))
-    return directory, make_server_cert(ca_key, ca_cert, "localhost"), make_server_cert(ca_key, ca_cert, "charloom.test")
+    localhost, named = make_server_cert(ca_key, ca_cert, "localhost"), make_server_cert(ca_key, ca_cert, "charloom.test")
+    (directory / "server.key").write_bytes(localhost[0])
+    (directory / "server.pem").write_bytes(localhost[1])
+    return directory, localhost, named
 
 
 def secure(start_fake_server, server_cert) -> int:
@@ -91,3 +94,17 @@ def test_missing_ca_file_is_a_clear_error(tmp_path):
     with GenerationClient("localhost:1", "toy", tls_ca=tmp_path / "nope.pem") as client, \
             pytest.raises(GenerationError, match="cannot read TLS CA file"):
         client.generate("KING:")
+
+
+def test_against_the_local_server_with_tls(pki, start_server, model_base):
+    """`charloom serve --tls-cert/--tls-key` (in process) with the server tests' toy model."""
+    from serving.model_config import single_model
+
+    directory, _, _ = pki
+    handle = start_server(models=(single_model("toy", model_base(1)),),
+                          tls_cert=directory / "server.pem", tls_key=directory / "server.key")
+    with GenerationClient(f"localhost:{handle.port}", "toy", tls_ca=directory / "ca.pem") as client:
+        client.wait_until_ready(30)
+        assert client.vocabulary.size == 5
+        [result] = client.generate("\x01\x02", max_new_tokens=4, temperature=0)
+    assert result.text == "\x00" * 4  # the toy's logits are equal within a row: argmax is id 0
