@@ -106,3 +106,17 @@ def test_refuses_to_clobber_and_checks_what_resumes(full_run, corpus, tmp_path):
     with pytest.raises(ConfigError, match="not divisible"):
         train(CONFIG.replace(batch_size=15), corpus, tmp_path / "z", replicas=2, verbose=0)
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
+
+
+def test_early_stopping_and_lr_plateau_on_val_loss(corpus, tmp_path):
+    # a learning rate this large makes val_loss worse after the first epoch
+    config = CONFIG.replace(learning_rate=100.0, clipnorm=None, epochs=6, steps_per_epoch=3,
+                            early_stopping_patience=2, reduce_lr_patience=1)
+    result = train(config, corpus, tmp_path / "run", verbose=0)
+    assert result.stopped_early and result.epochs_completed < 6
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["status"] == "stopped_early"
+    rates = [h["learning_rate"] for h in result.history]
+    assert rates[0] == pytest.approx(100.0) and rates[-1] < rates[0]
+    again = train(config, corpus, tmp_path / "run", resume_from=tmp_path / "run", verbose=0)
+    assert again.stopped_early and again.epochs_completed == result.epochs_completed
