@@ -1,0 +1,30 @@
+"""The client against `charloom serve` in process (the server tests' toy model): limits and status."""
+
+import pytest
+
+from serving.client import GenerationClient
+from serving.client_errors import RpcFailedError
+from serving.model_config import single_model
+
+
+@pytest.fixture
+def target(start_server, model_base):
+    handle = start_server(models=(single_model("toy", model_base(1)),))
+    return f"127.0.0.1:{handle.port}"
+
+
+def test_server_limits_surface_as_one_clear_error(target):
+    with GenerationClient(target, "toy") as client:
+        client.wait_until_ready(30)
+        with pytest.raises(RpcFailedError, match=r"Predict \(prefill\) .*INVALID_ARGUMENT.*--max-prompt-length"):
+            client.generate("\x01" * 4097, max_new_tokens=2)
+        with pytest.raises(RpcFailedError, match="INVALID_ARGUMENT.*--max-request-batch"):
+            client.generate("\x01", num_samples=257, max_new_tokens=2)
+        assert len(client.generate("\x01" * 4096, num_samples=256, max_new_tokens=2)) == 256
+
+
+def test_version_is_pinned_from_metadata(target):
+    with GenerationClient(target, "toy") as client:
+        client.generate("\x01", max_new_tokens=1)
+        assert client.backend.version == 1
+        assert "version 1" in client.backend.description
