@@ -229,12 +229,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: Vocabulary) -> None:
-    """A resumed run may only change how long it trains, not what it trains."""
+    """A resumed run may change how long it trains and the hyperparameters a checkpoint can carry
+    over (learning rate, dropout, clipping, plateau settings: what PBT perturbs), not the model,
+    the data or the optimizer."""
     if checkpoint.vocabulary.fingerprint != vocabulary.fingerprint:
         raise RunError(f"the corpus' vocabulary ({vocabulary.size} characters) differs from the "
                        f"checkpoint's ({checkpoint.vocabulary.size}); resume with the same corpus")
     changeable = {"epochs", "steps_per_epoch", "validation_steps", "early_stopping_patience",
-                  "reduce_lr_patience"}
+                  "reduce_lr_patience", "learning_rate", "dropout", "clipnorm", "reduce_lr_factor",
+                  "min_learning_rate"}
     old, new = checkpoint.config.to_dict(), config.to_dict()
     changed = sorted(k for k in old if k not in changeable and old[k] != new.get(k))
     if changed:

@@ -48,8 +48,8 @@ def build_model(config: TrainingConfig, vocab_size: int) -> keras.Model:
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, name=EMBEDDING)(ids)
     for i, units in enumerate(config.units):
         x = _rnn(config.cell, units, rnn_layer_name(i))(x)[0]
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
+        # Always present (rate 0 is the identity), so a checkpoint resumes under another dropout.
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
     return keras.Model(ids, logits, name=f"charloom_{config.cell}")
 

@@ -144,6 +144,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
         if start:
             model.optimizer.build(model.trainable_variables)
             ckpt.load_weights(model, start)
+            if start.config.learning_rate != config.learning_rate:  # e.g. perturbed by PBT
+                model.optimizer.learning_rate = config.learning_rate
             logger.info("resuming %s from %s (epoch %d)", run_dir, start.directory, start.epoch)
 
     steps = batches_per_epoch(len(split.train), config.seq_len, config.batch_size, config.steps_per_epoch)

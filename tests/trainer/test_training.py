@@ -120,3 +120,12 @@ def test_early_stopping_and_lr_plateau_on_val_loss(corpus, tmp_path):
     assert rates[0] == pytest.approx(100.0) and rates[-1] < rates[0]
     again = train(config, corpus, tmp_path / "run", resume_from=tmp_path / "run", verbose=0)
     assert again.stopped_early and again.epochs_completed == result.epochs_completed
+
+
+def test_resume_may_change_learning_rate_and_dropout(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    train(CONFIG.replace(epochs=1), corpus, run_dir, verbose=0)
+    changed = CONFIG.replace(epochs=2, learning_rate=0.003, dropout=0.2)
+    result = train(changed, corpus, run_dir, resume_from=run_dir, verbose=0)
+    assert [h["learning_rate"] for h in result.history] == pytest.approx([0.01, 0.003])
+    assert read_checkpoint(run_dir / "checkpoints" / "epoch-0002").config == changed
