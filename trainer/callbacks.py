@@ -110,14 +110,14 @@ METRIC_KEYS = ("loss", "accuracy", "bpc", "val_loss", "val_accuracy", "val_bpc",
 
 class CheckpointWriter(keras.callbacks.Callback):
     """After each epoch: a self-contained checkpoint, ``best/`` on a new lowest val_loss,
-    then ``on_saved(epoch, metrics, checkpoint_dir, history)``.
+    then ``on_saved(epoch, metrics, checkpoint_dir)``.
 
     Must come after EarlyStopping/ReduceLROnPlateau so their updated counters are saved.
     """
 
     def __init__(self, run_dir: Path, config: TrainingConfig, vocabulary: Vocabulary, *,
                  history: list[dict], source: dict, keep: int,
-                 stateful: dict[str, Any], on_saved: Callable[[int, dict, Path, list[dict]], None]):
+                 stateful: dict[str, Any], on_saved: Callable[[int, dict, Path], None]):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.config = config
@@ -146,4 +146,4 @@ class CheckpointWriter(keras.callbacks.Callback):
             copy_checkpoint(checkpoint, self.run_dir / BEST_DIR)
         prune_checkpoints(self.run_dir, self.keep)
         logger.info("epoch %d: %s", completed, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
-        self.on_saved(completed, metrics, checkpoint, self.history)
+        self.on_saved(completed, metrics, checkpoint)

@@ -128,7 +128,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     if start and (initial_epoch >= config.epochs or state.get("stopped_early")):
         logger.info("%s already finished (%d epochs%s)", run_dir, initial_epoch,
                     ", stopped early" if state.get("stopped_early") else "")
-        return _result(run_dir, history, bool(state.get("stopped_early")))
+        return _result(run_dir, history, bool(state.get("stopped_early")), fallback=start.directory)
 
     strategy = strategy or _default_strategy(replicas)
     check_replicas(config, strategy.num_replicas_in_sync)
@@ -136,18 +136,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     vocabulary.save(run_dir)
     keras.utils.set_random_seed(config.seed)
 
-    with strategy.scope():
-        model = build_model(config, vocabulary.size)
-        model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-        if start:
-            model.optimizer.build(model.trainable_variables)
-            ckpt.load_weights(model, start)
-            if start.config.learning_rate != config.learning_rate:  # e.g. perturbed by PBT
-                model.optimizer.learning_rate = config.learning_rate
-            logger.info("resuming %s from %s (epoch %d)", run_dir, start.directory, start.epoch)
-
+    model = _compiled_model(config, vocabulary.size, strategy, start)
     steps = batches_per_epoch(len(split.train), config.seq_len, config.batch_size, config.steps_per_epoch)
     train_data = strategy.experimental_distribute_dataset(training_dataset(
         split.train, config.seq_len, config.batch_size, config.seed, first_epoch=initial_epoch,
@@ -160,7 +149,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
         ckpt.write_json_atomic(run_dir / ckpt.RUN_FILE, _run_record(
             config, corpus, strategy.num_replicas_in_sync, status, history, created))
 
-    def saved(epoch: int, metrics: dict, checkpoint_dir: Path, _history: list[dict]) -> None:
+    def saved(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:
         _write_history_csv(run_dir, history)
         record("running")
         if on_epoch_end is not None:
@@ -196,16 +185,39 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     return _result(run_dir, history, stopped_early)
 
 
+def _compiled_model(config: TrainingConfig, vocab_size: int, strategy: tf.distribute.Strategy,
+                    start: ckpt.Checkpoint | None) -> keras.Model:
+    """Build and compile under the strategy; on resume restore weights and optimizer state."""
+    with strategy.scope():
+        model = build_model(config, vocab_size)
+        model.compile(optimizer=make_optimizer(config),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        if start:
+            model.optimizer.build(model.trainable_variables)  # so load_weights restores its state too
+            ckpt.load_weights(model, start)
+            if start.config.learning_rate != config.learning_rate:  # e.g. perturbed by PBT
+                model.optimizer.learning_rate = config.learning_rate
+            logger.info("resuming from %s (epoch %d)", start.directory, start.epoch)
+    return model
+
+
 def _default_strategy(replicas: int | None) -> tf.distribute.Strategy:
     from trainer.devices import configure_strategy
 
     return configure_strategy(replicas)
 
 
-def _result(run_dir: Path, history: list[dict], stopped_early: bool) -> TrainResult:
+def _result(run_dir: Path, history: list[dict], stopped_early: bool,
+            fallback: Path | None = None) -> TrainResult:
     best = _best(history)
+    try:
+        best_dir = ckpt.resolve_checkpoint(run_dir, prefer="best")
+    except RunError:
+        if fallback is None:
+            raise
+        best_dir = fallback  # a finished checkpoint "resumed" into an empty run directory
     return TrainResult(epochs_completed=history[-1]["epoch"] if history else 0,
                        stopped_early=stopped_early,
                        best_val_bpc=best["val_bpc"] if best and "val_bpc" in best else math.nan,
-                       best_checkpoint_dir=ckpt.resolve_checkpoint(run_dir, prefer="best"),
-                       history=history)
+                       best_checkpoint_dir=best_dir, history=history)
