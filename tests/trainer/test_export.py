@@ -176,6 +176,10 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
 
     with pytest.raises(RunError, match="does not exist"):
         export_run(tmp_path / "missing", tmp_path / "models")
+    (run / "best" / "model.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(RunError, match="cannot load weights"):
+        export_run(run, tmp_path / "models")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["1", "2"]
     (run / "best" / "checkpoint.json").write_text("{not json")
     with pytest.raises(RunError, match="corrupted"):
         export_run(run, tmp_path / "models")
