@@ -129,7 +129,7 @@ def _scheduler(options: TuneOptions, space: SearchSpace, max_epochs: int):
         if not mutations:
             mutations = {"learning_rate": tune.loguniform(1e-4, 1e-2)}
         return PopulationBasedTraining(time_attr="epoch", perturbation_interval=options.grace_period,
-                                       hyperparam_mutations=mutations, seed=options.seed)
+                                       hyperparam_mutations=mutations)
     return None
 
 
@@ -146,6 +146,15 @@ def _search_alg(options: TuneOptions):
 
     # The variant generator limits concurrency itself (Tune ignores max_concurrent_trials for it).
     return BasicVariantGenerator(random_state=options.seed, max_concurrent=options.max_concurrent or 0)
+
+
+def _checkpoint_config(options: TuneOptions):
+    from ray import tune
+
+    if options.scheduler == "pbt":
+        # PBT clones a trial from another's *latest* checkpoint: keep recent ones, not the best two.
+        return tune.CheckpointConfig(num_to_keep=4)
+    return tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order="min")
 
 
 def _trainable(options: TuneOptions, corpus):
@@ -229,8 +238,7 @@ def run_tuning(options: TuneOptions) -> TuneOutcome:
         run_config=tune.RunConfig(
             name=name, storage_path=storage, verbose=1,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=METRIC,
-                                                    checkpoint_score_order="min")))
+            checkpoint_config=_checkpoint_config(options)))
     _save_options(storage, name, options)
     return _finish(tuner.fit(), options, space)
 

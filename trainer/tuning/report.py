@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 METRIC = "val_bpc"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epoc
             max_epochs=int(config.get("epochs", default_epochs)),
             best_val_bpc=min((v for _, v in curve), default=math.inf),
             curve=curve,
-            error=str(result.error).splitlines()[0] if result.error else None,
+            error=_ANSI.sub("", str(result.error)).splitlines()[0] if result.error else None,
             path=str(result.path)))
     return sorted(summaries, key=lambda s: (s.error is not None, s.best_val_bpc))
 
