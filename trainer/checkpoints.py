@@ -22,6 +22,7 @@ from typing import Any
 
 from trainer.config import TrainingConfig
 from trainer.errors import ConfigError, RunError, TrainerError
+from trainer.jsonfile import read_json_object
 from trainer.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -110,13 +111,8 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     if not directory.is_dir():
         raise RunError(f"checkpoint directory {directory} does not exist")
     meta_path = directory / META_FILE
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{directory} is not a checkpoint (no {META_FILE})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunError(f"{meta_path} is corrupted: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta = read_json_object(meta_path, RunError, f"{directory} is not a checkpoint (no {META_FILE})")
+    if meta.get("format") != FORMAT:
         raise RunError(f"{meta_path} is not a {FORMAT} document")
     if not (directory / WEIGHTS_FILE).is_file():
         raise RunError(f"checkpoint {directory} has no {WEIGHTS_FILE}")
@@ -210,22 +206,8 @@ def resolve_checkpoint(path: Path, prefer: str = "latest") -> Path:
 
 
 def read_run(run_dir: Path) -> dict:
-    path = Path(run_dir) / RUN_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path} is corrupted: {exc}") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path} is corrupted: not a JSON object")
-    return data
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    return read_json_object(Path(run_dir) / RUN_FILE, RunError,
+                            f"{run_dir} is not a run directory (no {RUN_FILE})")
 
 
 def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: Vocabulary) -> None:

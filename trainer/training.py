@@ -27,6 +27,7 @@ from trainer.config import TrainingConfig
 from trainer.corpus import Corpus
 from trainer.dataset import batches_per_epoch, check_fits, split_ids, training_dataset, validation_dataset
 from trainer.errors import ConfigError, RunError
+from trainer.jsonfile import write_json_atomic
 from trainer.model import build_model
 from trainer.vocabulary import Vocabulary
 
@@ -146,7 +147,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
         split.validation, config.seq_len, config.batch_size, steps=config.validation_steps))
 
     def record(status: str) -> None:
-        ckpt.write_json_atomic(run_dir / ckpt.RUN_FILE, _run_record(
+        write_json_atomic(run_dir / ckpt.RUN_FILE, _run_record(
             config, corpus, strategy.num_replicas_in_sync, status, history, created))
 
     def saved(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import unicodedata
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from trainer.errors import VocabularyError
+from trainer.jsonfile import read_json_object, write_json_atomic
 
 FILE_NAME = "vocabulary.json"
 FORMAT = "charloom-vocabulary/1"
@@ -92,20 +92,13 @@ class Vocabulary:
     def save(self, directory: os.PathLike | str) -> Path:
         path = Path(directory) / FILE_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, self.to_json())
         return path
 
     @classmethod
     def load(cls, directory: os.PathLike | str) -> "Vocabulary":
         path = Path(directory) / FILE_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise VocabularyError(f"no {FILE_NAME} in {directory}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise VocabularyError(f"{path} is not valid JSON: {exc}") from None
+        data = read_json_object(path, VocabularyError, f"no {FILE_NAME} in {directory}")
         try:
             return cls.from_json(data)
         except VocabularyError as exc:

@@ -1,0 +1,33 @@
+"""JSON documents of runs, checkpoints and vocabularies: atomic writes, reads that name the damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write beside ``path`` and rename over it, so a killed process never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_json_object(path: Path, error: type[TrainerError], missing: str) -> dict:
+    """A JSON object from ``path``; a missing file raises ``error(missing)``, a damaged one says so."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is corrupted (not valid JSON: {exc})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} is corrupted: not a JSON object")
+    return data
