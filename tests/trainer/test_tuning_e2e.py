@@ -25,7 +25,7 @@ def test_two_trials_with_two_replicas_export_the_best(tmp_path, small_corpus):
 
     space = write_space(tmp_path / "space.yaml")
     proc = _run(["--corpus", str(small_corpus), "--space", str(space), "--num-samples", "1",
-                 "--replicas", "2", "--max-concurrent", "2", "--storage-path", str(tmp_path / "results"),
+                 "--replicas", "2", "--max-concurrent", "2", "--scheduler", "fifo", "--storage-path", str(tmp_path / "results"),
                  "--name", "exp", "--model-base-path", str(tmp_path / "models")])
     experiment = tmp_path / "results" / "exp"
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
