@@ -1,0 +1,140 @@
+"""Quality benchmark: under one fixed time budget on this machine, the TF tutorial's config
+trained directly vs the best model `charloom tune` finds; val_bpc of both and a sample of each.
+
+    .venv/bin/python bench/quality.py                   # 2 x 600 s budget, ~25 minutes in all
+    .venv/bin/python bench/quality.py --budget-s 1200   # a longer budget
+    .venv/bin/python bench/quality.py --quick           # 2 x 90 s
+
+Both runs go through `charloom tune` with the same `--time-budget-s` (the wall-clock budget on
+the machine's 2 cores, which both runs use fully): the tutorial config as a one-trial, constant
+search space (trained directly, no search), and `bench/spaces/quality.yaml` searched with ASHA.
+Both best checkpoints are then scored on the same held-out text (the whole validation split,
+seq_len 100, batch 64), so their val_bpc compare exactly. Writes bench/results/quality.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
+
+CHARLOOM = str(Path(sys.executable).parent / "charloom")
+TUNED_SPACE = REPO / "bench" / "spaces" / "quality.yaml"
+SAMPLE_PROMPT = "ROMEO:"
+# The tutorial config's own epochs (~155 steps of ~4.5 s here) would not finish one epoch in the
+# budget; 15-step epochs give it a checkpoint every ~70 s. Its learning rate, model and batch stay.
+TUTORIAL_OVERRIDES = {"steps_per_epoch": 15, "validation_steps": 8, "epochs": 100}
+
+
+def tutorial_space(directory: Path) -> Path:
+    config = yaml.safe_load((REPO / "trainer" / "configs" / "tutorial-gru1024.yaml").read_text())
+    config.update(TUTORIAL_OVERRIDES)
+    path = directory / "tutorial-space.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def run_tune(name: str, space: Path, budget_s: float, storage: Path, extra: list[str]) -> dict:
+    models = storage / "models" / name
+    command = [CHARLOOM, "tune", "--corpus", "shakespeare", "--space", str(space), "--time-budget-s",
+               str(budget_s), "--seed", "0", "--storage-path", str(storage), "--name", name,
+               "--model-base-path", str(models), *extra]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=budget_s * 3 + 600)
+    wall = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
+    version = sorted(p for p in models.iterdir() if p.name.isdigit())[-1]
+    metadata = json.loads((version / "assets" / "charloom.json").read_text(encoding="utf-8"))
+    table = (storage / name / "results.md").read_text(encoding="utf-8")
+    return {"command": " ".join(command[1:]), "wall_seconds": wall, "saved_model": str(version),
+            "checkpoint": metadata["source"]["checkpoint"], "config": metadata["config"],
+            "tune_val_bpc": metadata["metrics"].get("val_bpc"), "trials_table": table}
+
+
+def held_out_bpc(checkpoint: str) -> float:
+    """bpc of a checkpoint on the whole validation split, the same windows for every model."""
+    import keras
+
+    from trainer.checkpoints import load_model, read_checkpoint
+    from trainer.corpus import load_corpus
+    from trainer.dataset import split_ids, validation_dataset
+
+    ckpt = read_checkpoint(Path(checkpoint.removeprefix("file://")))
+    model = load_model(ckpt)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    corpus = load_corpus("shakespeare")
+    split = split_ids(ckpt.vocabulary.encode(corpus.text), ckpt.config.validation_fraction)
+    loss = model.evaluate(validation_dataset(split.validation, 100, 64), verbose=0)
+    return float(loss) / math.log(2)
+
+
+def sample(saved_model: str, chars: int = 200) -> str:
+    from serving.client import TextGenerator
+
+    with TextGenerator.from_saved_model(saved_model) as generator:
+        return SAMPLE_PROMPT + generator.generate(SAMPLE_PROMPT, max_new_tokens=chars, seed=0)[0].text
+
+
+def describe(config: dict) -> str:
+    units = "+".join(str(u) for u in config["units"])
+    return (f"{config['cell'].upper()} {units}, embedding {config['embedding_dim']}, lr "
+            f"{config['learning_rate']:.4g}, batch {config['batch_size']} x {config['seq_len']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--budget-s", type=float, default=600.0, help="time budget of each of the two runs")
+    parser.add_argument("--num-samples", type=int, default=12, help="trials the tuned search may start")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the experiments and models here instead of a temp dir")
+    args = parser.parse_args()
+    budget = 90.0 if args.quick else args.budget_s
+    info = machine_info()
+    print_machine(info)
+    with tempfile.TemporaryDirectory(prefix="charloom-bench-quality-") as tmp:
+        storage = (args.keep or Path(tmp)).resolve()
+        storage.mkdir(parents=True, exist_ok=True)
+        runs = {"tutorial": run_tune("tutorial", tutorial_space(storage), budget, storage,
+                                     ["--num-samples", "1", "--scheduler", "fifo", "--max-concurrent", "1",
+                                      "--cpus-per-trial", "2"]),
+                "tuned": run_tune("tuned", TUNED_SPACE, budget, storage,
+                                  ["--num-samples", str(args.num_samples), "--scheduler", "asha",
+                                   "--grace-period", "2", "--max-concurrent", "2", "--cpus-per-trial", "1"])}
+        for name, run in runs.items():
+            print(f"{name}: {describe(run['config'])}, tune val_bpc {run['tune_val_bpc']}", flush=True)
+            run["held_out_bpc"] = held_out_bpc(run["checkpoint"])
+            run["sample"] = sample(run["saved_model"])
+            print(f"{name}: held-out bpc {run['held_out_bpc']:.3f}\n{run['sample']}\n", flush=True)
+    tutorial, tuned = runs["tutorial"], runs["tuned"]
+    winner = "tuned" if tuned["held_out_bpc"] < tutorial["held_out_bpc"] else "tutorial"
+    rows = [(label, describe(run["config"]), f"{run['held_out_bpc']:.3f}", f"{run['wall_seconds']:.0f}")
+            for label, run in (("TF tutorial config, trained directly (1 trial)", tutorial),
+                               (f"best of `charloom tune` (ASHA, up to {args.num_samples} trials)", tuned))]
+    markdown = "\n".join([
+        f"Machine: {machine_line(info)}", "",
+        f"Budget: {budget:.0f} s of wall-clock time on both cores for each run (`--time-budget-s {budget:.0f}`), "
+        "run one after the other; val_bpc on the whole validation split (the last 10% of tiny Shakespeare).", "",
+        markdown_table(("model", "config", "val_bpc", "wall s (incl. start-up, export)"), rows), "",
+        f"Winner: **{winner}**.", "",
+        f"Samples (200 characters after `{SAMPLE_PROMPT}`, seed 0, temperature 1):", "",
+        "Tutorial config:", "", "```", tutorial["sample"], "```", "",
+        "Tuned:", "", "```", tuned["sample"], "```"])
+    results = {"machine": info, "quick": args.quick, "budget_s": budget, "runs": runs, "winner": winner}
+    write_results("quality", results, markdown, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Serving benchmark: 500 characters from one exported model, five ways, in one run.
+
+    .venv/bin/python bench/serving.py            # ~10 minutes; --quick for a sanity run
+    .venv/bin/python bench/serving.py --checkpoint runs/NAME   # trained weights instead of random
+
+(1) the TF tutorial's eager Keras loop, (2) the SavedModel's serving_default called in process,
+(3) the gRPC client against `charloom serve`, (4) N concurrent streams with batching on and off,
+(5) a 1,000-character prompt by one prefill RPC vs one step RPC per character, with the floor of
+1,000 sequential matrix-vector products. Writes bench/results/serving.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (machine_info, machine_line, markdown_table, print_machine, target_line,
+                          targets_markdown, write_results)
+from bench.serving_model import (BenchModel, TutorialLoop, matvec_floor_numpy, matvec_floor_tf, prepare_model,
+                                 recurrent_kernel)
+from bench.serving_streams import ServerProcess, run_streams
+
+PROMPT = "ROMEO:"
+
+
+def per_char_ms_of_stream(generator, steps: int, seed: int) -> float:
+    """Milliseconds per character after the first (prefill excluded), from chunk timestamps."""
+    stamps = [time.perf_counter() for _ in generator.stream(PROMPT, max_new_tokens=steps, seed=seed)]
+    return (stamps[-1] - stamps[0]) * 1000 / (len(stamps) - 1)
+
+
+def median_of(runs: int, measure) -> tuple[float, list[float]]:
+    values = [measure(i) for i in range(runs)]
+    return statistics.median(values), values
+
+
+def measure_tutorial(bench_model: BenchModel, steps: int, runs: int, compiled: bool) -> dict:
+    loop = TutorialLoop(bench_model, compiled=compiled)
+    loop.generate(0, 20)  # warm: traces / first-call costs
+    first_id = int(bench_model.vocabulary.encode(PROMPT[-1])[0])
+    ms, values = median_of(runs, lambda i: sum(loop.generate(first_id, steps, seed=i)[1]) * 1000 / steps)
+    return {"ms_per_char": ms, "runs_ms": values}
+
+
+def measure_generator(generator, steps: int, runs: int) -> dict:
+    generator.generate(PROMPT, max_new_tokens=20, seed=0)  # warm: connect, learn, first calls
+    ms, values = median_of(runs, lambda i: per_char_ms_of_stream(generator, steps, seed=i))
+    return {"ms_per_char": ms, "runs_ms": values}
+
+
+def measure_prompt(backend, bench_model: BenchModel, length: int, runs: int) -> dict:
+    """One prefill RPC for a ``length``-character prompt vs ``length`` step RPCs."""
+    import numpy as np
+
+    ids = bench_model.vocabulary.encode(bench_model.corpus_text[:length]).reshape(1, -1)
+    lengths = np.array([length], np.int32)
+    backend.prefill(ids, lengths)  # warm (prefill traces per new length on first use)
+
+    def prefill_once(_: int) -> float:
+        started = time.perf_counter()
+        backend.prefill(ids, lengths)
+        return time.perf_counter() - started
+
+    def per_char_once(_: int) -> float:
+        _, states = backend.prefill(ids[:, :1], np.array([1], np.int32))
+        started = time.perf_counter()
+        for position in range(1, length):
+            _, states = backend.step(ids[:, position:position + 1], states)
+        return (time.perf_counter() - started) * length / (length - 1)
+
+    prefill_s, prefill_runs = median_of(runs, prefill_once)
+    per_char_s, per_char_runs = median_of(max(1, runs - 1), per_char_once)
+    return {"prompt_chars": length, "prefill_s": prefill_s, "prefill_runs_s": prefill_runs,
+            "per_char_s": per_char_s, "per_char_runs_s": per_char_runs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short sanity run (fewer chars, streams, runs)")
+    parser.add_argument("--checkpoint", type=Path, help="a run or checkpoint to serve instead of random weights")
+    parser.add_argument("--config", default="tutorial-gru1024", help="architecture for random weights")
+    parser.add_argument("--client-processes", type=int, default=2)
+    args = parser.parse_args()
+    steps = 100 if args.quick else 500
+    runs = 1 if args.quick else 3
+    stream_counts = (1, 8) if args.quick else (1, 8, 32, 64)
+    prompt_length = 200 if args.quick else 1000
+
+    info = machine_info()
+    print_machine(info)
+    results: dict = {"machine": info, "chars": steps, "runs": runs, "quick": args.quick}
+    with tempfile.TemporaryDirectory(prefix="charloom-bench-serving-") as tmp:
+        bench_model = prepare_model(Path(tmp) / "models", args.config, args.checkpoint)
+        results["model"] = {"config": bench_model.config.to_dict(), "weights": bench_model.weights,
+                            "vocabulary": bench_model.vocabulary.size}
+        print(f"model: {bench_model.config.cell} {list(bench_model.config.units)}, embedding "
+              f"{bench_model.config.embedding_dim}, {bench_model.weights} -> {bench_model.saved_model_dir}", flush=True)
+
+        results["tutorial_eager"] = measure_tutorial(bench_model, steps, runs, compiled=False)
+        print("(1) tutorial eager", results["tutorial_eager"], flush=True)
+        results["tutorial_tf_function"] = measure_tutorial(bench_model, steps, runs, compiled=True)
+        print("(1b) tutorial tf.function", results["tutorial_tf_function"], flush=True)
+
+        from serving.client import GenerationClient, TextGenerator
+
+        local = TextGenerator.from_saved_model(bench_model.saved_model_dir)
+        results["in_process_signature"] = measure_generator(local, steps, runs)
+        print("(2) in-process signature", results["in_process_signature"], flush=True)
+        results["prompt_in_process"] = measure_prompt(local.backend, bench_model, prompt_length, runs)
+        print("(5b) prompt in process", results["prompt_in_process"], flush=True)
+        local.close()
+
+        kernel = recurrent_kernel(bench_model)
+        results["matvec_floor_s"] = statistics.median(matvec_floor_tf(kernel, prompt_length) for _ in range(3))
+        results["matvec_floor_numpy_s"] = statistics.median(
+            matvec_floor_numpy(kernel, prompt_length) for _ in range(3))
+        print("(5c) matvec floor", results["matvec_floor_s"], results["matvec_floor_numpy_s"], flush=True)
+
+        base = bench_model.saved_model_dir.parent
+        streams: dict[str, list[dict]] = {}
+        for batching in (False, True):
+            label = "batching" if batching else "no_batching"
+            with ServerProcess(base, batching) as server:
+                if not batching:
+                    # (3) from a fresh client process, like the streams (this one holds TensorFlow).
+                    one = [run_streams(server, 1, steps, PROMPT, 1).mean_ms for _ in range(runs)]
+                    results["grpc_one_stream"] = {"ms_per_char": statistics.median(one), "runs_ms": one}
+                    print("(3) gRPC one stream", results["grpc_one_stream"], flush=True)
+                    with GenerationClient(server.target, timeout=60) as client:
+                        results["prompt_grpc"] = measure_prompt(client.backend, bench_model, prompt_length, runs)
+                        print("(5) prompt over gRPC", results["prompt_grpc"], flush=True)
+                streams[label] = []
+                for n in stream_counts:
+                    result = run_streams(server, n, steps, PROMPT, args.client_processes)
+                    streams[label].append(vars(result))
+                    print(f"(4) {label} {n} streams:", vars(result), flush=True)
+        results["streams"] = streams
+    results["machine_end_load"] = info["load_average"]
+    targets = compute_targets(results)
+    results["targets"] = targets
+    write_results("serving", results, render(results, targets), quick=args.quick)
+    return 0
+
+
+def compute_targets(r: dict) -> list[dict]:
+    t1, t2, t3 = (r[k]["ms_per_char"] for k in ("tutorial_eager", "in_process_signature", "grpc_one_stream"))
+    # The faster of the two one-stream figures (batching adds its timeout to a lone stream).
+    one = max((s for label in ("batching", "no_batching") for s in r["streams"][label] if s["streams"] == 1),
+              key=lambda s: s["chars_per_sec"])
+    targets = [target_line("(3) gRPC vs (1) tutorial eager, speed-up per character", t1 / t3, 8),
+               target_line("(3) gRPC / (2) in-process signature, time per character", t3 / t2, 1.5,
+                           higher_is_better=False),
+               target_line("(5) prefill vs per-character feeding, speed-up",
+                           r["prompt_grpc"]["per_char_s"] / r["prompt_grpc"]["prefill_s"], 5)]
+    at32 = [s for s in r["streams"]["batching"] if s["streams"] == 32]
+    if at32:
+        targets.insert(2, target_line("(4) 32 streams with batching, aggregate chars/s vs the best single stream",
+                                      at32[0]["chars_per_sec"] / one["chars_per_sec"], 10))
+    return targets
+
+
+def render(r: dict, targets: list[dict]) -> str:
+    steps = r["chars"]
+    rows = []
+    for key, label in (("tutorial_eager", "(1) TF tutorial: Keras model called eagerly per character"),
+                       ("tutorial_tf_function", "(1b) same step in tf.function (the tutorial's OneStep)"),
+                       ("in_process_signature", "(2) SavedModel serving_default in process (TextGenerator)"),
+                       ("grpc_one_stream", "(3) gRPC client -> `charloom serve`, one stream")):
+        ms = r[key]["ms_per_char"]
+        rows.append((label, f"{ms:.2f}", f"{1000 / ms:,.0f}", f"{r['tutorial_eager']['ms_per_char'] / ms:.1f}x"))
+    model = r["model"]["config"]
+    out = [f"Model: {model['cell'].upper()} {model['units']}, embedding {model['embedding_dim']}, "
+           f"vocabulary {r['model']['vocabulary']}, weights {r['model']['weights']}; {steps} characters "
+           f"per generation, median of {r['runs']} runs.", "",
+           f"Machine: {machine_line(r['machine'])}", "",
+           markdown_table(("one stream", "ms/char", "chars/s", "vs (1)"), rows), ""]
+    stream_rows = []
+    for label in ("no_batching", "batching"):
+        base = r["streams"][label][0]["chars_per_sec"]
+        for s in r["streams"][label]:
+            mean_batch = "" if s["mean_batch_size"] is None else f"{s['mean_batch_size']:.1f}"
+            stream_rows.append((label.replace("_", " "), s["streams"], f"{s['chars_per_sec']:,.0f}",
+                                f"{s['chars_per_sec'] / base:.1f}x", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
+                                mean_batch))
+    out += ["(4) concurrent streams through one server (clients in 2 processes):", "",
+            markdown_table(("server", "streams", "chars/s", "vs 1 stream", "p50 ms/char", "p99 ms/char",
+                            "mean batch"), stream_rows), ""]
+    g, p, floor = r["prompt_grpc"], r["prompt_in_process"], r["matvec_floor_s"]
+    n = g["prompt_chars"]
+    out += [f"(5) a {n}-character prompt:", "",
+            markdown_table(("how", "seconds", "ms/char"), [
+                ("one `prefill` RPC", f"{g['prefill_s']:.3f}", f"{g['prefill_s'] * 1000 / n:.3f}"),
+                (f"{n} `serving_default` RPCs, one per character", f"{g['per_char_s']:.3f}",
+                 f"{g['per_char_s'] * 1000 / n:.3f}"),
+                ("`prefill` in process", f"{p['prefill_s']:.3f}", f"{p['prefill_s'] * 1000 / n:.3f}"),
+                (f"{n} `serving_default` calls in process", f"{p['per_char_s']:.3f}",
+                 f"{p['per_char_s'] * 1000 / n:.3f}"),
+                (f"floor: {n} sequential tanh(h @ W_recurrent), [1,{model['units'][0]}] x "
+                 f"[{model['units'][0]},{3 * model['units'][0]}], in one TF while loop", f"{floor:.3f}",
+                 f"{floor * 1000 / n:.3f}"),
+                ("the same in a numpy loop", f"{r['matvec_floor_numpy_s']:.3f}",
+                 f"{r['matvec_floor_numpy_s'] * 1000 / n:.3f}"),
+            ]), "", "Targets:", "", targets_markdown(targets)]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
