@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-COMMAND_MODULES = ("trainer.commands", "serving.commands", "cluster.commands")
+COMMAND_MODULES = ("trainer.commands", "serving.commands")
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], ...]]:
