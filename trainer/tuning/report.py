@@ -79,6 +79,7 @@ def plot_curves(summaries: Sequence[TrialSummary], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     best = summaries[0].trial_id if summaries and math.isfinite(summaries[0].best_val_bpc) else None
@@ -90,6 +91,7 @@ def plot_curves(summaries: Sequence[TrialSummary], path: Path) -> Path:
         ax.plot(epochs, values, marker="o", linewidth=3 if is_best else 1, alpha=1.0 if is_best else 0.55,
                 color="tab:red" if is_best else None, zorder=3 if is_best else 2,
                 label=f"{s.trial_id} (best, {s.best_val_bpc:.3f})" if is_best else s.trial_id)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation bits per character")
     ax.set_title("charloom tune: learning curves")
