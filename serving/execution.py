@@ -6,20 +6,20 @@ own code); anything else unexpected propagates and becomes INTERNAL at the RPC b
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from serving.signature_plan import SignaturePlan
 from serving.status import from_tf_error, invalid_argument
 
 
-def run_signature(function: Any, inputs: Mapping[str, np.ndarray],
+def run_signature(plan: SignaturePlan, inputs: Mapping[str, np.ndarray],
                   output_names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Call a concrete signature function and return the requested outputs as arrays."""
+    """Call the signature's function and return the requested outputs as arrays."""
     try:
-        tensors = {name: tf.constant(value) for name, value in inputs.items()}
-        outputs = function(**tensors)
+        outputs = plan.call({name: tf.constant(value) for name, value in inputs.items()})
     except tf.errors.OpError as exc:
         raise from_tf_error(exc) from exc
     except (TypeError, ValueError) as exc:  # argument binding: wrong shape or dtype for the signature

@@ -20,7 +20,8 @@ from serving.saved_model import Servable
 from serving.server_metrics import ServerMetrics
 from serving.servables import ServableManager
 from serving.status import failed_precondition, invalid_argument
-from serving.tensors import to_tensor_proto
+from serving.signature_plan import PlanCache, SignaturePlan
+from serving.tensors import fill_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -35,6 +36,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._limits = limits
         self._metrics = metrics
         self._scheduler = scheduler
+        self._plans = PlanCache()
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
@@ -52,31 +54,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise invalid_argument("Missing ModelSpec")
         with self._manager.acquire(request.model_spec) as servable:
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            signature = servable.signature_defs.get(signature_name)
-            function = servable.signatures.get(signature_name)
-            if signature is None or function is None:
+            plan = self._plans.get(servable, signature_name)
+            if plan is None:
                 raise failed_precondition(f'Serving signature key "{signature_name}" not found.')
-            check_input_keys(signature, request.inputs)
-            output_names = check_output_filter(signature, list(request.output_filter))
+            check_input_keys(plan, request.inputs)
+            output_names = check_output_filter(plan, request.output_filter)
             check_limits(request.inputs, self._limits)
-            inputs = decode_inputs(signature, request.inputs)
-            outputs = self._run(servable, signature_name, inputs, tuple(output_names), deadline_of(context))
+            inputs = decode_inputs(plan, request.inputs)
+            outputs = self._run(servable, plan, inputs, output_names, deadline_of(context))
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
             response.model_spec.signature_name = signature_name
             for name in output_names:
-                response.outputs[name].CopyFrom(to_tensor_proto(outputs[name]))
+                fill_tensor_proto(response.outputs[name], outputs[name])
             return response
 
-    def _run(self, servable: Servable, signature_name: str, inputs: Mapping[str, np.ndarray],
+    def _run(self, servable: Servable, plan: SignaturePlan, inputs: Mapping[str, np.ndarray],
              output_names: tuple[str, ...], deadline: float | None) -> dict[str, np.ndarray]:
-        runner = functools.partial(run_signature, servable.signatures[signature_name],
-                                   output_names=output_names)
+        runner = functools.partial(run_signature, plan, output_names=output_names)
         rows = batch_rows(inputs)
         if self._scheduler is None or rows is None:
             return runner(inputs)
-        key = (servable.name, servable.version, signature_name, output_names,
+        key = (servable.name, servable.version, plan.signature_name, output_names,
                tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items())))
         return self._scheduler.run(key, runner, inputs, rows, deadline)
 

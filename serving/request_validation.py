@@ -7,14 +7,15 @@ operators see the same text from either server. Every failure here is INVALID_AR
 
 from __future__ import annotations
 
-from typing import Mapping
+import functools
+from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
 
 from serving.model_config import ServerLimits
+from serving.signature_plan import SignaturePlan
 from serving.status import invalid_argument
 from serving.tensors import TensorCodecError, dtype_name, from_tensor_proto
 
@@ -25,11 +26,11 @@ def _set(names: object) -> str:
     return "{" + ",".join(sorted(names)) + "}"  # type: ignore[arg-type]
 
 
-def check_input_keys(signature: meta_graph_pb2.SignatureDef, sent: Mapping[str, object]) -> None:
-    expected = set(signature.inputs)
-    given = set(sent)
-    if given == expected:
+def check_input_keys(plan: SignaturePlan, sent: Mapping[str, object]) -> None:
+    expected = plan.input_names
+    if len(sent) == len(expected) and all(name in expected for name in sent):
         return
+    given = set(sent)
     if len(given) != len(expected):
         raise invalid_argument(
             f"input size does not match signature: {len(given)}!={len(expected)} len({_set(given)}) != "
@@ -40,46 +41,46 @@ def check_input_keys(signature: meta_graph_pb2.SignatureDef, sent: Mapping[str, 
                            f"Inputs expected to be in the set {_set(expected)}.")
 
 
-def check_output_filter(signature: meta_graph_pb2.SignatureDef, output_filter: list[str]) -> list[str]:
+def check_output_filter(plan: SignaturePlan, output_filter: Sequence[str]) -> tuple[str, ...]:
     """The output aliases to return: the filter in order, or every output when it is empty."""
+    if not output_filter:
+        return plan.output_names
     seen: set[str] = set()
     for alias in output_filter:
-        if alias not in signature.outputs:
+        if alias not in plan.output_set:
             raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs "
-                                   f"expected to be in the set {_set(signature.outputs)}.")
+                                   f"expected to be in the set {_set(plan.output_set)}.")
         if alias in seen:
             raise invalid_argument(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
-    return list(output_filter) if output_filter else sorted(signature.outputs)
+    return tuple(output_filter)
 
 
 def _shape_text(dims: list[int] | tuple[int, ...]) -> str:
     return "[" + ",".join(str(d) for d in dims) + "]"
 
 
-def decode_inputs(signature: meta_graph_pb2.SignatureDef,
-                  sent: Mapping[str, tensor_pb2.TensorProto]) -> dict[str, np.ndarray]:
+def decode_inputs(plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto]) -> dict[str, np.ndarray]:
     """Decode each input after checking its dtype and shape against the signature."""
     arrays: dict[str, np.ndarray] = {}
-    for index, name in enumerate(sorted(signature.inputs)):
-        info = signature.inputs[name]
-        proto = sent[name]
-        if proto.dtype != info.dtype:
-            raise invalid_argument(f"Expects arg[{index}] to be {dtype_name(info.dtype)} but "
+    for spec in plan.inputs:
+        proto = sent[spec.name]
+        if proto.dtype != spec.dtype:
+            raise invalid_argument(f"Expects arg[{spec.index}] to be {dtype_name(spec.dtype)} but "
                                    f"{dtype_name(proto.dtype)} is provided")
         try:
             array = from_tensor_proto(proto)
         except TensorCodecError as exc:
-            raise invalid_argument(f"input '{name}': {exc}") from exc
-        if not info.tensor_shape.unknown_rank:
-            expected = [d.size for d in info.tensor_shape.dim]
+            raise invalid_argument(f"input '{spec.name}': {exc}") from exc
+        expected = spec.dims
+        if expected is not None:
             compatible = len(expected) == array.ndim and all(
                 e < 0 or e == a for e, a in zip(expected, array.shape))
             if not compatible:
                 raise invalid_argument(
-                    f"input '{name}' has shape {_shape_text(array.shape)}, incompatible with the "
+                    f"input '{spec.name}' has shape {_shape_text(array.shape)}, incompatible with the "
                     f"signature's {_shape_text(expected)}")
-        arrays[name] = array
+        arrays[spec.name] = array
     return arrays
 
 
@@ -87,6 +88,7 @@ _INTEGER_DTYPES = frozenset({types_pb2.DT_INT8, types_pb2.DT_UINT8, types_pb2.DT
                              types_pb2.DT_INT32, types_pb2.DT_UINT32, types_pb2.DT_INT64, types_pb2.DT_UINT64})
 
 
+@functools.lru_cache(maxsize=None)
 def _item_bytes(dtype_enum: int) -> int:
     """Bytes per element once decoded (0 for strings, bounded by the message size itself)."""
     if dtype_enum == types_pb2.DT_STRING:

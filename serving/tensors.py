@@ -53,6 +53,20 @@ def to_tensor_proto(value: np.ndarray | list | str | bytes) -> tensor_pb2.Tensor
                                   tensor_content=np.ascontiguousarray(array, dtype=native).tobytes())
 
 
+def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """Encode a numeric array into an empty ``proto`` in place (a response's map entry: no copy)."""
+    native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    enum = _BY_NUMPY.get(np.dtype(native))
+    if enum is None:
+        proto.CopyFrom(to_tensor_proto(array))  # strings, and the unsupported-dtype error
+        return
+    proto.dtype = enum
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add().size = size
+    proto.tensor_content = np.ascontiguousarray(array, dtype=native).tobytes()
+
+
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     """Decode to a numpy array (strings become an object array of ``bytes``)."""
     shape = tuple(d.size for d in proto.tensor_shape.dim)
