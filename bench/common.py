@@ -118,10 +118,11 @@ def target_line(description: str, measured: float, target: float, higher_is_bett
                 unit: str = "x") -> dict[str, Any]:
     met = measured >= target if higher_is_better else measured <= target
     return {"target": description, "measured": round(measured, 3), "threshold": target,
-            "unit": unit, "met": bool(met)}
+            "unit": unit, "higher_is_better": higher_is_better, "met": bool(met)}
 
 
 def targets_markdown(targets: Sequence[dict[str, Any]]) -> str:
-    rows = [(t["target"], f"{t['measured']:.2f}{t['unit']}", f"{t['threshold']}{t['unit']}",
+    rows = [(t["target"], f"{t['measured']:.2f}{t['unit']}",
+             f"{'>=' if t.get('higher_is_better', True) else '<='} {t['threshold']}{t['unit']}",
              "met" if t["met"] else "**missed**") for t in targets]
     return markdown_table(("target", "measured", "threshold", "result"), rows)

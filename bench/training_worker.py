@@ -1,6 +1,6 @@
 """One measured training run in its own process (logical CPU devices are fixed at TF start-up).
 
-    python bench/training_worker.py --mode charloom|plain --replicas N --config C --steps S --epochs E
+    python bench/training_worker.py --mode charloom|plain|plain-strategy --replicas N --config C --steps S --epochs E
 
 Prints one line ``RESULT {json}``: per-epoch training characters/s (validation excluded) and
 epoch wall seconds, for ``charloom train`` (trainer.training.train) or a plain ``model.fit``.
@@ -61,8 +61,11 @@ def run_charloom(config, corpus, replicas: int) -> dict:
             "val_bpc": [h.get("val_bpc") for h in result.history]}
 
 
-def run_plain(config, corpus) -> dict:
-    """The tutorial's way: build, compile, model.fit on the same datasets, no strategy, no callbacks."""
+def run_plain(config, corpus, strategy=None) -> dict:
+    """The tutorial's way: build, compile, model.fit on the same datasets, no callbacks; with
+    ``strategy``, the model is built and compiled in its scope (to isolate the strategy's cost)."""
+    import contextlib
+
     import keras
 
     from trainer.dataset import split_ids, training_dataset, validation_dataset
@@ -73,10 +76,11 @@ def run_plain(config, corpus) -> dict:
     vocabulary = Vocabulary.from_text(corpus.text)
     split = split_ids(vocabulary.encode(corpus.text), config.validation_fraction)
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config, vocabulary.size)
-    model.compile(optimizer=make_optimizer(config),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(config, vocabulary.size)
+        model.compile(optimizer=make_optimizer(config),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     train_data = training_dataset(split.train, config.seq_len, config.batch_size, config.seed,
                                   first_epoch=0, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch)
     val_data = validation_dataset(split.validation, config.seq_len, config.batch_size,
@@ -93,7 +97,7 @@ def run_plain(config, corpus) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=("charloom", "plain"), required=True)
+    parser.add_argument("--mode", choices=("charloom", "plain", "plain-strategy"), required=True)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--config", default="tutorial-gru1024")
     parser.add_argument("--steps", type=int, required=True)
@@ -108,7 +112,14 @@ def main() -> int:
                                        "validation_steps": args.validation_steps,
                                        "early_stopping_patience": None, "reduce_lr_patience": None})
     corpus = load_corpus("shakespeare")
-    result = run_charloom(config, corpus, args.replicas) if args.mode == "charloom" else run_plain(config, corpus)
+    if args.mode == "charloom":
+        result = run_charloom(config, corpus, args.replicas)
+    elif args.mode == "plain-strategy":
+        from trainer.devices import configure_strategy
+
+        result = run_plain(config, corpus, configure_strategy(args.replicas))
+    else:
+        result = run_plain(config, corpus)
     print("RESULT " + json.dumps({"mode": args.mode, "replicas": args.replicas, **result}), flush=True)
     return 0
 
