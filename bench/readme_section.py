@@ -27,7 +27,7 @@ this section from the results.
 
 The figures below come from a shared 2-core machine (other jobs ran at the same time: the load
 average is recorded before and after each run), so **ratios measured in one run matter more
-than absolute times**; reruns agree within roughly ±15 % on ratios.
+than absolute times**. Each table names its date and machine.
 """
 
 SECTIONS = (
@@ -62,6 +62,11 @@ def section() -> str:
             summary.append(f"- {'met' if t['met'] else '**missed**'}: {t['target']}: "
                            f"{t['measured']:.2f}{t['unit']} (target {'>=' if t.get('higher_is_better', True) else '<='} "
                            f"{t['threshold']}{t['unit']})")
+        if "winner" in data:
+            runs = data["runs"]
+            summary.append(f"- {'met' if data['winner'] == 'tuned' else '**missed**'}: the tuned model beats the "
+                           f"tutorial config under the same {data['budget_s']:.0f} s budget: val_bpc "
+                           f"{runs['tuned']['held_out_bpc']:.3f} vs {runs['tutorial']['held_out_bpc']:.3f}")
     if summary:
         parts.append("### Targets met and missed\n\n" + "\n".join(summary) + "\n")
     if comments.get("summary"):
