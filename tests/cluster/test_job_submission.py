@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from ports import free_port
 from tune_runs import env, write_space
 
 pytestmark = pytest.mark.e2e
@@ -19,22 +19,16 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ray_head(tmp_path):
     """A one-node cluster started the way operators start a head node; always stopped afterwards."""
-    dashboard = _free_port()
+    dashboard = free_port()
     token = tmp_path / "ray-auth-token"
     token.write_text(secrets.token_hex(32), encoding="utf-8")
     # Ray 2.60 authenticates clients with a token; the submitter needs the cluster's token.
     head_env = {**env(), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                 "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    start = subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={_free_port()}",
+    start = subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={free_port()}",
                             "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
                             f"--dashboard-port={dashboard}", "--num-cpus=2", "--disable-usage-stats"],
                            env=head_env, capture_output=True, text=True, timeout=180)

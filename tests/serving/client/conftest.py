@@ -206,8 +206,6 @@ def fake_server(start_fake_server):
 
 @pytest.fixture
 def unused_tcp_port() -> int:
-    import socket
+    from ports import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
