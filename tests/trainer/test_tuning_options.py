@@ -43,3 +43,11 @@ def test_fifo_has_no_scheduler_and_search_algorithms():
     assert _scheduler(TuneOptions(corpus="x", scheduler="fifo"), SPACE, max_epochs=6) is None
     assert type(_search_alg(TuneOptions(corpus="x", search_alg="optuna"))).__name__ == "OptunaSearch"
     assert type(_search_alg(TuneOptions(corpus="x", max_concurrent=2))).__name__ == "BasicVariantGenerator"
+
+
+def test_max_epochs_override_wins_over_the_space():
+    from trainer.tuning.experiment import _max_epochs, _param_space
+
+    assert _max_epochs(TuneOptions(corpus="x"), SPACE) == 6
+    assert _max_epochs(TuneOptions(corpus="x", max_epochs=2), SPACE) == 2
+    assert _param_space(TuneOptions(corpus="x", max_epochs=2), SPACE)["epochs"] == 2

@@ -63,3 +63,10 @@ def test_files(tmp_path):
 def test_constants_only_is_a_single_configuration():
     space = parse_space({"units": 32, "epochs": 2})
     assert space.dimensions == () and space.to_param_space() == {"units": 32, "epochs": 2}
+
+
+def test_max_epochs_from_constants_or_a_searched_dimension():
+    assert parse_space({"epochs": 3}).max_epochs(10) == 3
+    assert parse_space({"units": 8}).max_epochs(10) == 10
+    assert parse_space({"epochs": {"grid": [2, 6]}}).max_epochs(10) == 6
+    assert parse_space({"epochs": {"randint": [1, 4]}}).max_epochs(10) == 4

@@ -173,8 +173,13 @@ def _param_space(options: TuneOptions, space: SearchSpace) -> dict[str, Any]:
     params = space.to_param_space()
     if options.max_epochs is not None:
         params["epochs"] = options.max_epochs
-    params.setdefault("epochs", TrainingConfig().epochs)
     return params
+
+
+def _max_epochs(options: TuneOptions, space: SearchSpace) -> int:
+    if options.max_epochs is not None:
+        return options.max_epochs
+    return space.max_epochs(TrainingConfig().epochs)
 
 
 def _write(results, name: str, data: bytes) -> str:
@@ -188,8 +193,7 @@ def _write(results, name: str, data: bytes) -> str:
 def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
     from trainer.export import export_checkpoint
 
-    max_epochs = space.max_epochs(TrainingConfig().epochs) if options.max_epochs is None else options.max_epochs
-    summaries = summarize(results, [d.key for d in space.dimensions], max_epochs)
+    summaries = summarize(results, [d.key for d in space.dimensions], _max_epochs(options, space))
     table = render_table(summaries)
     _write(results, TABLE_FILE, (table + "\n").encode("utf-8"))
     buffer_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"charloom-curves-{os.getpid()}.png"
@@ -204,7 +208,7 @@ def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
     checkpoint = best.get_best_checkpoint(METRIC, "min")
     if checkpoint is None:
         raise TrainerError(f"best trial {best.path} kept no checkpoint")
-    best_bpc = min(v for _, v in summaries[0].curve)
+    best_bpc = summaries[0].best_val_bpc
     version = None
     if options.model_base_path:
         with checkpoint.as_directory() as directory:
@@ -223,7 +227,7 @@ def run_tuning(options: TuneOptions) -> TuneOutcome:
     space = load_space(options.space)
     corpus = load_corpus(options.corpus, options.corpus_sha256)
     param_space = _param_space(options, space)
-    max_epochs = int(param_space["epochs"])
+    max_epochs = _max_epochs(options, space)
     name = options.name or time.strftime("charloom-tune-%Y%m%d-%H%M%S")
     storage = _storage_path(options.storage_path)
     _init_ray(options.address)

@@ -53,8 +53,11 @@ class SearchSpace:
         return space
 
     def max_epochs(self, default: int) -> int:
-        epochs = self.constants.get("epochs", default)
-        return int(epochs) if not isinstance(epochs, (list, tuple)) else int(max(epochs))
+        """The most epochs any trial can run: ASHA's ``max_t`` and the table's denominator."""
+        for dim in self.dimensions:
+            if dim.key == "epochs":
+                return int(max(dim.values))  # choices, grid values or a range's bounds
+        return int(self.constants.get("epochs", default))
 
     def describe(self) -> list[str]:
         lines = [f"{d.key}: {d.kind} {list(d.values)}" for d in self.dimensions]
