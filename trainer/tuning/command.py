@@ -47,6 +47,11 @@ def _absolute(value: str | None) -> str | None:
     return str(Path(value).resolve())
 
 
+def _resolved(path: str) -> str:
+    """A local output path made absolute (it may not exist yet); URIs and '' stay as they are."""
+    return path if not path or "://" in path else str(Path(path).resolve())
+
+
 def _tune(args: argparse.Namespace) -> int:
     from trainer.tuning.experiment import TuneOptions, resume_tuning, run_tuning
 
@@ -60,8 +65,7 @@ def _tune(args: argparse.Namespace) -> int:
             max_epochs=args.max_epochs, gpus_per_trial=args.gpus_per_trial, cpus_per_trial=args.cpus_per_trial,
             replicas=args.replicas, time_budget_s=args.time_budget_s, storage_path=args.storage_path,
             name=args.name, address=args.address,
-            model_base_path=str(Path(args.model_base_path).resolve()) if args.model_base_path and
-            "://" not in args.model_base_path else (args.model_base_path or None),
+            model_base_path=_resolved(args.model_base_path) or None,
             max_failures=args.max_failures, seed=args.seed)
         outcome = run_tuning(options)
     print(outcome.table)
