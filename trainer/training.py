@@ -1,4 +1,4 @@
-"""`charloom train`: fit the model under a MirroredStrategy, checkpoint every epoch, resume exactly.
+"""`charloom train`: fit the model under a distribution strategy, checkpoint every epoch, resume exactly.
 
 A run directory holds ``run.json`` (config, corpus, status, history), ``vocabulary.json``,
 ``checkpoints/epoch-NNNN/`` (the last few), ``best/`` (lowest val_loss), ``logs/``

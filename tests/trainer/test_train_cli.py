@@ -115,7 +115,8 @@ def test_two_replicas_reach_the_same_loss_as_one(small_corpus, tmp_path):
 
 
 def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path):
-    config_path = write_config(tmp_path / "c.yaml", {**SMALL, "steps_per_epoch": 30, "epochs": 3})
+    config_path = write_config(tmp_path / "c.yaml", {**SMALL, "units": 256, "batch_size": 4,
+                                                          "steps_per_epoch": 150, "epochs": 3})
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, "-m", "charloom", "train", "--corpus", str(small_corpus),
@@ -127,7 +128,7 @@ def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path):
             assert process.poll() is None, "training ended before the first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.1)
-        time.sleep(0.5)  # into epoch 2
+        time.sleep(0.2)  # into epoch 2 (an epoch takes a few seconds)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
