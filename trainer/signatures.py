@@ -1,7 +1,8 @@
-"""The serving contract: the four SavedModel signatures built around a trained model.
+"""The serving contract: the five SavedModel signatures built around a trained model.
 
-``serving_default`` (one step), ``prefill`` (a right-padded prompt), ``tokenize`` and
-``detokenize``. Inputs are validated inside the graph with ``tf.debugging`` asserts, so bad
+``serving_default`` (one step), ``prefill`` (a right-padded prompt), ``sample`` (several
+characters sampled in the graph, so one call replaces one call per character), ``tokenize``
+and ``detokenize``. Inputs are validated inside the graph with ``tf.debugging`` asserts, so bad
 ids or lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT), never garbage.
 The tables are documented in the README (section "Export").
 """
@@ -14,9 +15,11 @@ import tensorflow as tf
 
 from trainer.config import TrainingConfig
 from trainer.model import prefill, state_names, step
+from trainer.sampling import sample_ids
 from trainer.vocabulary import Vocabulary
 
 OUT_OF_VOCABULARY = "input_ids outside the vocabulary"
+MAX_SAMPLE_STEPS = 1024  # characters per `sample` call: bounds the work one request can ask for
 
 
 class CharModelSignatures(tf.Module):
@@ -37,7 +40,13 @@ class CharModelSignatures(tf.Module):
         step_spec = {"input_ids": tf.TensorSpec([None, 1], tf.int32, name="input_ids"), **state_specs}
         prefill_spec = {"input_ids": tf.TensorSpec([None, None], tf.int32, name="input_ids"),
                         "lengths": tf.TensorSpec([None], tf.int32, name="lengths"), **state_specs}
+        per_row = {"temperature": tf.TensorSpec([None], tf.float64, name="temperature"),
+                   "top_k": tf.TensorSpec([None], tf.int32, name="top_k"),
+                   "top_p": tf.TensorSpec([None], tf.float64, name="top_p")}
+        sample_spec = {**step_spec, "uniforms": tf.TensorSpec([None, None], tf.float64, name="uniforms"),
+                       **per_row}
         self.step = tf.function(self._step, input_signature=[step_spec])
+        self.sample = tf.function(self._sample, input_signature=[sample_spec])
         self.prefill = tf.function(self._prefill, input_signature=[prefill_spec])
         self.tokenize = tf.function(
             self._tokenize, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -47,6 +56,7 @@ class CharModelSignatures(tf.Module):
     def signatures(self) -> dict:
         return {"serving_default": self.step.get_concrete_function(),
                 "prefill": self.prefill.get_concrete_function(),
+                "sample": self.sample.get_concrete_function(),
                 "tokenize": self.tokenize.get_concrete_function(),
                 "detokenize": self.detokenize.get_concrete_function()}
 
@@ -80,6 +90,48 @@ class CharModelSignatures(tf.Module):
             ids = tf.identity(ids)
         logits, new_states = step(self.model, self._config, ids, states)
         return self._outputs(logits, new_states)
+
+    def _sample(self, inputs: dict) -> dict:
+        """Feed ``input_ids``, sample, feed that, ...: one column of ``uniforms`` per character.
+
+        Returns the sampled ids [B, steps] and the states after feeding all but the last of them
+        (the last is the next call's ``input_ids``), as ``steps`` step calls would.
+        """
+        ids, uniforms = inputs["input_ids"], inputs["uniforms"]
+        temperature, top_k, top_p = inputs["temperature"], inputs["top_k"], inputs["top_p"]
+        batch, steps = tf.shape(ids)[0], tf.shape(uniforms)[1]
+        state_checks, states = self._check_states(inputs, batch)
+        rows = "must have one row per input_ids row"
+        checks = self._check_ids(ids) + state_checks + [
+            tf.debugging.assert_equal(tf.shape(uniforms)[0], batch, message=f"uniforms {rows}"),
+            tf.debugging.assert_equal(tf.shape(temperature)[0], batch, message=f"temperature {rows}"),
+            tf.debugging.assert_equal(tf.shape(top_k)[0], batch, message=f"top_k {rows}"),
+            tf.debugging.assert_equal(tf.shape(top_p)[0], batch, message=f"top_p {rows}"),
+            tf.debugging.assert_greater_equal(steps, 1, message="uniforms needs one column per step"),
+            tf.debugging.assert_less_equal(steps, MAX_SAMPLE_STEPS,
+                                           message=f"at most {MAX_SAMPLE_STEPS} steps (uniforms columns) per call"),
+            tf.debugging.assert_greater_equal(uniforms, tf.constant(0.0, tf.float64),
+                                              message="uniforms must be in [0, 1]"),
+            tf.debugging.assert_less_equal(uniforms, tf.constant(1.0, tf.float64),
+                                           message="uniforms must be in [0, 1]"),
+            tf.debugging.assert_greater_equal(temperature, tf.constant(0.0, tf.float64),
+                                              message="temperature must be >= 0 (0 = greedy)"),
+            tf.debugging.assert_all_finite(temperature, message="temperature must be finite"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
+            tf.debugging.assert_greater(top_p, tf.constant(0.0, tf.float64), message="top_p must be in (0, 1]"),
+            tf.debugging.assert_less_equal(top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"),
+        ]
+        with tf.control_dependencies(checks):
+            ids, steps = tf.identity(ids), tf.identity(steps)
+        sampled = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None]))
+        for i in tf.range(steps):
+            logits, states = step(self.model, self._config, ids, states)
+            next_ids = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
+            sampled = sampled.write(i, next_ids)
+            ids = next_ids[:, None]
+        out = {"sampled_ids": tf.transpose(sampled.stack())}
+        out.update({name: s for (name, _), s in zip(self._states, states)})
+        return out
 
     def _prefill(self, inputs: dict) -> dict:
         ids, lengths = inputs["input_ids"], inputs["lengths"]
