@@ -14,6 +14,7 @@ import numpy as np
 
 from serving.char_vocabulary import CharVocabulary
 from serving.model_signature import StepSignature
+from serving.sampling import SamplingParams
 
 States = Any  # backend-specific: name -> state tensor in the backend's own representation
 
@@ -36,6 +37,11 @@ class InferenceBackend(Protocol):
 
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
         """Feed one id per row ([rows, 1]): logits [rows, V] and the new states."""
+
+    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
+               params: SamplingParams) -> tuple[np.ndarray, States]:
+        """Feed ids [rows, 1] and sample ``uniforms.shape[1]`` characters in the model (its ``sample``
+        signature): the sampled ids [rows, steps] and the states before the last one is fed."""
 
     def select_rows(self, states: States, rows: np.ndarray) -> States:
         """States of the given rows, in that order (rows may repeat: one prompt, many samples)."""

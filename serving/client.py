@@ -30,23 +30,40 @@ from serving.sampling import SamplingParams, resolve_seed
 from serving.stop_strings import validate_stop_strings
 
 DEFAULT_MAX_NEW_TOKENS = 200
+DEFAULT_STEPS_PER_CALL = 16  # characters per Predict call when the model samples (its `sample` signature)
+MAX_STEPS_PER_CALL = 1024  # the exported `sample` signature's own limit
+
+
+def validate_steps_per_call(steps: int) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS_PER_CALL:
+        raise SamplingArgumentError(f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], "
+                                    f"got {steps!r}")
+    return steps
 DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
 
 
 class TextGenerator:
-    """Generation over one backend (gRPC or in-process); learns the vocabulary once."""
+    """Generation over one backend (gRPC or in-process); learns the vocabulary once.
 
-    def __init__(self, backend: InferenceBackend | None = None) -> None:
+    ``steps_per_call``: characters sampled by the model per call when it has a ``sample``
+    signature (fewer round trips); 1 = one ``serving_default`` call per character, sampled here.
+    The text is the same either way.
+    """
+
+    def __init__(self, backend: InferenceBackend | None = None, *,
+                 steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
+        self.steps_per_call = validate_steps_per_call(steps_per_call)
         self._backend = backend
         self._vocabulary: CharVocabulary | None = None
         self._connect_lock = threading.Lock()  # threads may share a generator; connect once
 
     @classmethod
-    def from_saved_model(cls, saved_model_dir: str | os.PathLike) -> "TextGenerator":
+    def from_saved_model(cls, saved_model_dir: str | os.PathLike, *,
+                         steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> "TextGenerator":
         """In-process generation from an exported SavedModel (reference for tests and benchmarks)."""
         from serving.local_backend import LocalBackend
 
-        return cls(LocalBackend(saved_model_dir))
+        return cls(LocalBackend(saved_model_dir), steps_per_call=steps_per_call)
 
     @property
     def backend(self) -> InferenceBackend:
@@ -90,7 +107,7 @@ class TextGenerator:
         vocabulary = self.vocabulary
         for prompt in request.prompts:
             vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
-        return stream_generation(self.backend, vocabulary, request)
+        return stream_generation(self.backend, vocabulary, request, self.steps_per_call)
 
     def close(self) -> None:
         if self._backend is not None:
@@ -116,8 +133,9 @@ class GenerationClient(TextGenerator):
     def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
                  version: int | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
-                 tls_server_name: str | None = None, wait_for_ready: bool = False) -> None:
-        super().__init__()
+                 tls_server_name: str | None = None, wait_for_ready: bool = False,
+                 steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
+        super().__init__(steps_per_call=steps_per_call)
         if not timeout or timeout <= 0:
             raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
         self.target = target

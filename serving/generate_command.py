@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "generate", help="generate text from a model served by TF Serving or `charloom serve`",
-        description="Prefill the prompt(s), then sample one character per Predict call; sampling "
-                    "runs on the client. The prompt is printed, followed by the generated text.")
+        description="Prefill the prompt(s), then sample --steps-per-call characters per Predict call "
+                    "in the model's `sample` signature (or one per call, sampled on the client, for "
+                    "a model without it). The prompt is printed, followed by the generated text.")
     parser.add_argument("--target", default=f"localhost:{defaults.GRPC_PORT}", help="server host:port")
     parser.add_argument("--model", default=defaults.MODEL_NAME, help="served model name")
     parser.add_argument("--version", type=int, default=None, help="model version (default: the latest)")
@@ -30,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop", action="append", default=None,
                         help="stop a sample when it generates this string (repeatable; not printed)")
     parser.add_argument("--stream", action="store_true", help="print text as it is generated")
+    parser.add_argument("--steps-per-call", type=int, default=16,
+                        help="characters sampled by the model per Predict call (1 = one step call per "
+                             "character, sampled on the client; same text either way)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each RPC, seconds")
     parser.add_argument("--max-attempts", type=int, default=5,
                         help="tries per RPC when the server is UNAVAILABLE (1-5)")
@@ -56,7 +60,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise SamplingArgumentError("--tls-server-name needs --tls-ca")
     client = GenerationClient(args.target, args.model, args.version, timeout=args.timeout,
                               retry=RetryPolicy(max_attempts=args.max_attempts),
-                              tls_ca=args.tls_ca, tls_server_name=args.tls_server_name)
+                              tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
+                              steps_per_call=args.steps_per_call)
     with client:
         request = client.request(args.prompt, **options)  # bad arguments fail before any RPC
         if args.wait_ready is not None:

@@ -1,8 +1,9 @@
-"""The sampling loop shared by every backend: prefill once, then one step call per character.
+"""The sampling loop shared by every backend: prefill once, then one call per block of characters.
 
 All prompts are prefilled in one call; each prompt's logits and states are repeated for its
-samples; every further character costs one ``serving_default`` call for the whole batch, with the
-states passed back. Rows that hit a stop string leave the batch. Text is yielded as it is produced
+samples; then each call either samples a block of characters in the model (its ``sample``
+signature, given the row's next uniforms) or feeds one character (``serving_default``) and
+samples the next here, with the states passed back. Rows that hit a stop string leave the batch. Text is yielded as it is produced
 (held back only while it could be the start of a stop string).
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 from serving.backends import InferenceBackend
 from serving.char_vocabulary import CharVocabulary
 from serving.client_errors import SamplingArgumentError
-from serving.sampling import SamplingParams, row_generator, sample_next
+from serving.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
 from serving.stop_strings import StopStringScanner
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,15 @@ def pad_prompts(encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary,
-                      request: GenerationRequest) -> Iterator[TextChunk]:
+def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, request: GenerationRequest,
+                      steps_per_call: int = 1) -> Iterator[TextChunk]:
     """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
 
     Prompts must already be checked against ``vocabulary`` (`TextGenerator` does this before any
-    RPC). Closing the iterator early stops generation after the current step.
+    RPC). With ``steps_per_call`` > 1 and a model that has a ``sample`` signature, each call
+    samples that many characters in the model; otherwise each character is one step call sampled
+    here. Both give the same text for the same seed. Closing the iterator early stops generation
+    after the current call.
     """
     ids, lengths = pad_prompts([vocabulary.encode(p) for p in request.prompts])
     logits, states = backend.prefill(ids, lengths)
@@ -112,30 +116,55 @@ def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary,
     active = np.arange(request.rows)  # output rows still in the batch, in batch order
     generators = [row_generator(request.seed, row % n) for row in active]
     scanners = [StopStringScanner(request.stop) for _ in active]
-    chars = vocabulary.chars
-    for produced in range(1, request.max_new_tokens + 1):
-        next_ids = sample_next(logits, request.sampling, generators)
-        last = produced == request.max_new_tokens
+    in_model = steps_per_call > 1 and backend.signature.can_sample
+    block = sample_next(logits, request.sampling, generators)[:, None]  # [rows, characters]
+    produced = 0
+    while True:
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
-            scanner = scanners[row]
-            text = scanner.push(chars[next_ids[position]])
-            if scanner.stopped or last:
-                keep[position] = False
-                reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
-                yield TextChunk(row // n, row % n, text + scanner.flush(), reason, produced)
-            elif text:
-                yield TextChunk(row // n, row % n, text)
-        if last or not keep.any():
+            chunk = _scan_block(scanners[row], vocabulary.chars, block[position], produced,
+                                request.max_new_tokens)
+            keep[position] = chunk.finish_reason is None
+            if chunk.text or chunk.finish_reason:
+                yield TextChunk(row // n, row % n, chunk.text, chunk.finish_reason, chunk.new_tokens)
+        produced += block.shape[1]
+        if not keep.any():
             return
         if not keep.all():
             kept = np.flatnonzero(keep)
             states = backend.select_rows(states, kept)
-            active, next_ids = active[kept], next_ids[kept]
+            active, block = active[kept], block[kept]
             generators = [generators[i] for i in kept.tolist()]
             log.debug("%d row(s) stopped after %d characters; %d left", len(keep) - len(kept),
                       produced, len(kept))
-        logits, states = backend.step(next_ids.reshape(-1, 1), states)
+        last_ids = block[:, -1:]
+        steps = min(steps_per_call, request.max_new_tokens - produced)
+        if in_model:
+            uniforms = draw_uniforms(generators, steps, request.sampling)
+            block, states = backend.sample(last_ids, states, uniforms, request.sampling)
+        else:
+            logits, states = backend.step(last_ids, states)
+            block = sample_next(logits, request.sampling, generators)[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class _BlockText:
+    text: str
+    finish_reason: str | None
+    new_tokens: int | None
+
+
+def _scan_block(scanner: StopStringScanner, chars: Sequence[str], ids: np.ndarray, produced: int,
+                max_new_tokens: int) -> _BlockText:
+    """One row's new characters through its stop-string scanner, up to the first stop or the limit."""
+    parts = []
+    for offset, token in enumerate(ids.tolist(), start=1):
+        parts.append(scanner.push(chars[token]))
+        if scanner.stopped or produced + offset == max_new_tokens:
+            reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
+            parts.append(scanner.flush())
+            return _BlockText("".join(parts), reason, produced + offset)
+    return _BlockText("".join(parts), None, None)
 
 
 def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> list[GenerationResult]:

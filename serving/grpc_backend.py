@@ -19,8 +19,9 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_
 from serving.backends import States
 from serving.channel import RetryPolicy, TlsOptions, open_channel, rpc_failure
 from serving.client_errors import IncompatibleModelError
-from serving.model_signature import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, STEP, TEXT,
-                                     StepSignature)
+from serving.model_signature import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE,
+                                     SAMPLED_IDS, STEP, TEXT, StepSignature, sample_options)
+from serving.sampling import SamplingParams
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class GrpcBackend:
         if version is not None:
             self._spec.version.value = version
         self._signature = self._learn_signature(stub)
-        self._model_specs = {name: self._model_spec_for(name) for name in (STEP, PREFILL, DETOKENIZE)}
+        self._model_specs = {name: self._model_spec_for(name) for name in (STEP, PREFILL, SAMPLE, DETOKENIZE)}
 
     @property
     def signature(self) -> StepSignature:
@@ -84,6 +85,16 @@ class GrpcBackend:
         for name, proto in states.items():
             request.inputs[name].CopyFrom(proto)
         return self._split(self._call(request, f"Predict ({STEP})"))
+
+    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
+               params: SamplingParams) -> tuple[np.ndarray, States]:
+        request = self._new_request(SAMPLE)
+        request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
+        for name, value in sample_options(params, uniforms).items():
+            request.inputs[name].CopyFrom(to_tensor_proto(value))
+        for name, proto in states.items():
+            request.inputs[name].CopyFrom(proto)
+        return self._split(self._call(request, f"Predict ({SAMPLE})"), SAMPLED_IDS)
 
     def select_rows(self, states: States, rows: np.ndarray) -> States:
         return {name: to_tensor_proto(from_tensor_proto(proto)[rows]) for name, proto in states.items()}
@@ -127,9 +138,10 @@ class GrpcBackend:
         except grpc.RpcError as exc:
             raise rpc_failure(exc, rpc, self.description, self.timeout) from None
 
-    def _split(self, response: predict_pb2.PredictResponse) -> tuple[np.ndarray, States]:
+    def _split(self, response: predict_pb2.PredictResponse, head: str = LOGITS) -> tuple[np.ndarray, States]:
+        """The ``head`` output decoded (logits or sampled ids) and the state protos as they are."""
         outputs = response.outputs
-        missing = [n for n in (LOGITS, *self._signature.state_names) if n not in outputs]
+        missing = [n for n in (head, *self._signature.state_names) if n not in outputs]
         if missing:
             raise IncompatibleModelError(f"{self.description} response lacks {', '.join(missing)}")
-        return from_tensor_proto(outputs[LOGITS]), {n: outputs[n] for n in self._signature.state_names}
+        return from_tensor_proto(outputs[head]), {n: outputs[n] for n in self._signature.state_names}

@@ -14,8 +14,9 @@ import tensorflow as tf
 
 from serving.backends import States
 from serving.client_errors import IncompatibleModelError
-from serving.model_signature import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, STEP, TEXT,
-                                     StepSignature, TensorLayout)
+from serving.model_signature import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE,
+                                     SAMPLED_IDS, STEP, TEXT, StepSignature, TensorLayout, sample_options)
+from serving.sampling import SamplingParams
 from serving.tensors import dtype_name
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ class LocalBackend:
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
         return self._split(self._step(**{INPUT_IDS: tf.constant(ids, tf.int32)}, **states))
 
+    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
+               params: SamplingParams) -> tuple[np.ndarray, States]:
+        options = {name: tf.constant(value) for name, value in sample_options(params, uniforms).items()}
+        out = self._functions[SAMPLE](**{INPUT_IDS: tf.constant(ids, tf.int32)}, **options, **states)
+        return self._split(out, SAMPLED_IDS)
+
     def select_rows(self, states: States, rows: np.ndarray) -> States:
         index = tf.constant(rows, tf.int32)
         return {n: tf.gather(t, index) for n, t in states.items()}
@@ -66,8 +73,8 @@ class LocalBackend:
     def close(self) -> None:
         self._functions.clear()
 
-    def _split(self, out: dict) -> tuple[np.ndarray, States]:
-        return out[LOGITS].numpy(), {n: out[n] for n in self._signature.state_names}
+    def _split(self, out: dict, head: str = LOGITS) -> tuple[np.ndarray, States]:
+        return out[head].numpy(), {n: out[n] for n in self._signature.state_names}
 
 
 def _spec_layout(spec: tf.TensorSpec) -> tuple[tuple[int, ...], str]:

@@ -4,7 +4,10 @@ Contract (written by trainer/export.py): ``serving_default`` takes ``input_ids``
 plus float32 state inputs [-1, units] and returns ``logits`` float32 [-1, V] plus the new states
 under the same names; ``prefill`` takes right-padded ``input_ids`` [-1, -1], ``lengths`` [-1] and
 the states; ``detokenize`` maps ids [-1, -1] to strings. The state inputs are every input of
-``serving_default`` except ``input_ids``; zero states are the initial state.
+``serving_default`` except ``input_ids``; zero states are the initial state. Optional:
+``sample`` takes ``input_ids`` [-1, 1], the states, ``uniforms`` float64 [-1, -1] (one column
+per character), ``temperature`` and ``top_p`` float64 [-1], ``top_k`` int32 [-1] and returns
+``sampled_ids`` int32 [-1, -1] plus the states; a model without it is driven one step per call.
 """
 
 from __future__ import annotations
@@ -16,16 +19,23 @@ import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.client_errors import IncompatibleModelError
+from serving.sampling import SamplingParams
 from serving.tensors import dtype_name
 
 STEP = "serving_default"
 PREFILL = "prefill"
+SAMPLE = "sample"
 TOKENIZE = "tokenize"
 DETOKENIZE = "detokenize"
 INPUT_IDS = "input_ids"
 LENGTHS = "lengths"
 LOGITS = "logits"
 TEXT = "text"
+UNIFORMS = "uniforms"
+TEMPERATURE = "temperature"
+TOP_K = "top_k"
+TOP_P = "top_p"
+SAMPLED_IDS = "sampled_ids"
 
 # name -> (shape with -1 for unknown dimensions, dtype name such as "float" or "int32")
 TensorLayout = Mapping[str, tuple[tuple[int, ...], str]]
@@ -44,6 +54,11 @@ class StepSignature:
     vocab_size: int
     states: tuple[StateSpec, ...]
     signature_names: frozenset[str]
+
+    @property
+    def can_sample(self) -> bool:
+        """Whether the model samples several characters per call (its ``sample`` signature)."""
+        return SAMPLE in self.signature_names
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -82,6 +97,8 @@ class StepSignature:
         _expect(PREFILL, inputs[PREFILL], INPUT_IDS, "int32", 2)
         _expect(PREFILL, inputs[PREFILL], LENGTHS, "int32", 1)
         _expect(PREFILL, outputs[PREFILL], LOGITS, "float", 2)
+        if SAMPLE in inputs:
+            _check_sample(inputs[SAMPLE], outputs[SAMPLE], [s.name for s in states])
         return cls(vocab_size=vocab_size, states=tuple(states), signature_names=frozenset(inputs))
 
     @classmethod
@@ -92,6 +109,15 @@ class StepSignature:
             inputs[name] = {k: _layout(v) for k, v in sig.inputs.items()}
             outputs[name] = {k: _layout(v) for k, v in sig.outputs.items()}
         return cls.from_layouts(inputs, outputs)
+
+
+def sample_options(params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``sample`` inputs besides ids and states: ``uniforms`` [rows, steps] and the options per row."""
+    rows = uniforms.shape[0]
+    return {UNIFORMS: np.asarray(uniforms, np.float64),
+            TEMPERATURE: np.full(rows, params.temperature, np.float64),
+            TOP_K: np.full(rows, params.top_k, np.int32),
+            TOP_P: np.full(rows, params.top_p, np.float64)}
 
 
 def _layout(info) -> tuple[tuple[int, ...], str]:
@@ -108,3 +134,13 @@ def _expect(signature: str, layout: TensorLayout, name: str, dtype: str, rank: i
     if actual != dtype or len(shape) != rank:
         raise IncompatibleModelError(f"{signature!r} tensor {name!r} is {actual} {list(shape)}, "
                                      f"expected {dtype} of rank {rank}")
+
+
+def _check_sample(inputs: TensorLayout, outputs: TensorLayout, state_names: list[str]) -> None:
+    for name, dtype, rank in ((INPUT_IDS, "int32", 2), (UNIFORMS, "double", 2), (TEMPERATURE, "double", 1),
+                              (TOP_K, "int32", 1), (TOP_P, "double", 1)):
+        _expect(SAMPLE, inputs, name, dtype, rank)
+    _expect(SAMPLE, outputs, SAMPLED_IDS, "int32", 2)
+    for name in state_names:
+        if name not in inputs or name not in outputs:
+            raise IncompatibleModelError(f"state {name!r} is missing from {SAMPLE!r}")

@@ -98,10 +98,24 @@ def sample_next(logits: np.ndarray, params: SamplingParams,
         raise ValueError(f"{logits.shape[0]} rows of logits but {len(generators)} generators")
     if params.greedy:
         return np.argmax(logits, axis=-1).astype(np.int32)
-    p = probabilities(logits, params)
-    # u in (0, 1]: the chosen index i is the first whose cumulative mass reaches u * total, so a
-    # zero-probability token can never be chosen.
-    u = 1.0 - np.fromiter((g.random() for g in generators), dtype=np.float64, count=len(generators))
+    u = draw_uniforms(generators, 1, params)[:, 0]
+    return choose_ids(probabilities(logits, params), u)
+
+
+def draw_uniforms(generators: Sequence[np.random.Generator], steps: int, params: SamplingParams) -> np.ndarray:
+    """[rows, steps] float64 in (0, 1], a row's next ``steps`` draws (zeros for greedy: no draws).
+
+    ``g.random(n)`` continues a generator's stream exactly as n calls of ``g.random()`` would, so
+    a text does not depend on how many characters each call samples.
+    """
+    if params.greedy:
+        return np.zeros((len(generators), steps), dtype=np.float64)
+    return 1.0 - np.stack([g.random(steps) for g in generators]).reshape(len(generators), steps)
+
+
+def choose_ids(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The first id whose cumulative probability reaches ``u`` (in (0, 1]) times the row total,
+    so a zero-probability id is never chosen. The model's ``sample`` signature applies this rule."""
     cdf = np.cumsum(p, axis=-1)
     ids = (cdf < u[:, None] * cdf[:, -1:]).sum(axis=-1)
     return np.minimum(ids, p.shape[1] - 1).astype(np.int32)

@@ -74,6 +74,9 @@ def test_served_text_equals_in_process_text(served, exported_model):
         streamed = "".join(c.text for c in client.stream(prompts[0], **{**options, "num_samples": 1}))
     local = TextGenerator.from_saved_model(exported_model).generate(prompts, **options)
     assert [(r.text, r.finish_reason) for r in remote] == [(r.text, r.finish_reason) for r in local]
+    # sampled in the served model's `sample` signature (16 per call) or here, one step per call
+    per_step = TextGenerator.from_saved_model(exported_model, steps_per_call=1).generate(prompts, **options)
+    assert [(r.text, r.finish_reason) for r in remote] == [(r.text, r.finish_reason) for r in per_step]
     assert streamed == remote[0].text
     assert all(r.text for r in remote)
     greedy = dict(max_new_tokens=60, temperature=0)

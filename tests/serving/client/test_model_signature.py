@@ -3,10 +3,13 @@ import pytest
 from serving.client_errors import IncompatibleModelError
 from serving.model_signature import StepSignature
 
-F, I = "float", "int32"
+F, I, D = "float", "int32", "double"
+SAMPLE_IN = {"input_ids": ((-1, 1), I), "uniforms": ((-1, -1), D), "temperature": ((-1,), D),
+             "top_k": ((-1,), I), "top_p": ((-1,), D), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)}
+SAMPLE_OUT = {"sampled_ids": ((-1, -1), I), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)}
 
 
-def layouts(changes=None):
+def layouts(changes=None, sample=False):
     inputs = {
         "serving_default": {"input_ids": ((-1, 1), I), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
         "prefill": {"input_ids": ((-1, -1), I), "lengths": ((-1,), I), "layer_0_h": ((-1, 8), F),
@@ -18,6 +21,8 @@ def layouts(changes=None):
         "prefill": {"logits": ((-1, 65), F), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
         "detokenize": {"text": ((-1,), "string")},
     }
+    if sample:
+        inputs["sample"], outputs["sample"] = dict(SAMPLE_IN), dict(SAMPLE_OUT)
     for (kind, sig, name), value in (changes or {}).items():
         table = (inputs if kind == "in" else outputs)[sig]
         if value is None:
@@ -46,6 +51,22 @@ def test_states_vocabulary_and_zero_states():
 def test_contract_violations_are_named(change, message):
     with pytest.raises(IncompatibleModelError, match=message):
         StepSignature.from_layouts(*layouts(change))
+
+
+def test_sample_signature_is_optional_and_checked_when_present():
+    assert not StepSignature.from_layouts(*layouts()).can_sample
+    assert StepSignature.from_layouts(*layouts(sample=True)).can_sample
+
+
+@pytest.mark.parametrize("change, message", [
+    ({("in", "sample", "uniforms"): ((-1, -1), F)}, "'sample' tensor 'uniforms' is float"),
+    ({("in", "sample", "top_k"): None}, "no tensor 'top_k'"),
+    ({("out", "sample", "sampled_ids"): None}, "no tensor 'sampled_ids'"),
+    ({("out", "sample", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'sample'"),
+])
+def test_sample_contract_violations_are_named(change, message):
+    with pytest.raises(IncompatibleModelError, match=message):
+        StepSignature.from_layouts(*layouts(change, sample=True))
 
 
 def test_missing_signature():

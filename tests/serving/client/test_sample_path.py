@@ -1,0 +1,126 @@
+"""Several characters per call through the model's ``sample`` signature: same text, fewer calls.
+
+Uses a model exported by trainer/ (random weights, sharpened logits); tests may import trainer/.
+"""
+
+import math
+
+import pytest
+
+from serving.client import TextGenerator
+from serving.client_errors import SamplingArgumentError
+from serving.local_backend import LocalBackend
+
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nJULIET:\nAy me!\n"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from trainer.config import TrainingConfig
+    from trainer.export import export_saved_model
+    from trainer.model import build_model
+    from trainer.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.from_text(TEXT)
+    config = TrainingConfig(cell="gru", num_layers=2, units=(32, 24), embedding_dim=8)
+    model = build_model(config, vocabulary.size)
+    kernel, bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([kernel * 6.0, bias])  # peaked enough for top-k/top-p to bite
+    return export_saved_model(model, config, vocabulary, tmp_path_factory.mktemp("models"), {})
+
+
+class CountingBackend:
+    """A LocalBackend that records (call, rows, characters) for every model call."""
+
+    def __init__(self, inner: LocalBackend) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, int, int]] = []
+
+    signature = property(lambda self: self.inner.signature)
+    description = property(lambda self: self.inner.description)
+
+    def detokenize(self, ids):
+        return self.inner.detokenize(ids)
+
+    def prefill(self, ids, lengths):
+        self.calls.append(("prefill", len(ids), 0))
+        return self.inner.prefill(ids, lengths)
+
+    def step(self, ids, states):
+        self.calls.append(("step", len(ids), 1))
+        return self.inner.step(ids, states)
+
+    def sample(self, ids, states, uniforms, params):
+        self.calls.append(("sample", len(ids), uniforms.shape[1]))
+        return self.inner.sample(ids, states, uniforms, params)
+
+    def select_rows(self, states, rows):
+        return self.inner.select_rows(states, rows)
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def backend(exported):
+    return LocalBackend(exported)
+
+
+OPTIONS = [dict(temperature=0.9, seed=3), dict(temperature=0.7, top_k=4, seed=4),
+           dict(temperature=1.2, top_p=0.8, seed=5), dict(temperature=0),
+           dict(temperature=1.0, top_k=6, top_p=0.9, seed=6)]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_in_model_sampling_gives_the_client_sampled_text(backend, options):
+    prompts = ["ROMEO:", "But s"]
+    texts = {}
+    for steps in (1, 7, 16, 200):
+        results = TextGenerator(backend, steps_per_call=steps).generate(
+            prompts, num_samples=2, max_new_tokens=45, **options)
+        texts[steps] = [(r.text, r.finish_reason, r.new_tokens) for r in results]
+    assert texts[7] == texts[1] and texts[16] == texts[1] and texts[200] == texts[1]
+    assert all(t[2] == 45 and len(t[0]) == 45 for t in texts[1])
+
+
+def test_calls_carry_steps_per_call_characters(backend):
+    counting = CountingBackend(backend)
+    [result] = TextGenerator(counting, steps_per_call=16).generate("ROMEO:", max_new_tokens=50, seed=1)
+    assert len(result.text) == 50
+    # the first character comes from prefill's logits; the other 49 in calls of 16, 16, 16, 1
+    assert counting.calls == [("prefill", 1, 0), ("sample", 1, 16), ("sample", 1, 16), ("sample", 1, 16),
+                              ("sample", 1, 1)]
+    assert sum(c[2] for c in counting.calls) == 49 and len(counting.calls) == 1 + math.ceil(49 / 16)
+
+
+def test_stop_strings_and_streaming_are_unchanged_by_blocks(backend):
+    options = dict(max_new_tokens=80, temperature=0.9, seed=8)
+    per_step = TextGenerator(backend, steps_per_call=1)
+    free = per_step.generate(["ROMEO:", "JULIET:"], **options)
+    stop = free[0].text[20:22]
+    counting = CountingBackend(backend)
+    blocked = TextGenerator(counting, steps_per_call=16)
+    stopped = blocked.generate(["ROMEO:", "JULIET:"], stop=[stop], **options)
+    reference = per_step.generate(["ROMEO:", "JULIET:"], stop=[stop], **options)
+    assert [(r.text, r.finish_reason, r.new_tokens) for r in stopped] == \
+        [(r.text, r.finish_reason, r.new_tokens) for r in reference]
+    assert stopped[0].finish_reason == "stop" and stopped[0].text == free[0].text[:free[0].text.index(stop)]
+    if stopped[1].finish_reason == "length":  # the stopped row left the batch
+        assert [rows for name, rows, _ in counting.calls if name == "sample"][-1] == 1
+    chunks = list(blocked.stream("ROMEO:", stop=[stop], **options))
+    assert "".join(c.text for c in chunks) == stopped[0].text
+    assert chunks[-1].finish_reason == "stop" and all(c.finish_reason is None for c in chunks[:-1])
+    assert all(stop not in c.text for c in chunks)
+
+
+def test_a_model_without_sample_is_driven_one_step_per_call(toy_gru_dir):
+    generator = TextGenerator(CountingBackend(LocalBackend(toy_gru_dir)), steps_per_call=16)
+    assert not generator.backend.signature.can_sample
+    generator.generate("ROMEO:", max_new_tokens=10, seed=1)
+    assert [name for name, _, _ in generator.backend.calls] == ["prefill"] + ["step"] * 9
+
+
+@pytest.mark.parametrize("steps", [0, -1, 1025, 2.0, True])
+def test_bad_steps_per_call(backend, steps):
+    with pytest.raises(SamplingArgumentError, match="steps_per_call"):
+        TextGenerator(backend, steps_per_call=steps)
