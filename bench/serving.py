@@ -3,8 +3,9 @@
     .venv/bin/python bench/serving.py            # ~10 minutes; --quick for a sanity run
     .venv/bin/python bench/serving.py --checkpoint runs/NAME   # trained weights instead of random
 
-(1) the TF tutorial's eager Keras loop, (2) the SavedModel's serving_default called in process,
-(3) the gRPC client against `charloom serve`, (4) N concurrent streams with batching on and off,
+(1) the TF tutorial's eager Keras loop, (2) the SavedModel's serving_default called in process
+(and its `sample` signature, 16 characters per call), (3) the gRPC client against `charloom
+serve` (16 characters per Predict call, and one), (4) N concurrent streams with batching on and off,
 (5) a 1,000-character prompt by one prefill RPC vs one step RPC per character, with the floor of
 1,000 sequential matrix-vector products. Writes bench/results/serving.{json,md}.
 """
@@ -28,12 +29,13 @@ from bench.grpc_floor import round_trip_ms
 from bench.serving_streams import ServerProcess, free_port, run_streams
 
 PROMPT = "ROMEO:"
+BLOCK = 16  # characters per call through the `sample` signature (the client's default)
 
 
 def per_char_ms_of_stream(generator, steps: int, seed: int) -> float:
-    """Milliseconds per character after the first (prefill excluded), from chunk timestamps."""
-    stamps = [time.perf_counter() for _ in generator.stream(PROMPT, max_new_tokens=steps, seed=seed)]
-    return (stamps[-1] - stamps[0]) * 1000 / (len(stamps) - 1)
+    """Milliseconds per character after the first chunk (prefill excluded), from chunk timestamps."""
+    stamps = [(time.perf_counter(), len(c.text)) for c in generator.stream(PROMPT, max_new_tokens=steps, seed=seed)]
+    return (stamps[-1][0] - stamps[0][0]) * 1000 / sum(n for _, n in stamps[1:])
 
 
 def median_of(runs: int, measure) -> tuple[float, list[float]]:
@@ -81,6 +83,29 @@ def measure_prompt(backend, bench_model: BenchModel, length: int, runs: int) -> 
             "per_char_s": per_char_s, "per_char_runs_s": per_char_runs}
 
 
+def measure_batch_ceiling(backend, sizes: tuple[int, ...], runs: int) -> list[dict]:
+    """In-process `sample` calls of BLOCK characters for batches of ``sizes`` rows: the chars/s a
+    batching server could reach with no RPC, Python or client cost at all (the ceiling of (4))."""
+    import numpy as np
+
+    from serving.sampling import SamplingParams
+
+    out = []
+    for rows in sizes:
+        ids = np.ones((rows, 1), np.int32)
+        _, states = backend.prefill(ids, np.ones(rows, np.int32))  # states in the backend's own form
+        uniforms = np.full((rows, BLOCK), 0.5)
+        backend.sample(ids, states, uniforms, SamplingParams())  # warm
+
+        def once(_: int) -> float:
+            started = time.perf_counter()
+            backend.sample(ids, states, uniforms, SamplingParams())
+            return time.perf_counter() - started
+        seconds, values = median_of(max(3, runs), once)
+        out.append({"rows": rows, "ms_per_call": seconds * 1000, "chars_per_sec": rows * BLOCK / seconds})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short sanity run (fewer chars, streams, runs)")
@@ -110,9 +135,14 @@ def main() -> int:
 
         from serving.client import GenerationClient, TextGenerator
 
-        local = TextGenerator.from_saved_model(bench_model.saved_model_dir)
+        local = TextGenerator.from_saved_model(bench_model.saved_model_dir, steps_per_call=1)
         results["in_process_signature"] = measure_generator(local, steps, runs)
         print("(2) in-process signature", results["in_process_signature"], flush=True)
+        local_sample = TextGenerator(local.backend, steps_per_call=BLOCK)
+        results["in_process_sample"] = measure_generator(local_sample, steps, runs)
+        print("(2b) in-process sample signature", results["in_process_sample"], flush=True)
+        results["batch_ceiling"] = measure_batch_ceiling(local.backend, (1, 8, 32, 64), runs)
+        print("(4c) in-process batch ceiling", results["batch_ceiling"], flush=True)
         results["prompt_in_process"] = measure_prompt(local.backend, bench_model, prompt_length, runs)
         print("(5b) prompt in process", results["prompt_in_process"], flush=True)
         local.close()
@@ -135,15 +165,17 @@ def main() -> int:
             with ServerProcess(base, batching, flags) as server:
                 if label == "no_batching":
                     # (3) from a fresh client process, like the streams (this one holds TensorFlow).
-                    one = [run_streams(server, 1, steps, PROMPT, 1).mean_ms for _ in range(runs)]
-                    results["grpc_one_stream"] = {"ms_per_char": statistics.median(one), "runs_ms": one}
-                    print("(3) gRPC one stream", results["grpc_one_stream"], flush=True)
+                    for key, per_call in (("grpc_one_stream", BLOCK), ("grpc_one_stream_per_step", 1)):
+                        one = [run_streams(server, 1, steps, PROMPT, 1, per_call).mean_ms for _ in range(runs)]
+                        results[key] = {"ms_per_char": statistics.median(one), "runs_ms": one,
+                                        "steps_per_call": per_call}
+                        print(f"(3) gRPC one stream, {per_call}/call", results[key], flush=True)
                     with GenerationClient(server.target, timeout=60) as client:
                         results["prompt_grpc"] = measure_prompt(client.backend, bench_model, prompt_length, runs)
                         print("(5) prompt over gRPC", results["prompt_grpc"], flush=True)
                 streams[label] = []
                 for n in counts:
-                    result = run_streams(server, n, steps, PROMPT, args.client_processes)
+                    result = run_streams(server, n, steps, PROMPT, args.client_processes, BLOCK)
                     streams[label].append(vars(result))
                     print(f"(4) {label} {n} streams:", vars(result), flush=True)
         results["streams"] = streams
@@ -155,13 +187,16 @@ def main() -> int:
 
 
 def compute_targets(r: dict) -> list[dict]:
-    t1, t2, t3 = (r[k]["ms_per_char"] for k in ("tutorial_eager", "in_process_signature", "grpc_one_stream"))
+    t1, t2, t2b, t3 = (r[k]["ms_per_char"] for k in ("tutorial_eager", "in_process_signature",
+                                                      "in_process_sample", "grpc_one_stream"))
     # The faster of the two one-stream figures (batching adds its timeout to a lone stream).
     one = max((s for label in ("batching", "no_batching") for s in r["streams"][label] if s["streams"] == 1),
               key=lambda s: s["chars_per_sec"])
     targets = [target_line("(3) gRPC vs (1) tutorial eager, speed-up per character", t1 / t3, 8),
-               target_line("(3) gRPC / (2) in-process signature, time per character", t3 / t2, 1.5,
+               target_line("(3) gRPC / (2) in-process serving_default, time per character", t3 / t2, 1.5,
                            higher_is_better=False),
+               target_line("(3) gRPC / (2b) in-process `sample` (same 16 per call), time per character",
+                           t3 / t2b, 1.5, higher_is_better=False),
                target_line("(5) prefill vs per-character feeding, speed-up",
                            r["prompt_grpc"]["per_char_s"] / r["prompt_grpc"]["prefill_s"], 5)]
     at32 = [s for label in ("batching", "batching_1_thread") for s in r["streams"].get(label, [])
@@ -178,11 +213,16 @@ def render(r: dict, targets: list[dict]) -> str:
     rows = []
     for key, label in (("tutorial_eager", "(1) TF tutorial: Keras model called eagerly per character"),
                        ("tutorial_tf_function", "(1b) same step in tf.function (the tutorial's OneStep)"),
-                       ("in_process_signature", "(2) SavedModel serving_default in process (TextGenerator)"),
-                       ("grpc_one_stream", "(3) gRPC client -> `charloom serve`, one stream")):
+                       ("in_process_signature", "(2) SavedModel `serving_default` in process, one call per "
+                                                "character, sampled in numpy"),
+                       ("in_process_sample", f"(2b) SavedModel `sample` in process, {BLOCK} characters per call"),
+                       ("grpc_one_stream", f"(3) gRPC client -> `charloom serve`, one stream, {BLOCK} characters "
+                                           "per Predict (`sample`; the client's default)"),
+                       ("grpc_one_stream_per_step", "(3s) the same, one character per Predict "
+                                                    "(`serving_default`, `--steps-per-call 1`)")):
         ms = r[key]["ms_per_char"]
         rows.append((label, f"{ms:.2f}", f"{1000 / ms:,.0f}", f"{r['tutorial_eager']['ms_per_char'] / ms:.1f}x"))
-    rows.insert(3, ("(3a) floor of (3): bare Python gRPC unary round trip on loopback, ~4.4 KB each way, "
+    rows.insert(4, ("(3a) floor of (3s): bare Python gRPC unary round trip on loopback, ~4.4 KB each way, "
                     "no model", f"{r['grpc_round_trip_ms']:.2f}", "", ""))
     model = r["model"]["config"]
     out = [f"Model: {model['cell'].upper()} {model['units']}, embedding {model['embedding_dim']}, "
@@ -200,10 +240,19 @@ def render(r: dict, targets: list[dict]) -> str:
             mean_batch = "" if s["mean_batch_size"] is None else f"{s['mean_batch_size']:.1f}"
             stream_rows.append((names[label], s["streams"], f"{s['chars_per_sec']:,.0f}",
                                 f"{s['chars_per_sec'] / base:.1f}x", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
-                                mean_batch))
-    out += ["(4) concurrent streams through one server (clients in 2 processes):", "",
+                                f"{s['chunk_p50_ms']:.1f}", f"{s['chunk_p99_ms']:.1f}", mean_batch))
+    out += [f"(4) concurrent streams through one server (clients in 2 processes, {BLOCK} characters per "
+            "Predict; ms/char = gap between chunks / characters in the chunk; a chunk is one call's "
+            "characters, so the chunk gap is what a reader waits):", "",
             markdown_table(("server", "streams", "chars/s", "vs best 1 stream", "p50 ms/char", "p99 ms/char",
-                            "mean batch"), stream_rows), ""]
+                            "p50 chunk ms", "p99 chunk ms", "mean batch"), stream_rows), ""]
+    ceiling = r["batch_ceiling"]
+    one_row = ceiling[0]["chars_per_sec"]
+    out += [f"(4c) the ceiling of (4): the model's `sample` signature ({BLOCK} characters) called in process "
+            "on a batch of N rows, no RPC and no client; vs the same call on 1 row:", "",
+            markdown_table(("rows", "ms per call", "chars/s", "vs 1 row"), [
+                (c["rows"], f"{c['ms_per_call']:.1f}", f"{c['chars_per_sec']:,.0f}",
+                 f"{c['chars_per_sec'] / one_row:.1f}x") for c in ceiling]), ""]
     g, p, floor = r["prompt_grpc"], r["prompt_in_process"], r["matvec_floor_s"]
     n = g["prompt_chars"]
     out += [f"(5) a {n}-character prompt:", "",

@@ -1,8 +1,9 @@
 """A `charloom serve` subprocess and N concurrent generation streams against it.
 
 Streams run in client processes (threads inside each), so the client's own Python does not share
-one GIL with 64 streams; every chunk is timestamped with the system-wide monotonic clock, which
-gives aggregate characters/s and per-character latency percentiles.
+one GIL with 64 streams; every chunk (one character, or a block of them when the model samples
+several per call) is timestamped with the system-wide monotonic clock, which gives aggregate
+characters/s and per-character and per-chunk latency percentiles.
 """
 
 from __future__ import annotations
@@ -73,20 +74,20 @@ class ServerProcess:
         self.stop()
 
 
-def _client_process(target: str, threads: int, steps: int, prompt: str, seed_base: int,
+def _client_process(target: str, threads: int, steps: int, prompt: str, seed_base: int, steps_per_call: int,
                     ready: "multiprocessing.Queue", start: "multiprocessing.Event",
                     results: "multiprocessing.Queue") -> None:
     from serving.client import GenerationClient
 
-    client = GenerationClient(target, timeout=120)
+    client = GenerationClient(target, timeout=120, steps_per_call=steps_per_call)
     client.generate(prompt, max_new_tokens=3, seed=0)  # connect, learn signatures and vocabulary
     ready.put(os.getpid())
     start.wait()
 
-    def one_stream(index: int) -> list[float]:
-        stamps = [time.monotonic()]
-        for _ in client.stream(prompt, max_new_tokens=steps, seed=seed_base + index):
-            stamps.append(time.monotonic())
+    def one_stream(index: int) -> list[tuple[float, int]]:
+        stamps = [(time.monotonic(), 0)]
+        for chunk in client.stream(prompt, max_new_tokens=steps, seed=seed_base + index):
+            stamps.append((time.monotonic(), len(chunk.text)))
         return stamps
 
     with ThreadPoolExecutor(threads) as pool:
@@ -103,18 +104,22 @@ class StreamsResult:
     mean_ms: float
     p50_ms: float
     p99_ms: float
+    chunk_p50_ms: float
+    chunk_p99_ms: float
+    steps_per_call: int
     mean_batch_size: float | None
 
 
 def run_streams(server: ServerProcess, streams: int, steps: int, prompt: str = "ROMEO:",
-                client_processes: int = 2) -> StreamsResult:
-    """``streams`` concurrent generations of ``steps`` characters, spread over client processes."""
+                client_processes: int = 2, steps_per_call: int = 16) -> StreamsResult:
+    """``streams`` concurrent generations of ``steps`` characters, spread over client processes,
+    each Predict call sampling ``steps_per_call`` characters (1 = one step call per character)."""
     context = multiprocessing.get_context("spawn")
     processes = max(1, min(client_processes, streams))
     shares = [streams // processes + (1 if i < streams % processes else 0) for i in range(processes)]
     ready, results, start = context.Queue(), context.Queue(), context.Event()
     workers = [context.Process(target=_client_process,
-                               args=(server.target, share, steps, prompt, 1000 * i, ready, start, results))
+                               args=(server.target, share, steps, prompt, 1000 * i, steps_per_call, ready, start, results))
                for i, share in enumerate(shares)]
     for worker in workers:
         worker.start()
@@ -126,12 +131,19 @@ def run_streams(server: ServerProcess, streams: int, steps: int, prompt: str = "
     after = server.batch_size_totals()
     for worker in workers:
         worker.join(60)
-    begin, end = min(s[0] for s in stamps), max(s[-1] for s in stamps)
-    # Latency per character: gaps between consecutive characters of a stream (the first gap,
-    # which includes the prompt's prefill, is left out).
-    gaps = [(b - a) * 1000 for s in stamps for a, b in zip(s[1:], s[2:])]
-    chars = sum(len(s) - 1 for s in stamps)
+    begin, end = min(s[0][0] for s in stamps), max(s[-1][0] for s in stamps)
+    # Latency per character: the gap between consecutive chunks of a stream over the characters
+    # the later chunk brought, one value per character (the first chunk, which includes the
+    # prompt's prefill, is left out). `chunk_*` are the gaps themselves: the wait a reader sees.
+    gaps, chunk_gaps = [], []
+    for s in stamps:
+        for (a, _), (b, n) in zip(s[1:], s[2:]):
+            chunk_gaps.append((b - a) * 1000)
+            gaps.extend([(b - a) * 1000 / n] * n)
+    chars = sum(n for s in stamps for _, n in s)
     batches = after[1] - before[1]
     return StreamsResult(streams=streams, chars=chars, seconds=end - begin, chars_per_sec=chars / (end - begin),
                          mean_ms=sum(gaps) / len(gaps), p50_ms=percentile(gaps, 50), p99_ms=percentile(gaps, 99),
+                         chunk_p50_ms=percentile(chunk_gaps, 50), chunk_p99_ms=percentile(chunk_gaps, 99),
+                         steps_per_call=steps_per_call,
                          mean_batch_size=(after[0] - before[0]) / batches if batches else None)
