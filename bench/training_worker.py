@@ -1,6 +1,6 @@
 """One measured training run in its own process (logical CPU devices are fixed at TF start-up).
 
-    python bench/training_worker.py --mode charloom|plain|plain-strategy --replicas N --config C --steps S --epochs E
+    python bench/training_worker.py --mode charloom|plain|plain-mirrored --replicas N --config C --steps S --epochs E
 
 Prints one line ``RESULT {json}``: per-epoch training characters/s (validation excluded) and
 epoch wall seconds, for ``charloom train`` (trainer.training.train) or a plain ``model.fit``.
@@ -97,7 +97,7 @@ def run_plain(config, corpus, strategy=None) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=("charloom", "plain", "plain-strategy"), required=True)
+    parser.add_argument("--mode", choices=("charloom", "plain", "plain-mirrored"), required=True)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--config", default="tutorial-gru1024")
     parser.add_argument("--steps", type=int, required=True)
@@ -114,10 +114,12 @@ def main() -> int:
     corpus = load_corpus("shakespeare")
     if args.mode == "charloom":
         result = run_charloom(config, corpus, args.replicas)
-    elif args.mode == "plain-strategy":
-        from trainer.devices import configure_strategy
+    elif args.mode == "plain-mirrored":
+        # A MirroredStrategy even on one device: what `charloom train` used before it switched to
+        # the default strategy for a single device (the cost that switch removed).
+        import tensorflow as tf
 
-        result = run_plain(config, corpus, configure_strategy(args.replicas))
+        result = run_plain(config, corpus, tf.distribute.MirroredStrategy(devices=["/cpu:0"]))
     else:
         result = run_plain(config, corpus)
     print("RESULT " + json.dumps({"mode": args.mode, "replicas": args.replicas, **result}), flush=True)
