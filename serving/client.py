@@ -30,7 +30,7 @@ from serving.sampling import SamplingParams, resolve_seed
 from serving.stop_strings import validate_stop_strings
 
 DEFAULT_MAX_NEW_TOKENS = 200
-DEFAULT_STEPS_PER_CALL = 16  # characters per Predict call when the model samples (its `sample` signature)
+DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
 MAX_STEPS_PER_CALL = 1024  # the exported `sample` signature's own limit
 
 

@@ -22,3 +22,6 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_REQUEST_BATCH = 256
 MAX_PROMPT_LENGTH = 4096
 SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish after SIGTERM
+
+# Client: characters per Predict call through the model's `sample` signature.
+STEPS_PER_CALL = 16

@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stop", action="append", default=None,
                         help="stop a sample when it generates this string (repeatable; not printed)")
     parser.add_argument("--stream", action="store_true", help="print text as it is generated")
-    parser.add_argument("--steps-per-call", type=int, default=16,
+    parser.add_argument("--steps-per-call", type=int, default=defaults.STEPS_PER_CALL,
                         help="characters sampled by the model per Predict call (1 = one step call per "
                              "character, sampled on the client; same text either way)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each RPC, seconds")

@@ -122,11 +122,11 @@ def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, req
     while True:
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
-            chunk = _scan_block(scanners[row], vocabulary.chars, block[position], produced,
-                                request.max_new_tokens)
+            chunk = _scan_block(TextChunk(row // n, row % n, ""), scanners[row], vocabulary.chars,
+                                block[position], produced, request.max_new_tokens)
             keep[position] = chunk.finish_reason is None
             if chunk.text or chunk.finish_reason:
-                yield TextChunk(row // n, row % n, chunk.text, chunk.finish_reason, chunk.new_tokens)
+                yield chunk
         produced += block.shape[1]
         if not keep.any():
             return
@@ -147,24 +147,19 @@ def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, req
             block = sample_next(logits, request.sampling, generators)[:, None]
 
 
-@dataclasses.dataclass(frozen=True)
-class _BlockText:
-    text: str
-    finish_reason: str | None
-    new_tokens: int | None
-
-
-def _scan_block(scanner: StopStringScanner, chars: Sequence[str], ids: np.ndarray, produced: int,
-                max_new_tokens: int) -> _BlockText:
-    """One row's new characters through its stop-string scanner, up to the first stop or the limit."""
+def _scan_block(row: TextChunk, scanner: StopStringScanner, chars: Sequence[str], ids: np.ndarray,
+                produced: int, max_new_tokens: int) -> TextChunk:
+    """``row``'s chunk for its new ``ids``, passed through its stop-string scanner up to the first
+    stop or the length limit (then with the finish reason and the count of sampled characters)."""
     parts = []
     for offset, token in enumerate(ids.tolist(), start=1):
         parts.append(scanner.push(chars[token]))
         if scanner.stopped or produced + offset == max_new_tokens:
             reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
             parts.append(scanner.flush())
-            return _BlockText("".join(parts), reason, produced + offset)
-    return _BlockText("".join(parts), None, None)
+            return dataclasses.replace(row, text="".join(parts), finish_reason=reason,
+                                       new_tokens=produced + offset)
+    return dataclasses.replace(row, text="".join(parts))
 
 
 def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> list[GenerationResult]:
