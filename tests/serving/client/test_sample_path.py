@@ -124,3 +124,30 @@ def test_a_model_without_sample_is_driven_one_step_per_call(toy_gru_dir):
 def test_bad_steps_per_call(backend, steps):
     with pytest.raises(SamplingArgumentError, match="steps_per_call"):
         TextGenerator(backend, steps_per_call=steps)
+
+
+def test_batched_sample_calls_keep_each_streams_text(start_server, exported):
+    """Streams with different options share `sample` calls on a batching server; each still gets
+    exactly its own text (per-row options and uniforms survive the concatenation)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.client import GenerationClient
+    from serving.model_config import BatchingOptions, single_model
+
+    options = BatchingOptions(enabled=True, max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1)
+    handle = start_server(models=(single_model("charloom", exported.parent),), batching=options)
+    jobs = [("ROMEO:", {**o, "seed": o.get("seed", 0) + 100}) for o in OPTIONS] + [("JULIET:", OPTIONS[0])]
+    reference = TextGenerator(LocalBackend(exported), steps_per_call=1)
+    expected = [reference.generate(prompt, max_new_tokens=48, **o)[0].text for prompt, o in jobs]
+    with GenerationClient(f"127.0.0.1:{handle.port}", "charloom", timeout=30) as client:
+        client.generate("A", max_new_tokens=2, seed=0)  # learn the model before the streams start
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            texts = list(pool.map(lambda job: client.generate(job[0], max_new_tokens=48, **job[1])[0].text, jobs))
+    assert texts == expected
+    registry = handle.metrics.registry
+    calls = registry.get_sample_value("charloom_batching_processed_batch_size_count")
+    requests = registry.get_sample_value("charloom_request_count_total",
+                                         {"model_name": "charloom", "API": "predict", "status": "OK"})
+    # Each stream: one prefill and 3 `sample` calls (16 + 16 + 15 characters). Prefills can save at
+    # most 4 calls (the five "ROMEO:" prompts), so 6 or more saved means `sample` calls were batched.
+    assert requests - calls >= 6, f"{requests} requests took {calls} model calls"
