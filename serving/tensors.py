@@ -8,7 +8,7 @@ the single-value broadcast form, so protos from any client decode.
 from __future__ import annotations
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 # DataType enum <-> numpy dtype, and the repeated field that carries values when tensor_content is empty.
 _DTYPES: dict[int, tuple[np.dtype, str]] = {
@@ -39,32 +39,27 @@ def dtype_name(enum_value: int) -> str:
 
 def to_tensor_proto(value: np.ndarray | list | str | bytes) -> tensor_pb2.TensorProto:
     """Encode an array; ``str``/``bytes`` arrays become DT_STRING (UTF-8)."""
-    array = np.asarray(value)
-    shape = tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape])
-    if array.dtype.kind in ("U", "S", "O"):
-        flat = [v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in array.reshape(-1).tolist()]
-        return tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape, string_val=flat)
-    native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    enum = _BY_NUMPY.get(np.dtype(native))
-    if enum is None:
-        raise TensorCodecError(f"unsupported dtype {array.dtype}")
-    return tensor_pb2.TensorProto(dtype=enum, tensor_shape=shape,
-                                  tensor_content=np.ascontiguousarray(array, dtype=native).tobytes())
+    proto = tensor_pb2.TensorProto()
+    fill_tensor_proto(proto, np.asarray(value))
+    return proto
 
 
 def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
-    """Encode a numeric array into an empty ``proto`` in place (a response's map entry: no copy)."""
-    native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    enum = _BY_NUMPY.get(np.dtype(native))
-    if enum is None:
-        proto.CopyFrom(to_tensor_proto(array))  # strings, and the unsupported-dtype error
-        return
-    proto.dtype = enum
+    """Encode an array into an empty ``proto`` in place (a response's map entry: no copy)."""
+    if array.dtype.kind in ("U", "S", "O"):
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(v.encode("utf-8") if isinstance(v, str) else bytes(v)
+                                for v in array.reshape(-1).tolist())
+    else:
+        native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        enum = _BY_NUMPY.get(np.dtype(native))
+        if enum is None:
+            raise TensorCodecError(f"unsupported dtype {array.dtype}")
+        proto.dtype = enum
+        proto.tensor_content = np.ascontiguousarray(array, dtype=native).tobytes()
     dims = proto.tensor_shape.dim
     for size in array.shape:
-        dims.add().size = size
-    proto.tensor_content = np.ascontiguousarray(array, dtype=native).tobytes()
+        dims.add().size = int(size)
 
 
 def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
