@@ -5,6 +5,8 @@ from serving.client_errors import SamplingArgumentError, UnknownCharactersError
 from serving.local_backend import LocalBackend
 from serving.stop_strings import StopStringScanner, validate_stop_strings
 
+from recording_backend import RecordingBackend
+
 
 def feed(scanner, text):
     return [scanner.push(c) for c in text]
@@ -37,35 +39,6 @@ def test_stop_string_validation():
         validate_stop_strings(["ok", ""])
 
 
-class RecordingBackend:
-    """A LocalBackend that records the batch size of every call."""
-
-    def __init__(self, inner: LocalBackend) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, int]] = []
-
-    signature = property(lambda self: self.inner.signature)
-    description = property(lambda self: self.inner.description)
-
-    def detokenize(self, ids):
-        self.calls.append(("detokenize", len(ids)))
-        return self.inner.detokenize(ids)
-
-    def prefill(self, ids, lengths):
-        self.calls.append(("prefill", len(ids)))
-        return self.inner.prefill(ids, lengths)
-
-    def step(self, ids, states):
-        self.calls.append(("step", len(ids)))
-        return self.inner.step(ids, states)
-
-    def select_rows(self, states, rows):
-        return self.inner.select_rows(states, rows)
-
-    def close(self):
-        self.inner.close()
-
-
 @pytest.fixture(scope="module")
 def local(toy_gru_dir):
     return LocalBackend(toy_gru_dir)
@@ -80,7 +53,7 @@ def test_one_prefill_then_one_step_per_character(recording):
     generator = TextGenerator(recording)
     [result] = generator.generate("ROMEO:", max_new_tokens=30, seed=1)
     assert result.new_tokens == 30 and len(result.text) == 30 and result.finish_reason == "length"
-    assert recording.calls == [("detokenize", 60), ("prefill", 1)] + [("step", 1)] * 29
+    assert recording.calls == [("detokenize", 60, 0), ("prefill", 1, 0)] + [("step", 1, 1)] * 29
 
 
 def test_same_seed_same_text_and_samples_independent_of_batching(local):
@@ -113,7 +86,7 @@ def test_stop_strings_finish_rows_and_drop_them_from_the_batch(recording):
     assert stopped[0].new_tokens == cut + len(stop)
     assert stop not in free[1].text  # fixed seed: row 1 never produces it
     assert stopped[1].text == free[1].text and stopped[1].finish_reason == "length"
-    sizes = [n for name, n in recording.calls if name == "step"]
+    sizes = [rows for name, rows, _ in recording.calls if name == "step"]
     assert sizes == [2] * (cut + len(stop) - 1) + [1] * (60 - cut - len(stop))
 
 
@@ -156,7 +129,7 @@ def test_unknown_characters_named_before_any_prefill(recording):
         TextGenerator(recording).stream(["ok", "café €"], max_new_tokens=5)
     message = str(info.value)
     assert "'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)" in message and "U+20AC" in message
-    assert [name for name, _ in recording.calls] == ["detokenize"]
+    assert [name for name, _, _ in recording.calls] == ["detokenize"]
 
 
 def test_empty_prompt_refused(recording):

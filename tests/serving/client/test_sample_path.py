@@ -11,6 +11,8 @@ from serving.client import TextGenerator
 from serving.client_errors import SamplingArgumentError
 from serving.local_backend import LocalBackend
 
+from recording_backend import RecordingBackend
+
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nJULIET:\nAy me!\n"
 
 
@@ -27,38 +29,6 @@ def exported(tmp_path_factory):
     kernel, bias = model.get_layer("logits").get_weights()
     model.get_layer("logits").set_weights([kernel * 6.0, bias])  # peaked enough for top-k/top-p to bite
     return export_saved_model(model, config, vocabulary, tmp_path_factory.mktemp("models"), {})
-
-
-class CountingBackend:
-    """A LocalBackend that records (call, rows, characters) for every model call."""
-
-    def __init__(self, inner: LocalBackend) -> None:
-        self.inner = inner
-        self.calls: list[tuple[str, int, int]] = []
-
-    signature = property(lambda self: self.inner.signature)
-    description = property(lambda self: self.inner.description)
-
-    def detokenize(self, ids):
-        return self.inner.detokenize(ids)
-
-    def prefill(self, ids, lengths):
-        self.calls.append(("prefill", len(ids), 0))
-        return self.inner.prefill(ids, lengths)
-
-    def step(self, ids, states):
-        self.calls.append(("step", len(ids), 1))
-        return self.inner.step(ids, states)
-
-    def sample(self, ids, states, uniforms, params):
-        self.calls.append(("sample", len(ids), uniforms.shape[1]))
-        return self.inner.sample(ids, states, uniforms, params)
-
-    def select_rows(self, states, rows):
-        return self.inner.select_rows(states, rows)
-
-    def close(self):
-        self.inner.close()
 
 
 @pytest.fixture(scope="module")
@@ -84,29 +54,33 @@ def test_in_model_sampling_gives_the_client_sampled_text(backend, options):
 
 
 def test_calls_carry_steps_per_call_characters(backend):
-    counting = CountingBackend(backend)
+    counting = RecordingBackend(backend)
     [result] = TextGenerator(counting, steps_per_call=16).generate("ROMEO:", max_new_tokens=50, seed=1)
     assert len(result.text) == 50
     # the first character comes from prefill's logits; the other 49 in calls of 16, 16, 16, 1
-    assert counting.calls == [("prefill", 1, 0), ("sample", 1, 16), ("sample", 1, 16), ("sample", 1, 16),
-                              ("sample", 1, 1)]
-    assert sum(c[2] for c in counting.calls) == 49 and len(counting.calls) == 1 + math.ceil(49 / 16)
+    vocab = backend.signature.vocab_size
+    assert counting.calls == [("detokenize", vocab, 0), ("prefill", 1, 0), ("sample", 1, 16), ("sample", 1, 16),
+                              ("sample", 1, 16), ("sample", 1, 1)]
+    model_calls = counting.calls[1:]
+    assert sum(c.characters for c in model_calls) == 49 and len(model_calls) == 1 + math.ceil(49 / 16)
 
 
 def test_stop_strings_and_streaming_are_unchanged_by_blocks(backend):
     options = dict(max_new_tokens=80, temperature=0.9, seed=8)
     per_step = TextGenerator(backend, steps_per_call=1)
-    free = per_step.generate(["ROMEO:", "JULIET:"], **options)
-    stop = free[0].text[20:22]
-    counting = CountingBackend(backend)
+    free = per_step.generate("ROMEO:", num_samples=2, **options)  # two rows, two random streams
+    # a stop string in row 0's text (from character 20 on) that row 1 never produces
+    stop = next(free[0].text[i:i + 3] for i in range(20, 70) if free[0].text[i:i + 3] not in free[1].text)
+    counting = RecordingBackend(backend)
     blocked = TextGenerator(counting, steps_per_call=16)
-    stopped = blocked.generate(["ROMEO:", "JULIET:"], stop=[stop], **options)
-    reference = per_step.generate(["ROMEO:", "JULIET:"], stop=[stop], **options)
+    stopped = blocked.generate("ROMEO:", num_samples=2, stop=[stop], **options)
+    reference = per_step.generate("ROMEO:", num_samples=2, stop=[stop], **options)
     assert [(r.text, r.finish_reason, r.new_tokens) for r in stopped] == \
         [(r.text, r.finish_reason, r.new_tokens) for r in reference]
     assert stopped[0].finish_reason == "stop" and stopped[0].text == free[0].text[:free[0].text.index(stop)]
-    if stopped[1].finish_reason == "length":  # the stopped row left the batch
-        assert [rows for name, rows, _ in counting.calls if name == "sample"][-1] == 1
+    assert stopped[1].finish_reason == "length" and stopped[1].new_tokens == 80
+    sample_rows = [rows for name, rows, _ in counting.calls if name == "sample"]
+    assert sample_rows[0] == 2 and sample_rows[-1] == 1  # the stopped row left the batch
     chunks = list(blocked.stream("ROMEO:", stop=[stop], **options))
     assert "".join(c.text for c in chunks) == stopped[0].text
     assert chunks[-1].finish_reason == "stop" and all(c.finish_reason is None for c in chunks[:-1])
@@ -114,10 +88,10 @@ def test_stop_strings_and_streaming_are_unchanged_by_blocks(backend):
 
 
 def test_a_model_without_sample_is_driven_one_step_per_call(toy_gru_dir):
-    generator = TextGenerator(CountingBackend(LocalBackend(toy_gru_dir)), steps_per_call=16)
+    generator = TextGenerator(RecordingBackend(LocalBackend(toy_gru_dir)), steps_per_call=16)
     assert not generator.backend.signature.can_sample
     generator.generate("ROMEO:", max_new_tokens=10, seed=1)
-    assert [name for name, _, _ in generator.backend.calls] == ["prefill"] + ["step"] * 9
+    assert [name for name, _, _ in generator.backend.calls] == ["detokenize", "prefill"] + ["step"] * 9
 
 
 @pytest.mark.parametrize("steps", [0, -1, 1025, 2.0, True])
