@@ -32,6 +32,7 @@ from serving.stop_strings import validate_stop_strings
 DEFAULT_MAX_NEW_TOKENS = 200
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
 MAX_STEPS_PER_CALL = 1024  # the exported `sample` signature's own limit
+DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
 
 
 def validate_steps_per_call(steps: int) -> int:
@@ -39,7 +40,6 @@ def validate_steps_per_call(steps: int) -> int:
         raise SamplingArgumentError(f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], "
                                     f"got {steps!r}")
     return steps
-DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
 
 
 class TextGenerator:

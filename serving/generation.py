@@ -3,8 +3,9 @@
 All prompts are prefilled in one call; each prompt's logits and states are repeated for its
 samples; then each call either samples a block of characters in the model (its ``sample``
 signature, given the row's next uniforms) or feeds one character (``serving_default``) and
-samples the next here, with the states passed back. Rows that hit a stop string leave the batch. Text is yielded as it is produced
-(held back only while it could be the start of a stop string).
+samples the next here, with the states passed back. Rows that hit a stop string leave the
+batch. Text is yielded as it is produced (held back only while it could be the start of a stop
+string).
 """
 
 from __future__ import annotations

@@ -78,9 +78,11 @@ class CharModelSignatures(tf.Module):
         return checks, states
 
     def _outputs(self, logits: tf.Tensor, states: list[tf.Tensor]) -> dict:
-        out = {"logits": tf.ensure_shape(logits, [None, self._vocab_size])}
-        out.update({name: s for (name, _), s in zip(self._states, states)})
-        return out
+        return self._with_states({"logits": tf.ensure_shape(logits, [None, self._vocab_size])}, states)
+
+    def _with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
+        """``out`` plus each state under its signature name."""
+        return {**out, **{name: s for (name, _), s in zip(self._states, states)}}
 
     # -- signatures ---------------------------------------------------------------------
     def _step(self, inputs: dict) -> dict:
@@ -101,12 +103,10 @@ class CharModelSignatures(tf.Module):
         temperature, top_k, top_p = inputs["temperature"], inputs["top_k"], inputs["top_p"]
         batch, steps = tf.shape(ids)[0], tf.shape(uniforms)[1]
         state_checks, states = self._check_states(inputs, batch)
-        rows = "must have one row per input_ids row"
         checks = self._check_ids(ids) + state_checks + [
-            tf.debugging.assert_equal(tf.shape(uniforms)[0], batch, message=f"uniforms {rows}"),
-            tf.debugging.assert_equal(tf.shape(temperature)[0], batch, message=f"temperature {rows}"),
-            tf.debugging.assert_equal(tf.shape(top_k)[0], batch, message=f"top_k {rows}"),
-            tf.debugging.assert_equal(tf.shape(top_p)[0], batch, message=f"top_p {rows}"),
+            tf.debugging.assert_equal(tf.shape(inputs[name])[0], batch,
+                                      message=f"{name} must have one row per input_ids row")
+            for name in ("uniforms", "temperature", "top_k", "top_p")] + [
             tf.debugging.assert_greater_equal(steps, 1, message="uniforms needs one column per step"),
             tf.debugging.assert_less_equal(steps, MAX_SAMPLE_STEPS,
                                            message=f"at most {MAX_SAMPLE_STEPS} steps (uniforms columns) per call"),
@@ -129,9 +129,7 @@ class CharModelSignatures(tf.Module):
             next_ids = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
             sampled = sampled.write(i, next_ids)
             ids = next_ids[:, None]
-        out = {"sampled_ids": tf.transpose(sampled.stack())}
-        out.update({name: s for (name, _), s in zip(self._states, states)})
-        return out
+        return self._with_states({"sampled_ids": tf.transpose(sampled.stack())}, states)
 
     def _prefill(self, inputs: dict) -> dict:
         ids, lengths = inputs["input_ids"], inputs["lengths"]
