@@ -1,194 +1,369 @@
-"""Server-side batching: concurrent requests with compatible inputs share one model call.
+"""Server-side batching with TensorFlow Serving's rules and errors.
 
-Requests are queued by batch key (model, version, signature, input dtypes and non-batch dims,
-outputs). A dispatcher forms a batch from a queue once it holds `max_batch_size` rows or its
-oldest request has waited `batch_timeout_micros`, and only while one of `num_batch_threads`
-workers is free, so under load requests pile up into bigger batches. Each batch runs once on the
-inputs concatenated along axis 0 and every request gets its own rows of each output back.
+TF Serving wraps each loaded version's session in a BatchingSession (tensorflow_serving/batching/
+batching_session.cc) on a SharedBatchScheduler (tensorflow/core/kernels/batching_util/
+shared_batch_scheduler.h); this module reproduces what a client can observe of them:
+
+- One queue per signature: requests whose feed and fetch tensor names are the same sets.
+- A request's size is dimension 0 of its inputs, which must all have one (INVALID_ARGUMENT
+  otherwise). Above ``max_batch_size`` it is refused (``Task size N is larger than maximum input
+  batch size M``); with ``enable_large_batch_splitting`` it is cut into pieces that fill the open
+  batch and then batches of ``max_execution_batch_size``, and its outputs are joined again.
+- Requests join the open batch until the next does not fit; a batch runs when it is closed, full,
+  or ``batch_timeout_micros`` after its first request, on one of ``num_batch_threads`` threads,
+  round-robin over the queues. A queue already holding ``max_enqueued_batches`` batches refuses
+  more (UNAVAILABLE).
+- A batch's inputs are concatenated along dimension 0. Other dimensions must be equal
+  (FAILED_PRECONDITION for the whole batch) unless ``pad_variable_length_inputs`` pads every
+  tensor to the batch's largest with its own first element. ``allowed_batch_sizes`` pads the
+  batch with copies of the last request's first row up to the next allowed size.
+- One model call runs the batch; any error fails every request in it. Outputs must have
+  dimension 0 equal to the batch size (FAILED_PRECONDITION otherwise) and are split back.
+- A batch whose requests have all outlived their deadlines is not run (RESOURCE_EXHAUSTED).
+
+Departures, each invisible to a well-behaved client: a request whose client gave up (deadline
+passed) is left out of its batch instead of computed for nobody; requests of different dtypes in
+one batch fail with INVALID_ARGUMENT where TF Serving answers INTERNAL (its concatenation fails).
 """
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Mapping
+from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
 from serving.model_config import BatchingOptions
-from serving.status import ServingStatus, deadline_exceeded, failed_precondition, unavailable
+from serving.status import (ServingStatus, deadline_exceeded, failed_precondition, invalid_argument,
+                            resource_exhausted, unavailable)
 
 logger = logging.getLogger(__name__)
-Runner = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+# Runs one merged batch: (inputs by tensor name, fetched tensor names, deadline) -> outputs in fetch order.
+BatchRunner = Callable[[Mapping[str, np.ndarray], Sequence[str], "float | None"], list[np.ndarray]]
+MAX_PADDED_RANK = 6
+
+
+def input_size(inputs: Mapping[str, np.ndarray]) -> int:
+    """Dimension 0 shared by every input (BatchingSession::ComputeInputSize)."""
+    if not inputs:
+        raise invalid_argument("Batching Run() must have at least one input tensor")
+    sizes = set()
+    for array in inputs.values():
+        if array.ndim == 0:
+            raise invalid_argument("Batching Run() input tensors must have at least one dimension")
+        sizes.add(array.shape[0])
+    if len(sizes) != 1:
+        raise invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
+    return int(sizes.pop())
+
+
+def split_sizes(size: int, open_batch_remaining: int, limit: int) -> list[int]:
+    """How a large request is cut (TensorFlow's InputSplitMetadata): first fill the open batch,
+    then whole batches of ``limit`` rows, then the rest."""
+    head = min(open_batch_remaining or limit, size)
+    sizes = [head]
+    left = size - head
+    while left > 0:
+        sizes.append(min(limit, left))
+        left -= sizes[-1]
+    return sizes
+
+
+def round_to_allowed(sizes: Sequence[int], batch: int) -> int:
+    for allowed in sizes:
+        if allowed >= batch:
+            return allowed
+    return batch  # larger than the largest allowed size: TF Serving logs and runs it as is
+
+
+@dataclass
+class _Request:
+    """One Predict call waiting for its rows; split into several tasks when large."""
+
+    deadline: float | None
+    parts: list[dict[str, np.ndarray] | None]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: ServingStatus | BaseException | None = None
+    abandoned: bool = False
+    remaining: int = 0
+
+    def expired(self, now: float) -> bool:
+        return self.abandoned or (self.deadline is not None and self.deadline <= now)
+
+    def fail(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.done.set()
+
+    def deliver(self, index: int, outputs: dict[str, np.ndarray]) -> None:
+        self.parts[index] = outputs
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set()
 
 
 @dataclass
 class _Task:
-    runner: Runner
+    request: _Request
+    index: int
     inputs: Mapping[str, np.ndarray]
-    rows: int
-    deadline: float | None  # time.monotonic() value
-    enqueued: float = field(default_factory=time.monotonic)
-    done: threading.Event = field(default_factory=threading.Event)
-    result: dict[str, np.ndarray] | None = None
-    error: BaseException | None = None
-    abandoned: bool = False
-
-    def finish(self, result: dict[str, np.ndarray] | None = None, error: BaseException | None = None) -> None:
-        self.result, self.error = result, error
-        self.done.set()
+    size: int
 
 
 @dataclass
-class _Queue:
-    """Tasks waiting for one batch key, with their row count kept up to date."""
+class _Batch:
+    tasks: list[_Task] = field(default_factory=list)
+    size: int = 0
 
-    tasks: collections.deque[_Task] = field(default_factory=collections.deque)
-    rows: int = 0
-
-    def push(self, task: _Task) -> None:
+    def add(self, task: _Task) -> None:
         self.tasks.append(task)
-        self.rows += task.rows
+        self.size += task.size
 
-    def pop_batch(self, max_rows: int) -> list[_Task]:
-        batch: list[_Task] = []
-        taken = 0
-        while self.tasks and taken + self.tasks[0].rows <= max_rows:
-            task = self.tasks.popleft()
-            batch.append(task)
-            taken += task.rows
-        self.rows -= taken
-        return batch
+
+class _Queue:
+    """The batches of one signature; the back batch is open, the others closed."""
+
+    def __init__(self, options: BatchingOptions, runner: BatchRunner, fetches: tuple[str, ...]) -> None:
+        self.options = options
+        self.runner = runner
+        self.fetches = fetches
+        self.batches: collections.deque[_Batch] = collections.deque([_Batch()])
+        self.open_since = 0.0
+        self.running = 0
+
+    @property
+    def limit(self) -> int:
+        return self.options.execution_batch_size
+
+    def schedule(self, request: _Request, inputs: Mapping[str, np.ndarray], size: int, now: float) -> None:
+        """Add a request's task(s), or raise the error TF Serving's queue would."""
+        options = self.options
+        if size > options.max_batch_size:
+            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
+                                   f"{options.max_batch_size}")
+        open_batch = self.batches[-1]
+        if options.enable_large_batch_splitting:
+            capacity = (options.max_enqueued_batches - len(self.batches)) * self.limit + self.limit - open_batch.size
+            if size > capacity:
+                raise unavailable(
+                    f"The batch scheduling queue to which this task was submitted is full; task size is "
+                    f"{size} but scheduling capacity is only {capacity} (num_enqueued_batches="
+                    f"{len(self.batches)}, max_enqueued_batches={options.max_enqueued_batches}, "
+                    f"open_batch_size={open_batch.size}, max_execution_batch_size={self.limit})")
+        elif open_batch.size + size > options.max_batch_size and len(self.batches) >= options.max_enqueued_batches:
+            raise unavailable(
+                f"The batch scheduling queue to which this task was submitted is full; currently "
+                f"{len(self.batches)} batches enqueued and max_enqueued_batches is {options.max_enqueued_batches}")
+        if size <= self.limit - open_batch.size or not options.enable_large_batch_splitting:
+            sizes = [size]
+        else:
+            sizes = split_sizes(size, self.limit - open_batch.size, self.limit)
+        request.parts = [None] * len(sizes)
+        request.remaining = len(sizes)
+        offset = 0
+        for index, part in enumerate(sizes):
+            piece = inputs if len(sizes) == 1 else {n: a[offset:offset + part] for n, a in inputs.items()}
+            offset += part
+            if self.batches[-1].size + part > self.limit:
+                self.batches.append(_Batch())
+            if not self.batches[-1].tasks:
+                self.open_since = now
+            self.batches[-1].add(_Task(request, index, piece, part))
+
+    def take(self, now: float) -> _Batch | None:
+        """A batch ready to run, closing the open one if it is full or old enough."""
+        open_batch = self.batches[-1]
+        if len(self.batches) == 1 and open_batch.tasks and (
+                open_batch.size >= self.limit
+                or now >= self.open_since + self.options.batch_timeout_micros / 1e6):
+            self.batches.append(_Batch())
+        if len(self.batches) >= 2:
+            self.running += 1
+            return self.batches.popleft()
+        return None
+
+    def due(self) -> float | None:
+        """When the open batch times out, if it holds anything."""
+        if len(self.batches) == 1 and self.batches[0].tasks:
+            return self.open_since + self.options.batch_timeout_micros / 1e6
+        return None
+
+    def idle(self) -> bool:
+        return self.running == 0 and len(self.batches) == 1 and not self.batches[0].tasks
 
 
 class BatchScheduler:
-    """Queues, a dispatcher thread and a worker pool; `run` blocks until the request's rows return."""
+    """Queues per signature and a shared pool of batch threads; `run` blocks for its outputs."""
 
     def __init__(self, options: BatchingOptions, on_batch: Callable[[int], None] | None = None) -> None:
         self._options = options
         self._on_batch = on_batch
         self._queues: dict[Hashable, _Queue] = {}
         self._cond = threading.Condition()
-        self._busy = 0
         self._stopped = False
-        self._workers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=options.num_batch_threads, thread_name_prefix="batch")
-        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="batch-dispatcher", daemon=True)
-        self._dispatcher.start()
+        self._next = 0  # round-robin position over the queues
+        self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+                         for i in range(options.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
 
-    def run(self, key: Hashable, runner: Runner, inputs: Mapping[str, np.ndarray], rows: int,
-            deadline: float | None) -> dict[str, np.ndarray]:
-        """Run `inputs` (dimension 0 = `rows`) as part of a batch; requests above the max run alone."""
-        if rows > self._options.max_batch_size or rows == 0:
-            return runner(inputs)
-        task = _Task(runner, inputs, rows, deadline)
+    def run(self, key: Hashable, runner: BatchRunner, inputs: Mapping[str, np.ndarray],
+            fetches: tuple[str, ...], wanted: Sequence[str], deadline: float | None) -> dict[str, np.ndarray]:
+        """Run ``inputs`` as part of a batch of the queue ``key`` (one per signature; ``fetches``
+        are all its outputs) and return the ``wanted`` outputs of this request's rows."""
+        size = input_size(inputs)
+        request = _Request(deadline, [])
         with self._cond:
             if self._stopped:
                 raise unavailable("the server is shutting down")
-            queue = self._queues.setdefault(key, _Queue())
-            if queue.rows + rows > self._options.max_batch_size * self._options.max_enqueued_batches:
-                raise unavailable("The batch scheduling queue to which this task was submitted is full")
-            queue.push(task)
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = _Queue(self._options, runner, fetches)
+            queue.schedule(request, inputs, size, time.monotonic())
             self._cond.notify_all()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not task.done.wait(timeout):
-            with self._cond:
-                task.abandoned = True
+        if not request.done.wait(timeout):
+            request.abandoned = True
             raise deadline_exceeded("Deadline exceeded while waiting in the batching queue")
-        if task.error is not None:
-            raise task.error
-        assert task.result is not None
-        return task.result
+        if request.error is not None:
+            raise request.error
+        parts = [p for p in request.parts if p is not None]
+        if len(parts) == 1:
+            return {name: parts[0][name] for name in wanted}
+        return {name: np.concatenate([p[name] for p in parts], axis=0) for name in wanted}
 
-    def _ready_queue(self, now: float) -> tuple[Hashable | None, float | None]:
-        """A queue ready to batch, else the earliest time one becomes ready."""
-        timeout = self._options.batch_timeout_micros / 1e6
-        wake: float | None = None
-        for key, queue in self._queues.items():
-            if not queue.tasks:
-                continue
-            due = queue.tasks[0].enqueued + timeout
-            if queue.rows >= self._options.max_batch_size or due <= now:
-                return key, None
-            wake = due if wake is None else min(wake, due)
-        return None, wake
-
-    def _dispatch_loop(self) -> None:
-        with self._cond:
-            while not self._stopped:
-                key, wake = self._ready_queue(time.monotonic())
-                if key is None or self._busy >= self._options.num_batch_threads:
-                    self._cond.wait(None if wake is None or key is not None else max(0.0, wake - time.monotonic()))
-                    continue
-                batch = self._queues[key].pop_batch(self._options.max_batch_size)
-                if not self._queues[key].tasks:
-                    del self._queues[key]
-                self._busy += 1
-                self._workers.submit(self._run_batch, batch)
-
-    def _run_batch(self, batch: list[_Task]) -> None:
-        try:
-            now = time.monotonic()
-            live = []
-            for task in batch:
-                if task.abandoned or (task.deadline is not None and task.deadline <= now):
-                    task.finish(error=deadline_exceeded("Deadline exceeded while waiting in the batching queue"))
-                else:
-                    live.append(task)
-            if live:
-                self._execute(live)
-        finally:
+    # -- batch threads ----------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
             with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
+                found = self._find_batch()
+                while found is None:
+                    if self._stopped:
+                        return
+                    self._cond.wait(self._wait_seconds())
+                    found = self._find_batch()
+            queue, batch = found
+            try:
+                self._process(queue, batch)
+            finally:
+                with self._cond:
+                    queue.running -= 1
+                    self._forget_idle()
+                    self._cond.notify_all()
 
-    def _execute(self, batch: list[_Task]) -> None:
-        total = sum(task.rows for task in batch)
-        if self._on_batch:
-            self._on_batch(total)
+    def _find_batch(self) -> tuple[_Queue, _Batch] | None:
+        queues = list(self._queues.values())
+        now = time.monotonic()
+        for offset in range(len(queues)):
+            queue = queues[(self._next + offset) % len(queues)]
+            batch = queue.take(now)
+            if batch is not None:
+                self._next = (self._next + offset + 1) % len(queues)
+                return queue, batch
+        return None
+
+    def _wait_seconds(self) -> float | None:
+        dues = [d for d in (q.due() for q in self._queues.values()) if d is not None]
+        return None if not dues else max(0.0, min(dues) - time.monotonic())
+
+    def _forget_idle(self) -> None:
+        for key in [k for k, q in self._queues.items() if q.idle()]:
+            del self._queues[key]
+
+    def _process(self, queue: _Queue, batch: _Batch) -> None:
+        now = time.monotonic()
+        if all(task.request.expired(now) for task in batch.tasks):
+            error = resource_exhausted("Run() timeout exceeded while waiting in batching queue")
+            for task in batch.tasks:
+                task.request.fail(error)
+            return
+        tasks = [task for task in batch.tasks if not task.request.abandoned and task.request.error is None]
+        if not tasks:
+            return
         try:
-            if len(batch) == 1:
-                batch[0].finish(batch[0].runner(batch[0].inputs))
-                return
-            merged = {name: np.concatenate([t.inputs[name] for t in batch], axis=0) for name in batch[0].inputs}
-            outputs = batch[0].runner(merged)
-            for name, array in outputs.items():
-                if array.ndim == 0 or array.shape[0] != total:
-                    raise failed_precondition(
-                        f"Batched output tensor '{name}' has shape {list(array.shape)}: its 0th dimension "
-                        f"does not equal the sum of the 0th dimension sizes of the input tensors ({total})")
-            offset = 0
-            for task in batch:
-                task.finish({name: array[offset:offset + task.rows] for name, array in outputs.items()})
-                offset += task.rows
-        except ServingStatus:
-            # One request's bad values (say, an id out of range) must not fail its batch mates:
-            # run each request alone so only the offending one gets the error.
-            for task in batch:
-                self._run_alone(task)
-        except Exception as exc:  # handed to each request thread, which logs it and answers INTERNAL
-            for task in batch:
-                task.finish(error=exc)
+            merged, total = self._merge(tasks)
+            if self._on_batch:
+                self._on_batch(total)
+            deadlines = [t.request.deadline for t in tasks]
+            deadline = None if None in deadlines else max(deadlines)  # type: ignore[type-var]
+            outputs = queue.runner(merged, queue.fetches, deadline)
+            self._split(tasks, queue.fetches, outputs, total)
+        except Exception as exc:  # noqa: BLE001 - every request of the batch gets the batch's error
+            for task in tasks:
+                task.request.fail(exc)
+
+    def _merge(self, tasks: list[_Task]) -> tuple[dict[str, np.ndarray], int]:
+        """Concatenate the tasks' inputs (MergeInputTensors), padded as configured."""
+        options = self._options
+        names = list(tasks[0].inputs)
+        size = sum(task.size for task in tasks)
+        total = round_to_allowed(options.allowed_batch_sizes, size)
+        merged = {}
+        for name in names:
+            arrays = [task.inputs[name] for task in tasks]
+            if len({a.dtype.kind if a.dtype == object else a.dtype for a in arrays}) > 1:
+                raise invalid_argument(f"Tensor concat operation failed: tensors with name '{name}' from "
+                                       "different tasks have different data types")
+            if options.pad_variable_length_inputs:
+                arrays = _pad_to_largest(arrays)
+            elif any(a.ndim != arrays[0].ndim or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+                raise failed_precondition(
+                    f"Tensors with name '{name}' from different tasks have different shapes and padding is "
+                    "turned off. Set pad_variable_length_inputs to true, or ensure that all tensors with "
+                    "the same name have equal dimensions starting with the first dim.")
+            if total > size:
+                arrays.append(np.repeat(arrays[-1][:1], total - size, axis=0))
+            merged[name] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
+        return merged, total
 
     @staticmethod
-    def _run_alone(task: _Task) -> None:
-        try:
-            task.finish(task.runner(task.inputs))
-        except Exception as exc:  # handed to the request thread, as above
-            task.finish(error=exc)
+    def _split(tasks: list[_Task], fetches: Sequence[str], outputs: list[np.ndarray], total: int) -> None:
+        """Give each task its rows of every output (SplitOutputTensors)."""
+        for array in outputs:
+            if array.ndim == 0:
+                raise failed_precondition("Batched output tensor has 0 dimensions")
+            if array.shape[0] != total:
+                raise failed_precondition("Batched output tensor's 0th dimension does not equal the sum of "
+                                          "the 0th dimension sizes of the input tensors")
+        offset = 0
+        for task in tasks:
+            task.request.deliver(task.index, {name: array[offset:offset + task.size]
+                                              for name, array in zip(fetches, outputs)})
+            offset += task.size
 
     def stop(self) -> None:
         """Fail queued requests with UNAVAILABLE and wait for running batches."""
         with self._cond:
             self._stopped = True
-            pending = [task for queue in self._queues.values() for task in queue.tasks]
-            self._queues.clear()
+            pending = [task for queue in self._queues.values() for batch in queue.batches for task in batch.tasks]
+            for queue in self._queues.values():
+                queue.batches = collections.deque([_Batch()])
             self._cond.notify_all()
         for task in pending:
-            task.finish(error=unavailable("the server is shutting down"))
-        self._dispatcher.join(timeout=5)
-        self._workers.shutdown(wait=True)
+            task.request.fail(unavailable("the server is shutting down"))
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def _pad_to_largest(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Pad dimensions 1.. of each tensor to the largest, with the tensor's own first element."""
+    rank = arrays[0].ndim
+    if any(a.ndim != rank for a in arrays):
+        raise failed_precondition("Tensors with the same name from different tasks have different ranks")
+    largest = [max(a.shape[d] for a in arrays) for d in range(rank)]
+    padded = []
+    for array in arrays:
+        missing = [(0, 0)] + [(0, largest[d] - array.shape[d]) for d in range(1, rank)]
+        if not any(after for _, after in missing):
+            padded.append(array)
+            continue
+        if rank > MAX_PADDED_RANK:
+            raise invalid_argument("Only tensors with rank from 1 to 6 can be padded.")
+        if array.size == 0:
+            raise invalid_argument("Got empty tensor in batch of non-empty tensors.")
+        padded.append(np.pad(array, missing, mode="constant", constant_values=array.reshape(-1)[0]))
+    return padded

@@ -2,7 +2,8 @@
 
 The pip package `tensorflow-serving-api` does not ship `session_bundle_config_pb2`, so the
 `BatchingParameters` message is declared here from its field numbers and types and parsed with
-protobuf's text format: a file written for the real server works unchanged with ours.
+protobuf's text format: a file written for the real server works unchanged with ours. The
+values are checked by `BatchingOptions.problems` with TF Serving's rules.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ _FIELDS: tuple[tuple[str, int, int, int, str], ...] = (
     ("enable_large_batch_splitting", 8, 1, 11, ".google.protobuf.BoolValue"),
     ("max_execution_batch_size", 9, 1, 11, _INT64_WRAPPER),
 )
-SUPPORTED_FIELDS = ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
+_INT_FIELDS = ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
+               "max_execution_batch_size")
 
 
 def batching_parameters_class() -> type:
@@ -51,26 +53,29 @@ def batching_parameters_class() -> type:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
 
-def parse_batching_parameters(text: str, source: str = "<text>") -> dict[str, int]:
-    """The supported fields set in a BatchingParameters text proto, as plain ints.
+def parse_batching_parameters(text: str, source: str = "<text>") -> dict[str, Any]:
+    """The fields set in a BatchingParameters text proto, as BatchingOptions keyword arguments.
 
-    Fields TF Serving has but this server does not implement are accepted and logged.
+    Every field TF Serving reads is honoured; ``thread_pool_name`` only names TF Serving's
+    threads and is accepted and ignored.
     """
     message = batching_parameters_class()()
     try:
         text_format.Parse(text, message)
     except text_format.ParseError as exc:
         raise ServingError(f"cannot parse batching parameters {source}: {exc}") from exc
-    values: dict[str, int] = {}
+    values: dict[str, Any] = {}
     for field, value in message.ListFields():
-        if field.name in SUPPORTED_FIELDS:
+        if field.name in _INT_FIELDS:
             values[field.name] = int(value.value)
+        elif field.name == "allowed_batch_sizes":
+            values[field.name] = tuple(int(v) for v in value)
+        elif field.name == "pad_variable_length_inputs":
+            values[field.name] = bool(value)
+        elif field.name == "enable_large_batch_splitting":
+            values[field.name] = bool(value.value)
         else:
-            logger.warning("batching parameter %s in %s is not supported by this server; ignored",
-                           field.name, source)
-    for name, value in values.items():
-        if value < 0 or (value == 0 and name != "batch_timeout_micros"):
-            raise ServingError(f"batching parameter {name} in {source} must be positive, got {value}")
+            logger.info("batching parameter %s in %s only names TF Serving's threads; ignored", field.name, source)
     return values
 
 

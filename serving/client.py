@@ -18,10 +18,11 @@ from typing import Iterator, Sequence
 import grpc
 
 from serving import defaults
-from serving.backends import InferenceBackend, learn_vocabulary
+from serving.backends import SignatureBackend, learn_vocabulary
 from serving.channel import RetryPolicy, TlsOptions, open_channel
 from serving.char_vocabulary import CharVocabulary
 from serving.client_errors import SamplingArgumentError
+from serving.contract import SAMPLE_WIDTH
 from serving.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
                                 stream_generation, validate_counts)
 from serving.grpc_backend import DEFAULT_TIMEOUT_SECONDS, GrpcBackend
@@ -31,7 +32,7 @@ from serving.stop_strings import validate_stop_strings
 
 DEFAULT_MAX_NEW_TOKENS = 200
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
-MAX_STEPS_PER_CALL = 1024  # the exported `sample` signature's own limit
+MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
 DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
 
 
@@ -50,7 +51,7 @@ class TextGenerator:
     The text is the same either way.
     """
 
-    def __init__(self, backend: InferenceBackend | None = None, *,
+    def __init__(self, backend: SignatureBackend | None = None, *,
                  steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
         self.steps_per_call = validate_steps_per_call(steps_per_call)
         self._backend = backend
@@ -66,7 +67,7 @@ class TextGenerator:
         return cls(LocalBackend(saved_model_dir), steps_per_call=steps_per_call)
 
     @property
-    def backend(self) -> InferenceBackend:
+    def backend(self) -> SignatureBackend:
         with self._connect_lock:
             if self._backend is None:
                 self._backend = self._connect()
@@ -119,7 +120,7 @@ class TextGenerator:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _connect(self) -> InferenceBackend:
+    def _connect(self) -> SignatureBackend:
         raise RuntimeError("TextGenerator needs a backend")
 
 
@@ -128,16 +129,22 @@ class GenerationClient(TextGenerator):
 
     Connects lazily: the first generate/stream call fetches the model metadata (signatures,
     pinned version) and the vocabulary. ``timeout`` is the deadline of each RPC in seconds.
+    ``max_rows_per_call`` bounds the rows of one Predict call (TF Serving's ``max_batch_size``);
+    more rows are sent as several calls at once, and a server's smaller limit is learned.
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
                  version: int | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
                  tls_server_name: str | None = None, wait_for_ready: bool = False,
-                 steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
+                 steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+                 max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL) -> None:
         super().__init__(steps_per_call=steps_per_call)
         if not timeout or timeout <= 0:
             raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if isinstance(max_rows_per_call, bool) or not isinstance(max_rows_per_call, int) or max_rows_per_call < 1:
+            raise SamplingArgumentError(f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}")
+        self.max_rows_per_call = max_rows_per_call
         self.target = target
         self.model_name = model_name
         self.version = version
@@ -167,4 +174,5 @@ class GenerationClient(TextGenerator):
 
     def _connect(self) -> GrpcBackend:
         return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
-                           wait_for_ready=self.wait_for_ready, channel=self.channel)
+                           wait_for_ready=self.wait_for_ready, channel=self.channel,
+                           max_rows=self.max_rows_per_call)

@@ -5,6 +5,16 @@ it (see k8s/README section in the top-level README), and tests fail when they dr
 """
 
 MODEL_NAME = "charloom"
+
+# The official TensorFlow Serving images the Kubernetes overlays run, pinned to the newest tags
+# confirmed published: 2.20.0 (release tag of 2026-04-23, announced by the maintainers on
+# tensorflow/serving#4129) for CPU; for GPU 2.19.1, because no public record shows a
+# `2.20.0-gpu` tag. TF Serving X.Y.Z runs TensorFlow X.Y.Z (2.20.0 builds TensorFlow's v2.20.0
+# commit 72fbba3d), and the test suite loads every export with `tensorflow-cpu` of each
+# version through the Session path (tests/trainer/test_serving_runtime.py).
+TF_SERVING_CPU_VERSION = "2.20.0"
+TF_SERVING_GPU_VERSION = "2.19.1"
+TF_SERVING_RUNTIME_VERSIONS = tuple(sorted({TF_SERVING_CPU_VERSION, TF_SERVING_GPU_VERSION}))
 GRPC_PORT = 8500
 REST_PORT = 8501  # TF Serving's REST port; the local server uses it for Prometheus metrics
 MONITORING_PATH = "/monitoring/prometheus/metrics"  # TF Serving's conventional Prometheus path
@@ -23,5 +33,7 @@ MAX_REQUEST_BATCH = 256
 MAX_PROMPT_LENGTH = 4096
 SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish after SIGTERM
 
-# Client: characters per Predict call through the model's `sample` signature.
+# Client: characters per Predict call through the model's `sample` signature, and the most rows
+# it puts in one Predict call (TF Serving refuses a request above its max_batch_size).
 STEPS_PER_CALL = 16
+MAX_ROWS_PER_CALL = MAX_BATCH_SIZE

@@ -34,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps-per-call", type=int, default=defaults.STEPS_PER_CALL,
                         help="characters sampled by the model per Predict call (1 = one step call per "
                              "character, sampled on the client; same text either way)")
+    parser.add_argument("--max-rows-per-call", type=int, default=defaults.MAX_ROWS_PER_CALL,
+                        help="most rows (prompts x samples) in one Predict call; more are split into several "
+                             "calls (default %(default)s, the deployed max_batch_size; a smaller server limit "
+                             "is learned)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each RPC, seconds")
     parser.add_argument("--max-attempts", type=int, default=5,
                         help="tries per RPC when the server is UNAVAILABLE (1-5)")
@@ -61,7 +65,7 @@ def run_generate(args: argparse.Namespace) -> int:
     client = GenerationClient(args.target, args.model, args.version, timeout=args.timeout,
                               retry=RetryPolicy(max_attempts=args.max_attempts),
                               tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
-                              steps_per_call=args.steps_per_call)
+                              steps_per_call=args.steps_per_call, max_rows_per_call=args.max_rows_per_call)
     with client:
         request = client.request(args.prompt, **options)  # bad arguments fail before any RPC
         if args.wait_ready is not None:

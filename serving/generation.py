@@ -1,7 +1,7 @@
-"""The sampling loop shared by every backend: prefill once, then one call per block of characters.
+"""The sampling loop shared by every backend: prefill, then one call per block of characters.
 
-All prompts are prefilled in one call; each prompt's logits and states are repeated for its
-samples; then each call either samples a block of characters in the model (its ``sample``
+All prompts are prefilled together (one call per chunk of the model's prefill width); each
+prompt's logits and states are repeated for its samples; then each call either samples a block of characters in the model (its ``sample``
 signature, given the row's next uniforms) or feeds one character (``serving_default``) and
 samples the next here, with the states passed back. Rows that hit a stop string leave the
 batch. Text is yielded as it is produced (held back only while it could be the start of a stop
@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from serving.backends import InferenceBackend
+from serving.backends import SignatureBackend, States
 from serving.char_vocabulary import CharVocabulary
 from serving.client_errors import SamplingArgumentError
 from serving.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
@@ -97,7 +97,27 @@ def pad_prompts(encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, request: GenerationRequest,
+def prefill_prompts(backend: SignatureBackend, encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, States]:
+    """Feed every prompt from zero states: logits after each prompt's last token, and the states.
+
+    A model with a fixed ``prefill`` width takes the prompts in chunks of that many tokens, one
+    call per chunk, the states carried from call to call; a row whose prompt ended feeds nothing
+    (length 0) and keeps its logits and states. Otherwise one call takes the whole prompts.
+    """
+    ids, lengths = pad_prompts(encoded)
+    width = backend.signature.prefill_width
+    if width is None:
+        return backend.prefill(ids, lengths)
+    states = None
+    for start in range(0, ids.shape[1], width):
+        chunk = np.zeros((len(ids), width), np.int32)
+        piece = ids[:, start:start + width]
+        chunk[:, :piece.shape[1]] = piece
+        logits, states = backend.prefill(chunk, np.clip(lengths - start, 0, width), states)
+    return logits, states
+
+
+def stream_generation(backend: SignatureBackend, vocabulary: CharVocabulary, request: GenerationRequest,
                       steps_per_call: int = 1) -> Iterator[TextChunk]:
     """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
 
@@ -107,8 +127,7 @@ def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, req
     here. Both give the same text for the same seed. Closing the iterator early stops generation
     after the current call.
     """
-    ids, lengths = pad_prompts([vocabulary.encode(p) for p in request.prompts])
-    logits, states = backend.prefill(ids, lengths)
+    logits, states = prefill_prompts(backend, [vocabulary.encode(p) for p in request.prompts])
     n = request.num_samples
     if n > 1:
         prompt_of_row = np.repeat(np.arange(len(request.prompts)), n)
@@ -118,6 +137,8 @@ def stream_generation(backend: InferenceBackend, vocabulary: CharVocabulary, req
     generators = [row_generator(request.seed, row % n) for row in active]
     scanners = [StopStringScanner(request.stop) for _ in active]
     in_model = steps_per_call > 1 and backend.signature.can_sample
+    if backend.signature.sample_width is not None:
+        steps_per_call = min(steps_per_call, backend.signature.sample_width)
     block = sample_next(logits, request.sampling, generators)[:, None]  # [rows, characters]
     produced = 0
     while True:

@@ -1,45 +1,67 @@
 """gRPC backend: TF Serving's PredictionService (the real TF Serving or `charloom serve`).
 
 Learns everything from the server: GetModelMetadata gives the signatures (state names, shapes,
-vocabulary size) and pins the model version, so a reload mid-generation cannot mix models. The
-per-step path copies a prebuilt model spec, passes the returned state TensorProtos straight back
-without decoding them, and decodes only the logits. Safe to share between threads: every call
-builds its own request message.
+vocabulary size, fixed widths) and pins the model version, so a reload mid-generation cannot mix
+models. Safe to share between threads: every call builds its own request message.
+
+Rows per Predict call are bounded by ``max_rows`` (default: the batch size the Kubernetes
+deployment configures): a call with more rows is sent as several Predict calls at once, each
+within TF Serving's ``max_batch_size``, and their outputs joined. A server that refuses a call
+for its size (TF Serving's ``Task size N is larger than maximum input batch size M``, or this
+project's server's own limit) teaches the backend its limit, and the call is split again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 import grpc
 import numpy as np
 from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from serving.backends import States
+from serving import defaults
+from serving.backends import SignatureBackend
 from serving.channel import RetryPolicy, TlsOptions, open_channel, rpc_failure
-from serving.client_errors import IncompatibleModelError
-from serving.model_signature import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE,
-                                     SAMPLED_IDS, STEP, TEXT, StepSignature, sample_options)
-from serving.sampling import SamplingParams
+from serving.client_errors import GenerationError, IncompatibleModelError
+from serving.contract import SIGNATURES
+from serving.model_signature import StepSignature
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# How servers name their row limit when they refuse a call for its size.
+_ROW_LIMIT = (re.compile(r"larger than maximum input batch size (\d+)"),
+              re.compile(r"above the server's limit of (\d+) \(--max-request-batch\)"))
 
 
-class GrpcBackend:
+def row_limit_of(exc: grpc.RpcError) -> int | None:
+    """The server's row limit, when ``exc`` refuses a call for having more rows than that."""
+    if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+        return None
+    for pattern in _ROW_LIMIT:
+        found = pattern.search(exc.details() or "")
+        if found and int(found.group(1)) > 0:
+            return int(found.group(1))
+    return None
+
+
+class GrpcBackend(SignatureBackend):
     """One model on one server, over one channel and stub reused for every call."""
 
     def __init__(self, target: str, model_name: str, version: int | None = None, *,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, retry: RetryPolicy = RetryPolicy(),
                  tls: TlsOptions | None = None, wait_for_ready: bool = False,
-                 channel: grpc.Channel | None = None) -> None:
+                 channel: grpc.Channel | None = None, max_rows: int = defaults.MAX_ROWS_PER_CALL) -> None:
+        if max_rows < 1:
+            raise GenerationError(f"max_rows must be >= 1, got {max_rows}")
         self.target = target
         self.model_name = model_name
         self.timeout = timeout
         self.wait_for_ready = wait_for_ready
+        self.max_rows = max_rows
         self._owns_channel = channel is None
         self._channel = channel if channel is not None else open_channel(target, retry, tls)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
@@ -47,12 +69,8 @@ class GrpcBackend:
         self._spec = model_pb2.ModelSpec(name=model_name)
         if version is not None:
             self._spec.version.value = version
-        self._signature = self._learn_signature(stub)
-        self._model_specs = {name: self._model_spec_for(name) for name in (STEP, PREFILL, SAMPLE, DETOKENIZE)}
-
-    @property
-    def signature(self) -> StepSignature:
-        return self._signature
+        self.signature = self._learn_signature(stub)
+        self._model_specs = {name: self._model_spec_for(name) for name in SIGNATURES}
 
     @property
     def version(self) -> int | None:
@@ -63,45 +81,41 @@ class GrpcBackend:
         version = f" version {self.version}" if self.version is not None else ""
         return f"{self.target} (model {self.model_name!r}{version})"
 
-    def detokenize(self, ids: np.ndarray) -> list[str]:
-        request = self._new_request(DETOKENIZE)
-        request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
-        response = self._call(request, f"Predict ({DETOKENIZE})")
-        if TEXT not in response.outputs:
-            raise IncompatibleModelError(f"{DETOKENIZE} returned no {TEXT!r} output")
-        return [t.decode("utf-8") for t in from_tensor_proto(response.outputs[TEXT]).reshape(-1).tolist()]
-
-    def prefill(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, States]:
-        request = self._new_request(PREFILL)
-        request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
-        request.inputs[LENGTHS].CopyFrom(to_tensor_proto(np.asarray(lengths, np.int32)))
-        for name, zeros in self._signature.zero_states(len(ids)).items():
-            request.inputs[name].CopyFrom(to_tensor_proto(zeros))
-        return self._split(self._call(request, f"Predict ({PREFILL})"))
-
-    def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
-        request = self._new_request(STEP)
-        request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
-        for name, proto in states.items():
-            request.inputs[name].CopyFrom(proto)
-        return self._split(self._call(request, f"Predict ({STEP})"))
-
-    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
-               params: SamplingParams) -> tuple[np.ndarray, States]:
-        request = self._new_request(SAMPLE)
-        request.inputs[INPUT_IDS].CopyFrom(to_tensor_proto(np.asarray(ids, np.int32)))
-        for name, value in sample_options(params, uniforms).items():
-            request.inputs[name].CopyFrom(to_tensor_proto(value))
-        for name, proto in states.items():
-            request.inputs[name].CopyFrom(proto)
-        return self._split(self._call(request, f"Predict ({SAMPLE})"), SAMPLED_IDS)
-
-    def select_rows(self, states: States, rows: np.ndarray) -> States:
-        return {name: to_tensor_proto(from_tensor_proto(proto)[rows]) for name, proto in states.items()}
-
     def close(self) -> None:
         if self._owns_channel:
             self._channel.close()
+
+    def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = len(next(iter(inputs.values())))
+        while True:
+            limit = self.max_rows
+            bounds = [(start, min(start + limit, rows)) for start in range(0, rows, limit)] or [(0, 0)]
+            futures = [self._predict.future(self._request(signature_name, inputs, start, stop),
+                                            timeout=self.timeout, wait_for_ready=self.wait_for_ready)
+                       for start, stop in bounds]
+            try:
+                responses = [future.result() for future in futures]
+            except grpc.RpcError as exc:
+                for future in futures:
+                    future.cancel()
+                learned = row_limit_of(exc)
+                if learned is not None and learned < limit:
+                    log.info("%s takes at most %d rows per call; splitting calls accordingly",
+                             self.description, learned)
+                    self.max_rows = learned
+                    continue
+                raise rpc_failure(exc, f"Predict ({signature_name})", self.description, self.timeout) from None
+            return _join([{name: from_tensor_proto(proto) for name, proto in r.outputs.items()}
+                          for r in responses])
+
+    def _request(self, signature_name: str, inputs: dict[str, np.ndarray], start: int,
+                 stop: int) -> predict_pb2.PredictRequest:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.CopyFrom(self._model_specs[signature_name])
+        whole = start == 0 and stop == len(next(iter(inputs.values())))
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(to_tensor_proto(value if whole else value[start:stop]))
+        return request
 
     def _learn_signature(self, stub: prediction_service_pb2_grpc.PredictionServiceStub) -> StepSignature:
         request = get_model_metadata_pb2.GetModelMetadataRequest(
@@ -127,21 +141,8 @@ class GrpcBackend:
         spec.signature_name = signature_name
         return spec
 
-    def _new_request(self, signature_name: str) -> predict_pb2.PredictRequest:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.CopyFrom(self._model_specs[signature_name])
-        return request
 
-    def _call(self, request: predict_pb2.PredictRequest, rpc: str) -> predict_pb2.PredictResponse:
-        try:
-            return self._predict(request, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
-        except grpc.RpcError as exc:
-            raise rpc_failure(exc, rpc, self.description, self.timeout) from None
-
-    def _split(self, response: predict_pb2.PredictResponse, head: str = LOGITS) -> tuple[np.ndarray, States]:
-        """The ``head`` output decoded (logits or sampled ids) and the state protos as they are."""
-        outputs = response.outputs
-        missing = [n for n in (head, *self._signature.state_names) if n not in outputs]
-        if missing:
-            raise IncompatibleModelError(f"{self.description} response lacks {', '.join(missing)}")
-        return from_tensor_proto(outputs[head]), {n: outputs[n] for n in self._signature.state_names}
+def _join(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([p[name] for p in parts], axis=0) for name in parts[0]}

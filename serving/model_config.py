@@ -6,6 +6,7 @@ bad config file is one `ServingError` line rather than a failure at request time
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -46,15 +47,58 @@ class ModelConfig:
     version_labels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
+def _cpu_count() -> int:
+    """TensorFlow's port::MaxParallelism(): the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class BatchingOptions:
-    """Server-side batching, mirroring TF Serving's BatchingParameters."""
+    """Server-side batching: TF Serving's BatchingParameters, with its defaults for unset fields
+    (those of TensorFlow's SharedBatchScheduler: 1000 rows, no timeout, 10 batches, a thread per CPU)."""
 
     enabled: bool = False
-    max_batch_size: int = defaults.MAX_BATCH_SIZE
-    batch_timeout_micros: int = defaults.BATCH_TIMEOUT_MICROS
-    num_batch_threads: int = defaults.NUM_BATCH_THREADS
-    max_enqueued_batches: int = defaults.MAX_ENQUEUED_BATCHES
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    num_batch_threads: int = field(default_factory=_cpu_count)
+    max_enqueued_batches: int = 10
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None  # with splitting; unset: max_batch_size
+
+    @property
+    def execution_batch_size(self) -> int:
+        """Rows per model call: max_execution_batch_size when splitting, else max_batch_size."""
+        if self.enable_large_batch_splitting and self.max_execution_batch_size is not None:
+            return self.max_execution_batch_size
+        return self.max_batch_size
+
+    def problems(self) -> list[str]:
+        """What TF Serving refuses in these parameters, in its words."""
+        found = []
+        if self.max_batch_size <= 0:
+            found.append(f"input_batch_size_limit must be positive; was {self.max_batch_size}")
+        if self.batch_timeout_micros < 0:
+            found.append(f"batch_timeout_micros must be non-negative; was {self.batch_timeout_micros}")
+        if self.max_enqueued_batches <= 0:
+            found.append(f"max_enqueued_batches must be positive; was {self.max_enqueued_batches}")
+        if self.num_batch_threads <= 0:
+            found.append(f"num_batch_threads must be positive; was {self.num_batch_threads}")
+        if self.enable_large_batch_splitting and self.max_batch_size < self.execution_batch_size:
+            found.append("When enable_large_batch_splitting is true, input_batch_size_limit must be greater "
+                         "than or equal to max_execution_batch_size.")
+        sizes = self.allowed_batch_sizes
+        if sizes:
+            if any(b <= a for a, b in zip(sizes, sizes[1:])):
+                found.append("allowed_batch_sizes entries must be monotonically increasing")
+            if sizes[-1] != self.max_batch_size:
+                found.append(f"Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                             f"{sizes[-1]}; expected {self.max_batch_size}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -67,6 +111,17 @@ class ServerLimits:
 
 
 @dataclass(frozen=True)
+class RuntimeOptions:
+    """How versions are loaded and run: TF Serving's ``--tensorflow_intra_op_parallelism``,
+    ``--tensorflow_inter_op_parallelism`` (0: TensorFlow picks, a thread per core) and
+    ``--enable_model_warmup``."""
+
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
+    enable_model_warmup: bool = True
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     models: tuple[ModelConfig, ...]
     port: int = defaults.GRPC_PORT
@@ -74,6 +129,7 @@ class ServerConfig:
     poll_wait_seconds: float = defaults.FILE_SYSTEM_POLL_WAIT_SECONDS
     batching: BatchingOptions = BatchingOptions()
     limits: ServerLimits = ServerLimits()
+    runtime: RuntimeOptions = RuntimeOptions()
     monitoring_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -96,9 +152,12 @@ def validate_server_config(config: ServerConfig) -> None:
     for name in ("max_message_bytes", "max_request_batch", "max_prompt_length"):
         if getattr(config.limits, name) <= 0:
             raise ServingError(f"--{name.replace('_', '-')} must be positive")
-    b = config.batching
-    if min(b.max_batch_size, b.num_batch_threads, b.max_enqueued_batches) <= 0 or b.batch_timeout_micros < 0:
-        raise ServingError("batching parameters must be positive (batch_timeout_micros may be 0)")
+    problems = config.batching.problems()
+    if problems:
+        raise ServingError("invalid batching parameters: " + "; ".join(problems))
+    if min(config.runtime.intra_op_parallelism, config.runtime.inter_op_parallelism) < 0:
+        raise ServingError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism "
+                           "must not be negative")
     if config.poll_wait_seconds < 0:
         raise ServingError("--file-system-poll-wait-seconds must not be negative")
     if not 0 <= config.port < 65536:

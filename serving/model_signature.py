@@ -1,13 +1,12 @@
 """What a served charloom model looks like, learned from its signatures (never from trainer/).
 
-Contract (written by trainer/export.py): ``serving_default`` takes ``input_ids`` int32 [-1, 1]
-plus float32 state inputs [-1, units] and returns ``logits`` float32 [-1, V] plus the new states
-under the same names; ``prefill`` takes right-padded ``input_ids`` [-1, -1], ``lengths`` [-1] and
-the states; ``detokenize`` maps ids [-1, -1] to strings. The state inputs are every input of
-``serving_default`` except ``input_ids``; zero states are the initial state. Optional:
-``sample`` takes ``input_ids`` [-1, 1], the states, ``uniforms`` float64 [-1, -1] (one column
-per character), ``temperature`` and ``top_p`` float64 [-1], ``top_k`` int32 [-1] and returns
-``sampled_ids`` int32 [-1, -1] plus the states; a model without it is driven one step per call.
+The contract is serving/contract.py. The state inputs are every input of ``serving_default``
+except ``input_ids``; zero states are the initial state. Fixed widths are read from the
+signatures: ``prefill``'s ``input_ids`` (a prompt takes as many calls as it has chunks of that
+width) and ``sample``'s ``uniforms`` (the most tokens one call samples). Models exported before
+those widths were fixed declare them as -1 and are driven the old way: one ``prefill`` call per
+prompt batch, and ``sample`` calls whose ``uniforms`` have one column per token (no ``steps``).
+``sample`` is optional; a model without it is driven one step per call.
 """
 
 from __future__ import annotations
@@ -19,23 +18,10 @@ import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.client_errors import IncompatibleModelError
+from serving.contract import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE, SAMPLED_IDS, STEP,
+                              STEPS, TEMPERATURE, TOP_K, TOP_P, UNIFORMS)
 from serving.sampling import SamplingParams
 from serving.tensors import dtype_name
-
-STEP = "serving_default"
-PREFILL = "prefill"
-SAMPLE = "sample"
-TOKENIZE = "tokenize"
-DETOKENIZE = "detokenize"
-INPUT_IDS = "input_ids"
-LENGTHS = "lengths"
-LOGITS = "logits"
-TEXT = "text"
-UNIFORMS = "uniforms"
-TEMPERATURE = "temperature"
-TOP_K = "top_k"
-TOP_P = "top_p"
-SAMPLED_IDS = "sampled_ids"
 
 # name -> (shape with -1 for unknown dimensions, dtype name such as "float" or "int32")
 TensorLayout = Mapping[str, tuple[tuple[int, ...], str]]
@@ -54,6 +40,9 @@ class StepSignature:
     vocab_size: int
     states: tuple[StateSpec, ...]
     signature_names: frozenset[str]
+    prefill_width: int | None = None  # tokens per prefill call; None: any (one call per batch)
+    sample_width: int | None = None  # uniforms columns of a sample call; None: one per sampled token
+    sample_steps: bool = False  # sample takes per-row `steps` (fixed-width uniforms)
 
     @property
     def can_sample(self) -> bool:
@@ -97,9 +86,16 @@ class StepSignature:
         _expect(PREFILL, inputs[PREFILL], INPUT_IDS, "int32", 2)
         _expect(PREFILL, inputs[PREFILL], LENGTHS, "int32", 1)
         _expect(PREFILL, outputs[PREFILL], LOGITS, "float", 2)
+        sample_width, sample_steps = None, False
         if SAMPLE in inputs:
             _check_sample(inputs[SAMPLE], outputs[SAMPLE], [s.name for s in states])
-        return cls(vocab_size=vocab_size, states=tuple(states), signature_names=frozenset(inputs))
+            sample_steps = STEPS in inputs[SAMPLE]
+            sample_width = _width(inputs[SAMPLE][UNIFORMS]) if sample_steps else None
+            if sample_steps and sample_width is None:
+                raise IncompatibleModelError(f"{SAMPLE!r} takes {STEPS!r} but its {UNIFORMS!r} has no fixed width")
+        return cls(vocab_size=vocab_size, states=tuple(states), signature_names=frozenset(inputs),
+                   prefill_width=_width(inputs[PREFILL][INPUT_IDS]), sample_width=sample_width,
+                   sample_steps=sample_steps)
 
     @classmethod
     def from_signature_def_map(cls, signature_defs: get_model_metadata_pb2.SignatureDefMap) -> "StepSignature":
@@ -111,13 +107,26 @@ class StepSignature:
         return cls.from_layouts(inputs, outputs)
 
 
-def sample_options(params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
-    """The ``sample`` inputs besides ids and states: ``uniforms`` [rows, steps] and the options per row."""
-    rows = uniforms.shape[0]
-    return {UNIFORMS: np.asarray(uniforms, np.float64),
-            TEMPERATURE: np.full(rows, params.temperature, np.float64),
-            TOP_K: np.full(rows, params.top_k, np.int32),
-            TOP_P: np.full(rows, params.top_p, np.float64)}
+    def sample_inputs(self, params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``sample`` inputs besides ids and states, for ``uniforms`` [rows, steps]: padded to
+        the signature's width with the steps per row, or as they are for a model without ``steps``."""
+        rows, steps = uniforms.shape
+        values = np.asarray(uniforms, np.float64)
+        inputs = {}
+        if self.sample_steps:
+            values = np.zeros((rows, self.sample_width), np.float64)
+            values[:, :steps] = uniforms
+            inputs[STEPS] = np.full(rows, steps, np.int32)
+        inputs.update({UNIFORMS: values, TEMPERATURE: np.full(rows, params.temperature, np.float64),
+                       TOP_K: np.full(rows, params.top_k, np.int32),
+                       TOP_P: np.full(rows, params.top_p, np.float64)})
+        return inputs
+
+
+def _width(layout: tuple[tuple[int, ...], str]) -> int | None:
+    """Dimension 1 of a [batch, width] tensor, None when it is not fixed."""
+    shape = layout[0]
+    return shape[1] if len(shape) == 2 and shape[1] > 0 else None
 
 
 def _layout(info) -> tuple[tuple[int, ...], str]:
@@ -140,6 +149,8 @@ def _check_sample(inputs: TensorLayout, outputs: TensorLayout, state_names: list
     for name, dtype, rank in ((INPUT_IDS, "int32", 2), (UNIFORMS, "double", 2), (TEMPERATURE, "double", 1),
                               (TOP_K, "int32", 1), (TOP_P, "double", 1)):
         _expect(SAMPLE, inputs, name, dtype, rank)
+    if STEPS in inputs:
+        _expect(SAMPLE, inputs, STEPS, "int32", 1)
     _expect(SAMPLE, outputs, SAMPLED_IDS, "int32", 2)
     for name in state_names:
         if name not in inputs or name not in outputs:

@@ -1,42 +1,94 @@
-"""tensorflow.serving.PredictionService: Predict and GetModelMetadata over the loaded versions."""
+"""tensorflow.serving.PredictionService: Predict and GetModelMetadata over the loaded versions.
+
+`Predictor.predict` is TF Serving's RunPredict on one loaded version: the signature by name, its
+input aliases checked and parsed, the inputs fed to the version's session by tensor name (through
+the batch scheduler when batching is on), the outputs fetched by tensor name. Warmup replays run
+through it too.
+"""
 
 from __future__ import annotations
 
-import functools
+import time
 from typing import Mapping
 
 import grpc
 import numpy as np
+import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from serving.batching import BatchScheduler
-from serving.execution import run_signature
 from serving.model_config import ServerLimits
-from serving.request_validation import (batch_rows, check_input_keys, check_limits,
-                                        check_output_filter, decode_inputs)
+from serving.request_validation import check_input_keys, check_limits, check_output_filter, decode_inputs
 from serving.rpc import deadline_of, handle_rpc
 from serving.saved_model import Servable
 from serving.server_metrics import ServerMetrics
 from serving.servables import ServableManager
-from serving.status import failed_precondition, invalid_argument
 from serving.signature_plan import PlanCache, SignaturePlan
+from serving.status import failed_precondition, from_tf_error, invalid_argument
 from serving.tensors import fill_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
+class Predictor:
+    """Runs PredictRequests on loaded versions, with or without a batch scheduler."""
+
+    def __init__(self, limits: ServerLimits, scheduler: BatchScheduler | None = None) -> None:
+        self._limits = limits
+        self._scheduler = scheduler
+        self._plans = PlanCache()
+
+    def predict(self, servable: Servable, request: predict_pb2.PredictRequest,
+                deadline: float | None) -> predict_pb2.PredictResponse:
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        plan = self._plans.get(servable, signature_name)
+        if plan is None:
+            raise failed_precondition(f'Serving signature key "{signature_name}" not found.')
+        check_input_keys(plan, request.inputs)
+        output_names = check_output_filter(plan, request.output_filter)
+        check_limits(request.inputs, self._limits)
+        inputs = decode_inputs(plan, request.inputs)
+        outputs = self._run(servable, plan, inputs, output_names, deadline)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = servable.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature_name
+        for name in output_names:
+            fill_tensor_proto(response.outputs[name], outputs[plan.output_tensors[name]])
+        return response
+
+    def _run(self, servable: Servable, plan: SignaturePlan, inputs: Mapping[str, np.ndarray],
+             output_names: tuple[str, ...], deadline: float | None) -> dict[str, np.ndarray]:
+        fetches = tuple(plan.output_tensors[name] for name in output_names)
+        run = _session_runner(servable)
+        if self._scheduler is None:
+            return dict(zip(fetches, run(inputs, fetches, deadline)))
+        # TF Serving queues by the request's feed and fetch tensor names; a batch fetches them all.
+        key = (servable.name, servable.version, id(servable), frozenset(inputs), frozenset(fetches))
+        return self._scheduler.run(key, run, inputs, tuple(sorted(fetches)), fetches, deadline)
+
+
+def _session_runner(servable: Servable):
+    def run(inputs: Mapping[str, np.ndarray], fetches, deadline: float | None) -> list[np.ndarray]:
+        timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
+        try:
+            return servable.bundle.run(inputs, fetches, timeout)
+        except tf.errors.OpError as exc:
+            raise from_tf_error(exc) from exc
+        except (TypeError, ValueError) as exc:  # an input numpy cannot hand to the runtime
+            raise invalid_argument(f"the model rejected the inputs: {exc}") from exc
+    return run
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Classify, Regress and MultiInference stay UNIMPLEMENTED: charloom models only predict."""
 
-    def __init__(self, manager: ServableManager, limits: ServerLimits, metrics: ServerMetrics,
-                 scheduler: BatchScheduler | None = None) -> None:
+    def __init__(self, manager: ServableManager, predictor: Predictor, metrics: ServerMetrics) -> None:
         self._manager = manager
-        self._limits = limits
+        self._predictor = predictor
         self._metrics = metrics
-        self._scheduler = scheduler
-        self._plans = PlanCache()
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
@@ -53,32 +105,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         with self._manager.acquire(request.model_spec) as servable:
-            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            plan = self._plans.get(servable, signature_name)
-            if plan is None:
-                raise failed_precondition(f'Serving signature key "{signature_name}" not found.')
-            check_input_keys(plan, request.inputs)
-            output_names = check_output_filter(plan, request.output_filter)
-            check_limits(request.inputs, self._limits)
-            inputs = decode_inputs(plan, request.inputs)
-            outputs = self._run(servable, plan, inputs, output_names, deadline_of(context))
-            response = predict_pb2.PredictResponse()
-            response.model_spec.name = servable.name
-            response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = signature_name
-            for name in output_names:
-                fill_tensor_proto(response.outputs[name], outputs[name])
-            return response
-
-    def _run(self, servable: Servable, plan: SignaturePlan, inputs: Mapping[str, np.ndarray],
-             output_names: tuple[str, ...], deadline: float | None) -> dict[str, np.ndarray]:
-        runner = functools.partial(run_signature, plan, output_names=output_names)
-        rows = batch_rows(inputs)
-        if self._scheduler is None or rows is None:
-            return runner(inputs)
-        key = (servable.name, servable.version, plan.signature_name, output_names,
-               tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items())))
-        return self._scheduler.run(key, runner, inputs, rows, deadline)
+            return self._predictor.predict(servable, request, deadline_of(context))
 
     def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
                   ) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -96,5 +123,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signature_map = get_model_metadata_pb2.SignatureDefMap()
             for key, signature in servable.signature_defs.items():
                 signature_map.signature_def[key].CopyFrom(signature)
+                signature_map.signature_def[key].ClearField("defaults")  # as TF Serving 2.20 does
             response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_map)
             return response

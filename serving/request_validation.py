@@ -1,8 +1,10 @@
 """Check a Predict request against a SignatureDef and the server's limits before running it.
 
-Messages follow TF Serving's (`input size does not match signature: ...`, `Expects arg[0] to be
-float but int32 is provided`, `output tensor alias not found in signature: ...`) so clients and
-operators see the same text from either server. Every failure here is INVALID_ARGUMENT.
+Checks and messages are TF Serving's (`input size does not match signature: ...`, `Signature
+input alias: ... not found in request ...`, `tensor parsing error: ...`, `output tensor alias not
+found in signature: ...`), in its order, so clients and operators see the same text from either
+server. The size limits are this server's own (TF Serving has none). Every failure here is
+INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from serving.model_config import ServerLimits
 from serving.signature_plan import SignaturePlan
 from serving.status import invalid_argument
-from serving.tensors import TensorCodecError, dtype_name, from_tensor_proto
+from serving.tensors import TensorCodecError, from_tensor_proto
 
 PROMPT_INPUT_NAME = "input_ids"  # the input whose dimension 1 --max-prompt-length bounds
 
@@ -27,18 +29,20 @@ def _set(names: object) -> str:
 
 
 def check_input_keys(plan: SignaturePlan, sent: Mapping[str, object]) -> None:
+    """TF Serving's checks of the request's input aliases against the signature, in its order."""
     expected = plan.input_names
-    if len(sent) == len(expected) and all(name in expected for name in sent):
-        return
     given = set(sent)
-    if len(given) != len(expected):
+    if len(given) != len(expected):  # PreProcessPrediction: VerifyRequestInputsSize
         raise invalid_argument(
             f"input size does not match signature: {len(given)}!={len(expected)} len({_set(given)}) != "
             f"len({_set(expected)}). Sent extra: {_set(given - expected)}. "
             f"Missing but required: {_set(expected - given)}.")
-    unknown = sorted(given - expected)[0]
-    raise invalid_argument(f"input tensor alias not found in signature: {unknown}. "
-                           f"Inputs expected to be in the set {_set(expected)}.")
+    for alias in plan.input_aliases:  # saved_model::GetInputValues (no signature has defaults)
+        if alias not in given:
+            raise invalid_argument(
+                f"Signature input alias: {alias}(feed name: {plan.input_tensors[alias]}) not found in "
+                f"request and no default value provided. Inputs expected to be in the request "
+                f"{_set(given)}, or default input alias set: ")
 
 
 def check_output_filter(plan: SignaturePlan, output_filter: Sequence[str]) -> tuple[str, ...]:
@@ -61,26 +65,17 @@ def _shape_text(dims: list[int] | tuple[int, ...]) -> str:
 
 
 def decode_inputs(plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto]) -> dict[str, np.ndarray]:
-    """Decode each input after checking its dtype and shape against the signature."""
+    """Decode each input as TF Serving does (``Tensor::FromProto``), keyed by graph tensor name.
+
+    Like TF Serving, nothing is checked against the signature's dtypes or shapes here: the
+    session's runtime refuses a wrong dtype, and the model's own checks a wrong shape.
+    """
     arrays: dict[str, np.ndarray] = {}
-    for spec in plan.inputs:
-        proto = sent[spec.name]
-        if proto.dtype != spec.dtype:
-            raise invalid_argument(f"Expects arg[{spec.index}] to be {dtype_name(spec.dtype)} but "
-                                   f"{dtype_name(proto.dtype)} is provided")
+    for alias in plan.input_aliases:
         try:
-            array = from_tensor_proto(proto)
-        except TensorCodecError as exc:
-            raise invalid_argument(f"input '{spec.name}': {exc}") from exc
-        expected = spec.dims
-        if expected is not None:
-            compatible = len(expected) == array.ndim and all(
-                e < 0 or e == a for e, a in zip(expected, array.shape))
-            if not compatible:
-                raise invalid_argument(
-                    f"input '{spec.name}' has shape {_shape_text(array.shape)}, incompatible with the "
-                    f"signature's {_shape_text(expected)}")
-        arrays[spec.name] = array
+            arrays[plan.input_tensors[alias]] = from_tensor_proto(sent[alias])
+        except TensorCodecError:
+            raise invalid_argument(f"tensor parsing error: {alias}") from None
     return arrays
 
 
@@ -122,13 +117,3 @@ def check_limits(sent: Mapping[str, tensor_pb2.TensorProto], limits: ServerLimit
             raise invalid_argument(
                 f"input '{name}' of shape {_shape_text(shape)} is larger than the server's limit of "
                 f"{limits.max_message_bytes} bytes (--max-message-bytes)")
-
-
-def batch_rows(arrays: Mapping[str, np.ndarray]) -> int | None:
-    """The shared dimension 0 of all inputs, or None when the request cannot be batched."""
-    sizes = {array.shape[0] if array.ndim >= 1 else None for array in arrays.values()}
-    if len(sizes) != 1 or None in sizes:
-        return None
-    return int(sizes.pop())  # type: ignore[arg-type]
-
-

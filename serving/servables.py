@@ -65,8 +65,10 @@ class ServableManager:
     """Owns the loaded versions of every model; requests borrow them with `acquire`."""
 
     def __init__(self, models: tuple[ModelConfig, ...], on_change: Callable[[], None] | None = None,
-                 unload_wait_seconds: float = 60.0) -> None:
+                 unload_wait_seconds: float = 60.0,
+                 loader: Callable[[str, int, Path], Servable] = load_servable) -> None:
         self._models = {m.name: m for m in models}
+        self._loader = loader
         self._records: dict[str, dict[int, VersionRecord]] = {m.name: {} for m in models}
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
@@ -165,7 +167,7 @@ class ServableManager:
     def _load(self, model: ModelConfig, version: int, path: Path, failed_attempts: int = 0) -> None:
         self._set(model.name, version, VersionRecord(State.LOADING))
         try:
-            servable = load_servable(model.name, version, path)
+            servable = self._loader(model.name, version, path)
         except Exception as exc:  # any failure of a user's model directory is reported, not fatal
             logger.error("failed to load %s version %d from %s: %s", model.name, version, path, exc)
             self._set(model.name, version, VersionRecord(
@@ -179,9 +181,12 @@ class ServableManager:
             record = self._records[name][version]
             servable = record.servable
         self._set(name, version, VersionRecord(State.UNLOADING, servable=None))
-        if servable is not None and not servable.wait_idle(self._unload_wait_seconds):
-            logger.warning("%s version %d still has %d requests in flight after %.0fs; releasing it",
-                           name, version, servable.in_flight, self._unload_wait_seconds)
+        if servable is not None:
+            if servable.wait_idle(self._unload_wait_seconds):
+                servable.release()
+            else:  # its session is closed when the last request lets go of it
+                logger.warning("%s version %d still has %d requests in flight after %.0fs; releasing it",
+                               name, version, servable.in_flight, self._unload_wait_seconds)
         self._set(name, version, VersionRecord(State.END))
         logger.info("unloaded %s version %d", name, version)
 
@@ -201,6 +206,11 @@ class ServableManager:
                 logger.exception("version poll failed")
 
     def stop(self) -> None:
+        """Stop polling and close every loaded version's session (call after requests drained)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        with self._lock:
+            loaded = [r.servable for records in self._records.values() for r in records.values() if r.servable]
+        for servable in loaded:
+            servable.release()

@@ -13,6 +13,14 @@ from serving import defaults
 from serving.errors import ServingError
 
 
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve exported models over TF Serving's gRPC API",
@@ -35,15 +43,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     network.add_argument("--tls-key", type=Path, help="PEM private key")
     network.add_argument("--grace-seconds", type=float, default=defaults.SHUTDOWN_GRACE_SECONDS,
                          help="on SIGTERM/SIGINT, how long in-flight calls may finish (default %(default)s)")
-    batching = parser.add_argument_group("batching (flags override --batching-parameters-file)")
+    batching = parser.add_argument_group(
+        "batching (TF Serving's rules; the last three flags are this server's and override the file)")
     batching.add_argument("--enable-batching", action="store_true", help="batch concurrent requests")
     batching.add_argument("--batching-parameters-file", type=Path,
-                          help="TF Serving BatchingParameters text proto")
-    batching.add_argument("--max-batch-size", type=int, help=f"rows per model call (default {defaults.MAX_BATCH_SIZE})")
-    batching.add_argument("--batch-timeout-micros", type=int,
-                          help=f"how long a batch waits to fill (default {defaults.BATCH_TIMEOUT_MICROS})")
-    batching.add_argument("--num-batch-threads", type=int,
-                          help=f"model calls in parallel (default {defaults.NUM_BATCH_THREADS})")
+                          help="TF Serving BatchingParameters text proto (needs --enable-batching); without "
+                               "it TF Serving's defaults apply: 1000 rows, no timeout, 10 batches, a thread per CPU")
+    batching.add_argument("--max-batch-size", type=int, help="largest request and batch, in rows")
+    batching.add_argument("--batch-timeout-micros", type=int, help="how long a batch waits to fill")
+    batching.add_argument("--num-batch-threads", type=int, help="model calls in parallel")
+    runtime = parser.add_argument_group("runtime")
+    runtime.add_argument("--tensorflow-intra-op-parallelism", type=int, default=0,
+                         help="threads one TensorFlow op may use (0: one per core; as TF Serving's flag)")
+    runtime.add_argument("--tensorflow-inter-op-parallelism", type=int, default=0,
+                         help="TensorFlow ops run at once (0: one per core; as TF Serving's flag)")
+    runtime.add_argument("--enable-model-warmup", type=_boolean, default=True, metavar="true|false",
+                         help="replay a version's assets.extra/tf_serving_warmup_requests before serving it "
+                              "(default true, as in TF Serving)")
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-message-bytes", type=int, default=defaults.MAX_MESSAGE_BYTES,
                         help="largest gRPC message in either direction (default %(default)s)")
@@ -57,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 - imported lazily
     """Validate the flags into a ServerConfig (ServingError on any mistake)."""
     from serving.batching_parameters import read_batching_parameters_file
-    from serving.model_config import (BatchingOptions, ServerConfig, ServerLimits,
+    from serving.model_config import (BatchingOptions, RuntimeOptions, ServerConfig, ServerLimits,
                                       read_model_config_file, single_model)
 
     if args.model_config_file and args.model_base_path:
@@ -68,7 +84,10 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
         models = (single_model(args.model_name, args.model_base_path),)
     else:
         raise ServingError("give --model-base-path (one model) or --model-config-file (several)")
-    batching = BatchingOptions(enabled=args.enable_batching or args.batching_parameters_file is not None)
+    if args.batching_parameters_file and not args.enable_batching:
+        raise ServingError("--batching-parameters-file is set without --enable-batching "
+                           "(TF Serving refuses this too)")
+    batching = BatchingOptions(enabled=args.enable_batching)
     if args.batching_parameters_file:
         batching = replace(batching, **read_batching_parameters_file(args.batching_parameters_file))
     overrides = {name: getattr(args, name) for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads")
@@ -78,6 +97,8 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
         models=models, port=args.port, host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=batching, limits=ServerLimits(args.max_message_bytes, args.max_request_batch,
                                                args.max_prompt_length),
+        runtime=RuntimeOptions(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
+                               args.enable_model_warmup),
         monitoring_port=args.monitoring_port, tls_cert=args.tls_cert, tls_key=args.tls_key,
         grace_seconds=args.grace_seconds)
 

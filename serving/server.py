@@ -23,9 +23,11 @@ from serving.batching import BatchScheduler
 from serving.errors import ServingError
 from serving.model_config import ServerConfig
 from serving.model_status import ModelService
-from serving.predict import PredictionService
+from serving.predict import PredictionService, Predictor
+from serving.saved_model import Servable, load_servable
 from serving.server_metrics import MonitoringEndpoint, ServerMetrics
 from serving.servables import ServableManager
+from serving.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
@@ -94,17 +96,30 @@ def start_server(config: ServerConfig) -> ServerHandle:
         for service in HEALTH_SERVICES:
             health_servicer.set(service, state)
 
-    manager = ServableManager(config.models, on_change=update_health)
-    update_health()
-    manager.poll_once()
     scheduler = (BatchScheduler(config.batching, on_batch=metrics.record_batch)
                  if config.batching.enabled else None)
+    predictor = Predictor(config.limits, scheduler)
+
+    def load(name: str, version: int, path: Path) -> Servable:
+        """TF Serving's load: the session, then the warmup replay; a failure fails the load."""
+        servable = load_servable(name, version, path, config.runtime)
+        if config.runtime.enable_model_warmup:
+            try:
+                replay_warmup(path, lambda request: predictor.predict(servable, request, None))
+            except BaseException:
+                servable.release()
+                raise
+        return servable
+
+    manager = ServableManager(config.models, on_change=update_health, loader=load)
+    update_health()
+    manager.poll_once()
     message_options = [("grpc.max_receive_message_length", config.limits.max_message_bytes),
                        ("grpc.max_send_message_length", config.limits.max_message_bytes)]
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(
         max_workers=config.max_workers, thread_name_prefix="grpc"), options=message_options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, config.limits, metrics, scheduler), server)
+        PredictionService(manager, predictor, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{config.host}:{config.port}"

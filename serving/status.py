@@ -45,6 +45,10 @@ def unavailable(message: str) -> ServingStatus:
     return ServingStatus(grpc.StatusCode.UNAVAILABLE, message)
 
 
+def resource_exhausted(message: str) -> ServingStatus:
+    return ServingStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+
 def deadline_exceeded(message: str) -> ServingStatus:
     return ServingStatus(grpc.StatusCode.DEADLINE_EXCEEDED, message)
 

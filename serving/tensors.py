@@ -1,8 +1,8 @@
 """numpy <-> TensorProto without TensorFlow ops: the hot path of every Predict call.
 
 Numeric tensors travel as raw little-endian ``tensor_content`` bytes (what TF Serving and
-``tf.make_tensor_proto`` produce for arrays); the typed ``*_val`` fields are read too, including
-the single-value broadcast form, so protos from any client decode.
+``tf.make_tensor_proto`` produce for arrays); the typed ``*_val`` fields are read too, with the
+rules of TensorFlow's ``Tensor::FromProto``, so protos from any client decode as on TF Serving.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class TensorCodecError(ValueError):
 
 def dtype_name(enum_value: int) -> str:
     """'DT_FLOAT' -> 'float', as TF Serving names dtypes in its messages."""
-    return types_pb2.DataType.Name(enum_value).removeprefix("DT_").lower()
+    return _enum_name(enum_value).removeprefix("DT_").lower()
 
 
 def to_tensor_proto(value: np.ndarray | list | str | bytes) -> tensor_pb2.TensorProto:
@@ -62,21 +62,42 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
         dims.add().size = int(size)
 
 
-def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """Decode to a numpy array (strings become an object array of ``bytes``)."""
+MAX_DIMS = 254  # TensorFlow's TensorShape::MaxDimensions()
+
+
+def declared_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
+    """The proto's shape, checked as ``Tensor::FromProto`` checks it (TensorCodecError if invalid)."""
+    if proto.tensor_shape.unknown_rank:
+        raise TensorCodecError("tensor shape has an unknown rank")
     shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if len(shape) > MAX_DIMS:
+        raise TensorCodecError(f"tensor shape has {len(shape)} dimensions, more than {MAX_DIMS}")
     if any(d < 0 for d in shape):
-        raise TensorCodecError(f"tensor shape {list(shape)} has an unknown dimension")
+        raise TensorCodecError(f"tensor shape {list(shape)} has a negative dimension")
+    count = 1
+    for d in shape:
+        count *= d
+    if count >= 2 ** 63:
+        raise TensorCodecError(f"tensor shape {list(shape)} has too many elements")
+    return shape
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
+    """Decode to a numpy array as TensorFlow's ``Tensor::FromProto`` does (TF Serving's parser).
+
+    ``tensor_content`` must hold exactly the shape's bytes. Typed ``*_val`` fields may hold fewer
+    values than the shape (the last one is repeated; none means zeros) or more (the extra ones are
+    ignored). Strings become an object array of ``bytes``. TensorCodecError where FromProto fails.
+    """
+    shape = declared_shape(proto)
     count = int(np.prod(shape, dtype=np.int64))
     if proto.dtype == types_pb2.DT_STRING:
-        values = list(proto.string_val)
-        if len(values) == 1 and count != 1:
-            values = values * count
-        if len(values) != count:
-            raise TensorCodecError(f"string tensor of shape {list(shape)} has {len(values)} values")
-        return np.array(values, dtype=object).reshape(shape)
+        if proto.tensor_content:
+            raise TensorCodecError("string tensors cannot use tensor_content here")
+        values = _fill(list(proto.string_val), count, b"")
+        return np.array(values, dtype=object).reshape(shape) if count else np.empty(shape, dtype=object)
     if proto.dtype not in _DTYPES:
-        raise TensorCodecError(f"unsupported dtype {types_pb2.DataType.Name(proto.dtype)}")
+        raise TensorCodecError(f"unsupported dtype {_enum_name(proto.dtype)}")
     np_dtype, field = _DTYPES[proto.dtype]
     if proto.tensor_content:
         if len(proto.tensor_content) != count * np_dtype.itemsize:
@@ -89,10 +110,21 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         array = np.array(values, dtype=np.uint16).view(np.float16)
     else:
         array = np.array(values, dtype=np_dtype)
-    if array.size == 1 and count != 1:
-        array = np.full(count, array[0], dtype=np_dtype)
-    elif array.size == 0 and count:
-        array = np.zeros(count, dtype=np_dtype)
-    if array.size != count:
-        raise TensorCodecError(f"tensor of shape {list(shape)} has {array.size} values")
-    return array.reshape(shape)
+    if array.size >= count:
+        return array[:count].reshape(shape)
+    if array.size == 0:
+        return np.zeros(shape, dtype=np_dtype)
+    return np.concatenate([array, np.full(count - array.size, array[-1], dtype=np_dtype)]).reshape(shape)
+
+
+def _fill(values: list, count: int, empty: object) -> list:
+    if len(values) >= count:
+        return values[:count]
+    return values + [values[-1] if values else empty] * (count - len(values))
+
+
+def _enum_name(enum_value: int) -> str:
+    try:
+        return types_pb2.DataType.Name(enum_value)
+    except ValueError:
+        return f"dtype enum {enum_value}"

@@ -1,8 +1,9 @@
 """Export a model as the next integer version under a TensorFlow Serving model base path.
 
-The SavedModel is written to ``<base>/.tmp-<uuid>`` (not an integer, so a polling server
-ignores it) and renamed to ``<base>/<N>``, N one more than the highest existing version.
-Existing versions are never overwritten.
+The SavedModel (with its warmup requests in ``assets.extra/``) is written to
+``<base>/.tmp-<uuid>`` (not an integer, so a polling server ignores it) and renamed to
+``<base>/<N>``, N one more than the highest existing version. Existing versions are never
+overwritten.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trainer.config import TrainingConfig
 from trainer.errors import RunError
 from trainer.signatures import CharModelSignatures
 from trainer.vocabulary import Vocabulary
+from trainer.warmup import write_warmup_file
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, mo
         module.vocabulary_asset = tf.saved_model.Asset(str(Path(staging) / "vocabulary.json"))
         try:
             tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+            write_warmup_file(tmp, config)
             return _publish(tmp, base)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -3,8 +3,9 @@
 ``build_model`` is the training model: ids ``[B, T]`` -> logits ``[B, T, V]`` over whole
 sequences. ``step`` and ``prefill`` run the same layers for inference with the RNN states
 carried explicitly as tensors (no ``stateful=True`` model rebuilt at batch size 1): ``step``
-calls each layer's cell once (no while loop), ``prefill`` runs the layers over right-padded
-prompts with a mask, so padded positions carry the state through unchanged.
+calls each layer's cell once (no while loop), ``prefill`` calls the cells in a loop over
+right-padded prompts, as far as the longest row goes; a row's state stops changing after its
+last real token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from serving.contract import state_name
 from trainer.config import TrainingConfig
 
 EMBEDDING = "embedding"
@@ -26,9 +28,9 @@ def state_names(config: TrainingConfig) -> list[tuple[str, int]]:
     """Names and widths of the RNN states in signature order: ``layer_i_h`` (and ``layer_i_c`` for LSTM)."""
     names: list[tuple[str, int]] = []
     for i, units in enumerate(config.units):
-        names.append((f"layer_{i}_h", units))
+        names.append((state_name(i, "h"), units))
         if config.cell == "lstm":
-            names.append((f"layer_{i}_c", units))
+            names.append((state_name(i, "c"), units))
     return names
 
 
@@ -68,32 +70,45 @@ def _group(states: list[tf.Tensor], config: TrainingConfig) -> list[list[tf.Tens
     return [list(states[i * k:(i + 1) * k]) for i in range(config.num_layers)]
 
 
+def _advance(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
+             states: list[tf.Tensor]) -> list[tf.Tensor]:
+    """Feed one id per row (``[B]``): the new states, in signature order."""
+    x = model.get_layer(EMBEDDING)(ids)
+    new_states: list[tf.Tensor] = []
+    for layer, layer_states in zip(rnn_layers(model, config), _group(states, config)):
+        x, updated = layer.cell(x, layer_states, training=False)
+        new_states.extend(updated)
+    return new_states
+
+
+def _logits(model: keras.Model, config: TrainingConfig, states: list[tf.Tensor]) -> tf.Tensor:
+    """Logits from the top layer's h: for GRU and LSTM the layer's output is its h state."""
+    return model.get_layer(LOGITS)(states[-states_per_layer(config)])
+
+
 def step(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
          states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """One character per row: ids ``[B, 1]`` + states -> logits ``[B, V]`` + new states.
 
     Calls each layer's cell directly: the same math the layer's loop applies per time step.
     """
-    x = model.get_layer(EMBEDDING)(ids[:, 0])
-    new_states: list[tf.Tensor] = []
-    for layer, layer_states in zip(rnn_layers(model, config), _group(states, config)):
-        x, updated = layer.cell(x, layer_states, training=False)
-        new_states.extend(updated)
-    return model.get_layer(LOGITS)(x), new_states
+    new_states = _advance(model, config, ids[:, 0], states)
+    return _logits(model, config, new_states), new_states
 
 
 def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths: tf.Tensor,
             states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
-    """Right-padded prompts ``[B, T]`` with ``lengths`` -> logits at each row's last real
-    character ``[B, V]`` + the states after it (masked steps keep the state)."""
-    mask = tf.sequence_mask(lengths, tf.shape(ids)[1])
-    x = model.get_layer(EMBEDDING)(ids)
-    new_states: list[tf.Tensor] = []
-    for layer, layer_states in zip(rnn_layers(model, config), _group(states, config)):
-        outputs = layer(x, initial_state=layer_states, mask=mask, training=False)
-        x = outputs[0]
-        new_states.extend(outputs[1:])
-    # For GRU and LSTM the output at the last real step is that step's h: the first new state
-    # of the top layer.
-    last_h = new_states[-states_per_layer(config)]
-    return model.get_layer(LOGITS)(last_h), new_states
+    """Right-padded prompts ``[B, T]`` with ``lengths`` in ``[0, T]`` -> logits after each row's
+    last real token ``[B, V]`` + the states after it.
+
+    Runs ``max(lengths)`` steps, not ``T``: a short batch costs what it feeds. A row of length 0
+    keeps its states, and its logits are those of its incoming states.
+    """
+    longest = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0))
+    for t in tf.range(longest):
+        tf.autograph.experimental.set_loop_options(
+            shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
+        live = (t < lengths)[:, None]
+        new_states = _advance(model, config, ids[:, t], states)
+        states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
+    return _logits(model, config, states), states

@@ -1,10 +1,16 @@
-"""The serving contract: the five SavedModel signatures built around a trained model.
+"""The serving contract (serving/contract.py) built around a trained model.
 
-``serving_default`` (one step), ``prefill`` (a right-padded prompt), ``sample`` (several
-characters sampled in the graph, so one call replaces one call per character), ``tokenize``
-and ``detokenize``. Inputs are validated inside the graph with ``tf.debugging`` asserts, so bad
-ids or lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT), never garbage.
-The tables are documented in the README (section "Export").
+Five SavedModel signatures: ``serving_default`` (one step), ``prefill`` (a chunk of right-padded
+prompt), ``sample`` (several tokens sampled in the graph, so one call replaces one call per
+token), ``tokenize`` and ``detokenize``. Inputs are validated inside the graph
+(``tf.ensure_shape`` for shapes, ``tf.debugging`` asserts for values), so bad shapes, ids or
+lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT) on any server, never garbage:
+TensorFlow Serving feeds tensors by name and checks neither shapes nor values itself.
+
+The module tracks the ``tf.Variable`` objects under the Keras 3 variables, not the Keras
+wrappers, as ``keras.export.ExportArchive`` does: the wrappers export as copies that the
+SavedModel's restore op (TF Serving's loader, ``saved_model_cli run``) would fill while the
+signature functions read the originals.
 """
 
 from __future__ import annotations
@@ -13,13 +19,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from serving import contract
 from trainer.config import TrainingConfig
 from trainer.model import prefill, state_names, step
 from trainer.sampling import sample_ids
 from trainer.vocabulary import Vocabulary
 
-OUT_OF_VOCABULARY = "input_ids outside the vocabulary"
-MAX_SAMPLE_STEPS = 1024  # characters per `sample` call: bounds the work one request can ask for
+
+class _ModelRef:
+    """Holds the Keras model out of the SavedModel's object graph (see the module docstring)."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+
+def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
+    """``function`` on inputs checked against their specs at run time (``tf.ensure_shape``: rank
+    and every fixed dimension), since TF Serving feeds whatever a request holds."""
+    def checked(inputs: dict) -> dict:
+        return function({name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()})
+    checked.__name__ = function.__name__
+    return checked
 
 
 class CharModelSignatures(tf.Module):
@@ -27,58 +47,64 @@ class CharModelSignatures(tf.Module):
 
     def __init__(self, model: keras.Model, config: TrainingConfig, vocabulary: Vocabulary):
         super().__init__(name="charloom")
-        self.model = model
-        self.model_variables = list(model.variables)  # tracked explicitly, as keras' ExportArchive does
+        self._ref = _ModelRef(model)
+        self.model_variables = [v.value for v in model.variables]
         self._config = config
         self._vocab_size = vocabulary.size
         self._states = state_names(config)
         # The vocabulary is in code-point order, so a binary search maps code points to ids.
         self._codepoints = tf.constant(np.array([ord(c) for c in vocabulary.chars], dtype=np.int32))
 
+        ids = contract.INPUT_IDS
         state_specs = {name: tf.TensorSpec([None, units], tf.float32, name=name)
                        for name, units in self._states}
-        step_spec = {"input_ids": tf.TensorSpec([None, 1], tf.int32, name="input_ids"), **state_specs}
-        prefill_spec = {"input_ids": tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-                        "lengths": tf.TensorSpec([None], tf.int32, name="lengths"), **state_specs}
-        per_row = {"temperature": tf.TensorSpec([None], tf.float64, name="temperature"),
-                   "top_k": tf.TensorSpec([None], tf.int32, name="top_k"),
-                   "top_p": tf.TensorSpec([None], tf.float64, name="top_p")}
-        sample_spec = {**step_spec, "uniforms": tf.TensorSpec([None, None], tf.float64, name="uniforms"),
-                       **per_row}
-        self.step = tf.function(self._step, input_signature=[step_spec])
-        self.sample = tf.function(self._sample, input_signature=[sample_spec])
-        self.prefill = tf.function(self._prefill, input_signature=[prefill_spec])
-        self.tokenize = tf.function(
-            self._tokenize, input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        self.detokenize = tf.function(
-            self._detokenize, input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids")])
+        step_spec = {ids: tf.TensorSpec([None, 1], tf.int32, name=ids), **state_specs}
+        prefill_spec = {ids: tf.TensorSpec([None, contract.PREFILL_WIDTH], tf.int32, name=ids),
+                        contract.LENGTHS: tf.TensorSpec([None], tf.int32, name=contract.LENGTHS),
+                        **state_specs}
+        sample_spec = {**step_spec,
+                       contract.UNIFORMS: tf.TensorSpec([None, contract.SAMPLE_WIDTH], tf.float64,
+                                                        name=contract.UNIFORMS),
+                       contract.STEPS: tf.TensorSpec([None], tf.int32, name=contract.STEPS),
+                       contract.TEMPERATURE: tf.TensorSpec([None], tf.float64, name=contract.TEMPERATURE),
+                       contract.TOP_K: tf.TensorSpec([None], tf.int32, name=contract.TOP_K),
+                       contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P)}
+        tokenize_spec = {contract.TEXT: tf.TensorSpec([None], tf.string, name=contract.TEXT)}
+        detokenize_spec = {ids: tf.TensorSpec([None, None], tf.int32, name=ids)}
+        for name, function, spec in (("step", self._step, step_spec), ("sample", self._sample, sample_spec),
+                                     ("prefill", self._prefill, prefill_spec),
+                                     ("tokenize", self._tokenize, tokenize_spec),
+                                     ("detokenize", self._detokenize, detokenize_spec)):
+            setattr(self, name, tf.function(_with_checked_shapes(function, spec), input_signature=[spec]))
 
     def signatures(self) -> dict:
-        return {"serving_default": self.step.get_concrete_function(),
-                "prefill": self.prefill.get_concrete_function(),
-                "sample": self.sample.get_concrete_function(),
-                "tokenize": self.tokenize.get_concrete_function(),
-                "detokenize": self.detokenize.get_concrete_function()}
+        return {contract.STEP: self.step.get_concrete_function(),
+                contract.PREFILL: self.prefill.get_concrete_function(),
+                contract.SAMPLE: self.sample.get_concrete_function(),
+                contract.TOKENIZE: self.tokenize.get_concrete_function(),
+                contract.DETOKENIZE: self.detokenize.get_concrete_function()}
 
     # -- checks -------------------------------------------------------------------------
     def _check_ids(self, ids: tf.Tensor) -> list:
         v = self._vocab_size
-        message = f"{OUT_OF_VOCABULARY} [0, {v})"
+        message = f"{contract.OUT_OF_VOCABULARY} [0, {v})"
         return [tf.debugging.assert_non_negative(ids, message=message),
                 tf.debugging.assert_less(ids, tf.constant(v, tf.int32), message=message)]
+
+    def _check_rows(self, inputs: dict, names, batch: tf.Tensor) -> list:
+        """Every named input has one row per ``input_ids`` row."""
+        return [tf.debugging.assert_equal(tf.shape(inputs[name])[0], batch,
+                                          message=f"{name} must have one row per input_ids row")
+                for name in names]
 
     def _check_states(self, inputs: dict, batch: tf.Tensor) -> tuple[list, list[tf.Tensor]]:
         checks, states = [], []
         for name, _ in self._states:
-            state = inputs[name]
-            checks.append(tf.debugging.assert_equal(
-                tf.shape(state)[0], batch,
-                message=f"state {name} must have one row per input_ids row"))
-            states.append(state)
-        return checks, states
+            states.append(inputs[name])
+        return checks + self._check_rows(inputs, [n for n, _ in self._states], batch), states
 
     def _outputs(self, logits: tf.Tensor, states: list[tf.Tensor]) -> dict:
-        return self._with_states({"logits": tf.ensure_shape(logits, [None, self._vocab_size])}, states)
+        return self._with_states({contract.LOGITS: tf.ensure_shape(logits, [None, self._vocab_size])}, states)
 
     def _with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
         """``out`` plus each state under its signature name."""
@@ -86,30 +112,32 @@ class CharModelSignatures(tf.Module):
 
     # -- signatures ---------------------------------------------------------------------
     def _step(self, inputs: dict) -> dict:
-        ids = inputs["input_ids"]
+        ids = inputs[contract.INPUT_IDS]
         state_checks, states = self._check_states(inputs, tf.shape(ids)[0])
         with tf.control_dependencies(self._check_ids(ids) + state_checks):
             ids = tf.identity(ids)
-        logits, new_states = step(self.model, self._config, ids, states)
+        logits, new_states = step(self._ref.model, self._config, ids, states)
         return self._outputs(logits, new_states)
 
     def _sample(self, inputs: dict) -> dict:
-        """Feed ``input_ids``, sample, feed that, ...: one column of ``uniforms`` per character.
+        """Feed ``input_ids``, sample, feed that, ...: row r samples ``steps[r]`` tokens, one
+        column of ``uniforms`` each.
 
-        Returns the sampled ids [B, steps] and the states after feeding all but the last of them
-        (the last is the next call's ``input_ids``), as ``steps`` step calls would.
+        Returns the sampled ids (``NO_ID`` past each row's steps) and each row's states after
+        feeding all but the last of its sampled ids (the last is the next call's
+        ``input_ids``), as that many step calls would. The loop runs as long as the longest row.
         """
-        ids, uniforms = inputs["input_ids"], inputs["uniforms"]
-        temperature, top_k, top_p = inputs["temperature"], inputs["top_k"], inputs["top_p"]
-        batch, steps = tf.shape(ids)[0], tf.shape(uniforms)[1]
+        ids, uniforms, steps = inputs[contract.INPUT_IDS], inputs[contract.UNIFORMS], inputs[contract.STEPS]
+        temperature, top_k, top_p = (inputs[contract.TEMPERATURE], inputs[contract.TOP_K],
+                                     inputs[contract.TOP_P])
+        batch, width = tf.shape(ids)[0], tf.shape(uniforms)[1]
         state_checks, states = self._check_states(inputs, batch)
-        checks = self._check_ids(ids) + state_checks + [
-            tf.debugging.assert_equal(tf.shape(inputs[name])[0], batch,
-                                      message=f"{name} must have one row per input_ids row")
-            for name in ("uniforms", "temperature", "top_k", "top_p")] + [
-            tf.debugging.assert_greater_equal(steps, 1, message="uniforms needs one column per step"),
-            tf.debugging.assert_less_equal(steps, MAX_SAMPLE_STEPS,
-                                           message=f"at most {MAX_SAMPLE_STEPS} steps (uniforms columns) per call"),
+        steps_message = f"steps must be in [1, {contract.SAMPLE_WIDTH}] (the uniforms' columns)"
+        checks = self._check_ids(ids) + state_checks + self._check_rows(
+            inputs, (contract.UNIFORMS, contract.STEPS, contract.TEMPERATURE, contract.TOP_K, contract.TOP_P),
+            batch) + [
+            tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
+            tf.debugging.assert_less_equal(steps, width, message=steps_message),
             tf.debugging.assert_greater_equal(uniforms, tf.constant(0.0, tf.float64),
                                               message="uniforms must be in [0, 1]"),
             tf.debugging.assert_less_equal(uniforms, tf.constant(1.0, tf.float64),
@@ -122,42 +150,62 @@ class CharModelSignatures(tf.Module):
             tf.debugging.assert_less_equal(top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"),
         ]
         with tf.control_dependencies(checks):
-            ids, steps = tf.identity(ids), tf.identity(steps)
-        sampled = tf.TensorArray(tf.int32, size=steps, element_shape=tf.TensorShape([None]))
-        for i in tf.range(steps):
-            logits, states = step(self.model, self._config, ids, states)
-            next_ids = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
-            sampled = sampled.write(i, next_ids)
-            ids = next_ids[:, None]
-        return self._with_states({"sampled_ids": tf.transpose(sampled.stack())}, states)
+            ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
+        longest = tf.reduce_max(tf.concat([steps, tf.zeros([1], tf.int32)], axis=0))
+        sampled = tf.TensorArray(tf.int32, size=longest, element_shape=tf.TensorShape([None]))
+        for i in tf.range(longest):
+            tf.autograph.experimental.set_loop_options(
+                shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
+            live = i < steps
+            logits, new_states = step(self._ref.model, self._config, ids[:, None], states)
+            states = [tf.where(live[:, None], new, old) for new, old in zip(new_states, states)]
+            chosen = tf.where(live, sample_ids(logits, uniforms[:, i], temperature, top_k, top_p),
+                              contract.NO_ID)
+            sampled = sampled.write(i, chosen)
+            ids = tf.where(live, chosen, ids)
+        columns = tf.reshape(tf.transpose(sampled.stack()), [batch, longest])
+        padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
+        return self._with_states(
+            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states)
 
     def _prefill(self, inputs: dict) -> dict:
-        ids, lengths = inputs["input_ids"], inputs["lengths"]
-        batch, steps = tf.shape(ids)[0], tf.shape(ids)[1]
+        ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         state_checks, states = self._check_states(inputs, batch)
-        length_message = "lengths must be in [1, T] with one length per input_ids row (T = padded length)"
+        length_message = (f"lengths must be in [0, {contract.PREFILL_WIDTH}] with one length per "
+                          "input_ids row")
         checks = self._check_ids(ids) + state_checks + [
             tf.debugging.assert_equal(tf.shape(lengths)[0], batch, message=length_message),
-            tf.debugging.assert_greater_equal(lengths, 1, message=length_message),
-            tf.debugging.assert_less_equal(lengths, steps, message=length_message),
+            tf.debugging.assert_non_negative(lengths, message=length_message),
+            tf.debugging.assert_less_equal(lengths, width, message=length_message),
         ]
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)
-        logits, new_states = prefill(self.model, self._config, ids, lengths, states)
+        logits, new_states = prefill(self._ref.model, self._config, ids, lengths, states)
         return self._outputs(logits, new_states)
 
-    def _tokenize(self, text: tf.Tensor) -> dict:
+    def _tokenize(self, inputs: dict) -> dict:
+        text = inputs[contract.TEXT]
+        limit = contract.MAX_PROMPT_TOKENS
+        too_long = f"tokenize takes texts of at most {limit} characters"
+        # Bytes first (a code point is at most 4), so a huge string is refused before decoding.
+        checks = [tf.debugging.assert_less_equal(tf.strings.length(text), 4 * limit, message=too_long)]
+        with tf.control_dependencies(checks):
+            text = tf.identity(text)
         # errors="strict": invalid UTF-8 raises InvalidArgumentError.
         codepoints = tf.strings.unicode_decode(text, "UTF-8", errors="strict")
-        flat = codepoints.flat_values
+        lengths = tf.cast(codepoints.row_lengths(), tf.int32)
+        with tf.control_dependencies([tf.debugging.assert_less_equal(lengths, limit, message=too_long)]):
+            flat = tf.identity(codepoints.flat_values)
         index = tf.searchsorted(self._codepoints, flat, side="left", out_type=tf.int32)
         found = tf.gather(self._codepoints, tf.minimum(index, self._vocab_size - 1)) == flat
-        ids = codepoints.with_flat_values(tf.where(found, index, -1))
-        return {"input_ids": ids.to_tensor(default_value=0),
-                "lengths": tf.cast(ids.row_lengths(), tf.int32)}
+        ids = codepoints.with_flat_values(tf.where(found, index, contract.NO_ID))
+        return {contract.INPUT_IDS: ids.to_tensor(default_value=0, shape=[None, limit]),
+                contract.LENGTHS: lengths}
 
-    def _detokenize(self, input_ids: tf.Tensor) -> dict:
+    def _detokenize(self, inputs: dict) -> dict:
+        input_ids = inputs[contract.INPUT_IDS]
         with tf.control_dependencies(self._check_ids(input_ids)):
             input_ids = tf.identity(input_ids)
         text = tf.strings.unicode_encode(tf.gather(self._codepoints, input_ids), "UTF-8")
-        return {"text": text}
+        return {contract.TEXT: text}

@@ -23,9 +23,9 @@ class RecordingBackend:
         self.calls.append(Call("detokenize", len(ids), 0))
         return self.inner.detokenize(ids)
 
-    def prefill(self, ids, lengths):
+    def prefill(self, ids, lengths, states=None):
         self.calls.append(Call("prefill", len(ids), 0))
-        return self.inner.prefill(ids, lengths)
+        return self.inner.prefill(ids, lengths, states)
 
     def step(self, ids, states):
         self.calls.append(Call("step", len(ids), 1))

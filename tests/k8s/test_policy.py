@@ -288,13 +288,18 @@ def test_bucket_overlay_reads_the_bucket_only(rendered: Docs, find: Find, genera
     assert pod["serviceAccountName"] == find(docs, "ServiceAccount")["metadata"]["name"]
 
 
-def test_cpu_and_gpu_overlays_run_the_same_tf_serving_release(
+def test_cpu_and_gpu_overlays_run_the_pinned_tf_serving_images(
         rendered: Docs, find: Find, generator: ModuleType) -> None:
+    from serving import defaults
+
     cpu = serving_container(rendered["cpu"], find)
     gpu_docs = rendered["gpu"]
     gpu = serving_container(gpu_docs, find)
-    assert cpu["image"] == f"tensorflow/serving:{generator.TF_SERVING_VERSION}"
-    assert gpu["image"] == f"tensorflow/serving:{generator.TF_SERVING_VERSION}-gpu"
+    assert cpu["image"] == f"tensorflow/serving:{defaults.TF_SERVING_CPU_VERSION}"
+    assert gpu["image"] == f"tensorflow/serving:{defaults.TF_SERVING_GPU_VERSION}-gpu"
+    # every image's TensorFlow is one the Session-path test loads the exports in
+    assert {defaults.TF_SERVING_CPU_VERSION, defaults.TF_SERVING_GPU_VERSION} == set(
+        defaults.TF_SERVING_RUNTIME_VERSIONS)
     assert "nvidia.com/gpu" not in cpu["resources"]["limits"]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
     pod = find(gpu_docs, "Deployment", "charloom-serving")["spec"]["template"]["spec"]

@@ -32,7 +32,7 @@ def test_server_bug_is_internal_and_logged(start_server, model_base, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the server")
 
-    monkeypatch.setattr("serving.predict.run_signature", broken)
+    monkeypatch.setattr("serving.saved_model.SessionBundle.run", broken)
     handle = start_server(models=(ModelConfig("toy", model_base(1)),))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "toy"

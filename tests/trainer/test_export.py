@@ -1,4 +1,8 @@
-"""The exported SavedModel honours the serving contract (signatures, errors, assets, versions)."""
+"""The exported SavedModel honours the serving contract (signatures, errors, assets, versions).
+
+Every signature is called through a Session by tensor name (tests/helpers/session_model.py), as
+TF Serving and `saved_model_cli run` call it, never through TensorFlow's TF2 object loader.
+"""
 
 import json
 import os
@@ -9,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
+from serving.contract import MAX_PROMPT_TOKENS, NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
+from session_model import SessionSignatures
 from trainer.checkpoints import write_checkpoint
 from trainer.config import TrainingConfig
 from trainer.errors import RunError
@@ -32,12 +39,21 @@ def exported(tmp_path_factory):
         model = build_model(config, VOCAB.size)
         path = export_saved_model(model, config, VOCAB, base / f"{cell}{layers}",
                                   {"metrics": {"val_bpc": 2.5}, "source": {"run": "test"}})
-        out[cell, layers] = (config, model, path, tf.saved_model.load(str(path)))
-    return out
+        out[cell, layers] = (config, model, path, SessionSignatures(path))
+    yield out
+    for *_, signatures in out.values():
+        signatures.close()
 
 
 def zeros(config, batch):
-    return {name: tf.zeros([batch, units]) for name, units in state_names(config)}
+    return {name: np.zeros([batch, units], np.float32) for name, units in state_names(config)}
+
+
+def padded(rows, width=PREFILL_WIDTH):
+    out = np.zeros((len(rows), width), np.int32)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = row
+    return out
 
 
 @pytest.mark.parametrize("key", list(SHAPES))
@@ -46,72 +62,97 @@ def test_parity_step_and_prefill_with_the_training_model(exported, key):
     ids = VOCAB.encode(TEXT)[None, :]
     full = model(ids, training=False).numpy()[0]
 
-    step = loaded.signatures["serving_default"]
+    step = loaded["serving_default"]
     states = zeros(config, 1)
     logits = []
     for t in range(ids.shape[1]):
-        out = step(input_ids=tf.constant(ids[:, t:t + 1]), **states)
-        logits.append(out["logits"].numpy()[0])
+        out = step(input_ids=ids[:, t:t + 1], **states)
+        logits.append(out["logits"][0])
         states = {name: out[name] for name, _ in state_names(config)}
     assert np.abs(np.array(logits) - full).max() <= 1e-4
 
     # prefill: the whole text at once, and a shorter right-padded row in the same batch
     short = 7
-    batch = np.stack([ids[0], np.concatenate([ids[0, :short], np.zeros(ids.shape[1] - short, np.int32)])])
-    out = loaded.signatures["prefill"](input_ids=tf.constant(batch),
-                                       lengths=tf.constant([ids.shape[1], short]), **zeros(config, 2))
-    assert np.abs(out["logits"].numpy()[0] - full[-1]).max() <= 1e-4
-    assert np.abs(out["logits"].numpy()[1] - full[short - 1]).max() <= 1e-4
+    out = loaded["prefill"](input_ids=padded([ids[0], ids[0, :short]]),
+                            lengths=np.array([ids.shape[1], short], np.int32), **zeros(config, 2))
+    assert np.abs(out["logits"][0] - full[-1]).max() <= 1e-4
+    assert np.abs(out["logits"][1] - full[short - 1]).max() <= 1e-4
     # prefill's final states equal the step-by-step ones
     for name, _ in state_names(config):
-        assert np.abs(out[name].numpy()[0] - states[name].numpy()[0]).max() <= 1e-4
+        assert np.abs(out[name][0] - states[name][0]).max() <= 1e-4
+    # in two chunks: the second continues from the first's states; a row of length 0 keeps its
+    # states and logits
+    first = loaded["prefill"](input_ids=padded([ids[0, :20], ids[0, :short]]),
+                              lengths=np.array([20, short], np.int32), **zeros(config, 2))
+    second = loaded["prefill"](input_ids=padded([ids[0, 20:], []]),
+                               lengths=np.array([ids.shape[1] - 20, 0], np.int32),
+                               **{name: first[name] for name, _ in state_names(config)})
+    assert np.abs(second["logits"][0] - full[-1]).max() <= 1e-4
+    assert np.abs(second["logits"][1] - full[short - 1]).max() <= 1e-4
 
 
 def test_signature_shapes_are_static_where_promised(exported):
+    """Every input has the batch in dimension 0 and fixed sizes elsewhere (detokenize aside), so
+    TF Serving's batching can merge any two requests of one signature."""
     config, _, _, loaded = exported["lstm", 3]
-    step = loaded.signatures["serving_default"]
-    _, inputs = step.structured_input_signature
-    assert inputs["input_ids"].shape.as_list() == [None, 1] and inputs["input_ids"].dtype == tf.int32
-    assert {k: v.shape.as_list() for k, v in inputs.items() if k != "input_ids"} == {
-        name: [None, units] for name, units in state_names(config)}
-    assert step.structured_outputs["logits"].shape.as_list() == [None, VOCAB.size]
-    assert set(step.structured_outputs) == {"logits"} | {n for n, _ in state_names(config)}
-    _, prefill_inputs = loaded.signatures["prefill"].structured_input_signature
-    assert prefill_inputs["input_ids"].shape.as_list() == [None, None]
-    assert prefill_inputs["lengths"].shape.as_list() == [None]
+    signatures = loaded.bundle.signature_defs
+
+    def dims(signature, side="inputs"):
+        return {k: [d.size for d in v.tensor_shape.dim] for k, v in getattr(signatures[signature], side).items()}
+    states = {name: [-1, units] for name, units in state_names(config)}
+    assert dims("serving_default") == {"input_ids": [-1, 1], **states}
+    assert dims("serving_default", "outputs") == {"logits": [-1, VOCAB.size], **states}
+    assert dims("prefill") == {"input_ids": [-1, PREFILL_WIDTH], "lengths": [-1], **states}
+    assert dims("sample") == {"input_ids": [-1, 1], "uniforms": [-1, SAMPLE_WIDTH], "steps": [-1],
+                              "temperature": [-1], "top_k": [-1], "top_p": [-1], **states}
+    assert dims("sample", "outputs") == {"sampled_ids": [-1, SAMPLE_WIDTH], **states}
+    assert dims("tokenize", "outputs") == {"input_ids": [-1, MAX_PROMPT_TOKENS], "lengths": [-1]}
 
 
 def test_tokenize_and_detokenize(exported):
     _, _, _, loaded = exported["gru", 1]
-    out = loaded.signatures["tokenize"](text=tf.constant(["你好 😀", "But", "Zé", ""]))
-    ids, lengths = out["input_ids"].numpy(), out["lengths"].numpy()
-    assert lengths.tolist() == [4, 3, 2, 0]
-    assert ids[0].tolist() == VOCAB.encode("你好 😀").tolist()
-    assert ids[1].tolist() == VOCAB.encode("But").tolist() + [0]
-    assert ids[2, 1] == -1 and ids[2, 0] == -1  # 'Z' and 'é' are not in the vocabulary
-    text = loaded.signatures["detokenize"](input_ids=tf.constant(ids[:2, :3]))["text"].numpy()
+    out = loaded["tokenize"](text=np.array(["你好 😀".encode(), b"But", "Zé".encode(), b""], dtype=object))
+    ids, lengths = out["input_ids"], out["lengths"]
+    assert lengths.tolist() == [4, 3, 2, 0] and ids.shape == (4, MAX_PROMPT_TOKENS)
+    assert ids[0, :4].tolist() == VOCAB.encode("你好 😀").tolist()
+    assert ids[1, :4].tolist() == VOCAB.encode("But").tolist() + [0]
+    assert ids[2, 1] == NO_ID and ids[2, 0] == NO_ID  # 'Z' and 'é' are not in the vocabulary
+    text = loaded["detokenize"](input_ids=ids[:2, :3])["text"]
     assert [t.decode("utf-8") for t in text] == ["你好 ", "But"]
     with pytest.raises(tf.errors.InvalidArgumentError):
-        loaded.signatures["tokenize"](text=tf.constant([b"ok", b"\xff\xfe"]))
+        loaded["tokenize"](text=np.array([b"ok", b"\xff\xfe"], dtype=object))
+    too_long = "a" * (MAX_PROMPT_TOKENS + 1)
+    for text in (too_long, "é" * (MAX_PROMPT_TOKENS + 1), "a" * (4 * MAX_PROMPT_TOKENS + 1)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="tokenize takes texts of at most 4096"):
+            loaded["tokenize"](text=np.array([text.encode()], dtype=object))
 
 
-def test_bad_ids_and_lengths_are_invalid_argument(exported):
+def test_bad_ids_lengths_and_shapes_are_invalid_argument(exported):
+    """TF Serving checks no shape or value: the model's own asserts must, with INVALID_ARGUMENT."""
     config, _, _, loaded = exported["lstm", 1]
     v = VOCAB.size
+    ids = lambda *row: np.array([row], np.int32)  # noqa: E731
     for bad in (v, -1):
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
-            loaded.signatures["serving_default"](input_ids=tf.constant([[bad]]), **zeros(config, 1))
+            loaded["serving_default"](input_ids=ids(bad), **zeros(config, 1))
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
-            loaded.signatures["prefill"](input_ids=tf.constant([[1, bad]]), lengths=tf.constant([2]),
-                                         **zeros(config, 1))
+            loaded["prefill"](input_ids=padded([[1, bad]]), lengths=np.array([2], np.int32), **zeros(config, 1))
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
-            loaded.signatures["detokenize"](input_ids=tf.constant([[bad]]))
-    for lengths in ([0], [3], [1, 1]):
+            loaded["detokenize"](input_ids=ids(bad))
+    for lengths in ([-1], [PREFILL_WIDTH + 1], [1, 1]):
         with pytest.raises(tf.errors.InvalidArgumentError, match="lengths"):
-            loaded.signatures["prefill"](input_ids=tf.constant([[1, 2]]), lengths=tf.constant(lengths),
-                                         **zeros(config, 1))
+            loaded["prefill"](input_ids=padded([[1, 2]]), lengths=np.array(lengths, np.int32), **zeros(config, 1))
     with pytest.raises(tf.errors.InvalidArgumentError, match="layer_0_h"):
-        loaded.signatures["serving_default"](input_ids=tf.constant([[1], [2]]), **zeros(config, 1))
+        loaded["serving_default"](input_ids=np.array([[1], [2]], np.int32), **zeros(config, 1))
+    shape = r"Shape of tensor .*{} \[{}\] is not compatible with expected shape \[{}\]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,1")):
+        loaded["serving_default"](input_ids=ids(1, 2), **zeros(config, 1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,128")):
+        loaded["prefill"](input_ids=ids(1, 2), lengths=np.array([2], np.int32), **zeros(config, 1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("layer_0_c.*", "1,3", r"\?,16")):
+        loaded["serving_default"](input_ids=ids(1), **{**zeros(config, 1), "layer_0_c": np.zeros((1, 3), np.float32)})
+    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1", r"\?,1")):
+        loaded["serving_default"](input_ids=np.array([1], np.int32), **zeros(config, 1))
 
 
 def test_assets_describe_the_model(exported):
@@ -126,17 +167,70 @@ def test_assets_describe_the_model(exported):
     assert Vocabulary.load(path / "assets") == VOCAB
 
 
-def test_saved_model_cli_shows_every_signature(exported):
-    _, _, path, _ = exported["lstm", 1]
+def saved_model_cli(*args) -> subprocess.CompletedProcess:
     cli = Path(sys.executable).with_name("saved_model_cli")
     command = [str(cli)] if cli.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    result = subprocess.run(command + ["show", "--all", "--dir", str(path)], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def test_saved_model_cli_shows_every_signature(exported):
+    _, _, path, _ = exported["lstm", 1]
+    result = saved_model_cli("show", "--all", "--dir", str(path))
     assert result.returncode == 0, result.stderr
-    for name in ("serving_default", "prefill", "tokenize", "detokenize"):
+    for name in ("serving_default", "prefill", "sample", "tokenize", "detokenize"):
         assert f"signature_def['{name}']" in result.stdout
-    for name in ("layer_0_h", "layer_0_c", "lengths", "text"):
+    for name in ("layer_0_h", "layer_0_c", "lengths", "text", "uniforms", "steps"):
         assert f"inputs['{name}']" in result.stdout
+
+
+def test_saved_model_cli_runs_every_signature(exported, tmp_path):
+    """`saved_model_cli run` loads the TF1 way TF Serving does (restore op, init op, Session::Run by
+    tensor name): every signature of a fresh export runs there and gives the Session path's values.
+    (GRU exports are run the same way in test_serving_runtime.py.)"""
+    config, _, path, loaded = exported["lstm", 3]
+    states = zeros(config, 2)
+    ids = VOCAB.encode("soft")
+    requests = {
+        "serving_default": {"input_ids": np.array([[ids[0]], [ids[1]]], np.int32), **states},
+        "prefill": {"input_ids": padded([ids, ids[:2]]), "lengths": np.array([4, 2], np.int32), **states},
+        "sample": {"input_ids": np.array([[ids[0]], [ids[1]]], np.int32), **states,
+                   "uniforms": np.full((2, SAMPLE_WIDTH), 0.25), "steps": np.array([3, 16], np.int32),
+                   "temperature": np.array([1.0, 0.0]), "top_k": np.array([0, 5], np.int32),
+                   "top_p": np.array([1.0, 0.9])},
+        "tokenize": {"text": np.array([b"soft", "你好".encode()], dtype=object)},
+        "detokenize": {"input_ids": np.array([ids, ids[::-1]], np.int32)},
+    }
+    for signature, inputs in requests.items():
+        files = []
+        for name, value in inputs.items():
+            np.save(tmp_path / f"{signature}-{name}.npy", value, allow_pickle=True)
+            files.append(f"{name}={tmp_path / f'{signature}-{name}.npy'}")
+        out_dir = tmp_path / f"out-{signature}"
+        result = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", signature,
+                                 "--inputs", ";".join(files), "--outdir", str(out_dir))
+        assert result.returncode == 0, f"{signature}: {result.stderr[-2000:]}"
+        expected = loaded[signature](**inputs)
+        for name, value in expected.items():
+            got = np.load(out_dir / f"{name}.npy", allow_pickle=True)
+            if value.dtype == object:
+                assert got.tolist() == value.tolist(), (signature, name)
+            else:
+                np.testing.assert_allclose(got, value, atol=1e-5, err_msg=f"{signature} {name}")
+
+
+def test_warmup_requests_cover_the_client_signatures(exported):
+    _, _, path, loaded = exported["gru", 1]
+    records = []
+    for serialized in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")):
+        records.append(prediction_log_pb2.PredictionLog.FromString(serialized.numpy()))
+    names = [r.predict_log.request.model_spec.signature_name for r in records]
+    assert sorted(names) == ["detokenize", "prefill", "sample", "serving_default"]
+    for record in records:  # each runs in the Session, with one row
+        request = record.predict_log.request
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        assert {len(v) for v in inputs.values()} == {1}
+        loaded[request.model_spec.signature_name](**inputs)
 
 
 def test_versions_increase_and_are_never_overwritten(tmp_path):
@@ -167,9 +261,10 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
     assert meta["metrics"] == {"val_bpc": 3.1, "val_loss": 2.15, "epoch": 2}
     assert meta["source"]["run"] == str(run)
     ids = VOCAB.encode("soft")[None, :]
-    loaded = tf.saved_model.load(str(path))
-    out = loaded.signatures["prefill"](input_ids=tf.constant(ids), lengths=tf.constant([4]), **zeros(config, 1))
-    np.testing.assert_allclose(out["logits"].numpy()[0], model(ids).numpy()[0, -1], atol=1e-5)
+    loaded = SessionSignatures(path)
+    out = loaded["prefill"](input_ids=padded(ids), lengths=np.array([4], np.int32), **zeros(config, 1))
+    loaded.close()
+    np.testing.assert_allclose(out["logits"][0], model(ids).numpy()[0, -1], atol=1e-5)
     path = export_checkpoint(run / "best", tmp_path / "models", extra_metadata={"trial_id": "t1"})
     meta = json.loads((path / "assets" / "charloom.json").read_text(encoding="utf-8"))
     assert path.name == "2" and meta["source"]["trial_id"] == "t1"

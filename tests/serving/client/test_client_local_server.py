@@ -18,9 +18,15 @@ def test_server_limits_surface_as_one_clear_error(target):
         client.wait_until_ready(30)
         with pytest.raises(RpcFailedError, match=r"Predict \(prefill\) .*INVALID_ARGUMENT.*--max-prompt-length"):
             client.generate("\x01" * 4097, max_new_tokens=2)
-        with pytest.raises(RpcFailedError, match="INVALID_ARGUMENT.*--max-request-batch"):
-            client.generate("\x01", num_samples=257, max_new_tokens=2)
-        assert len(client.generate("\x01" * 4096, num_samples=256, max_new_tokens=2)) == 256
+        assert len(client.generate("\x01" * 4096, num_samples=257, max_new_tokens=2)) == 257  # in 5 calls
+
+
+def test_the_client_learns_a_smaller_row_limit_and_splits_its_calls(target):
+    """Asked to send 300 rows per call, the client is refused by the server's 256-row limit,
+    learns it, and sends the rows in calls the server takes."""
+    with GenerationClient(target, "toy", max_rows_per_call=300) as client:
+        results = client.generate("\x01", num_samples=300, max_new_tokens=3, seed=2)
+        assert len(results) == 300 and client.backend.max_rows == 256
 
 
 def test_version_is_pinned_from_metadata(target):

@@ -39,7 +39,7 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
         (["--temperature", "-1"], "temperature must be"),
         (["--top-p", "0"], "top_p must be in (0, 1]"),
         (["--prompt", "B", "--stream"], "--stream"),
-        (["--steps-per-call", "0"], "steps_per_call must be an integer in [1, 1024]"),
+        (["--steps-per-call", "0"], "steps_per_call must be an integer in [1, 64]"),
         (["--prompt", "naïve"], "'ï' (U+00EF LATIN SMALL LETTER I WITH DIAERESIS)"),
     ]:
         code, out, err = run(capsys, "--target", target, "--model", "toy", "--prompt", "A", *argv)
