@@ -27,10 +27,11 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from a checkout without an
 
 from serving import defaults  # noqa: E402  (needs the sys.path line above)
 
-# The official image, pinned. 2.19.1 is the newest release for which both the CPU tag and the
-# `-gpu` tag are confirmed published; both overlays must run the same server version.
+# The official image, pinned to the newest tags confirmed published (serving/defaults.py says
+# which and why); the test suite proves the exports under each one's TensorFlow.
 TF_SERVING_IMAGE = "tensorflow/serving"
-TF_SERVING_VERSION = "2.19.1"
+TF_SERVING_VERSION = defaults.TF_SERVING_CPU_VERSION
+TF_SERVING_GPU_TAG = f"{defaults.TF_SERVING_GPU_VERSION}-gpu"
 
 APP_NAME = "charloom-serving"
 SELECTOR_LABELS = {"app.kubernetes.io/name": APP_NAME}
@@ -244,6 +245,14 @@ def _text(body: str) -> str:
     return HEADER + body
 
 
+def gpu_kustomization() -> dict[str, Any]:
+    """The GPU overlay: the base with the `-gpu` image and the GPU patch."""
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": "charloom",
+            "resources": ["../../base/serving"],
+            "images": [{"name": TF_SERVING_IMAGE, "newTag": TF_SERVING_GPU_TAG}],
+            "patches": [{"path": "gpu.yaml"}]}
+
+
 def outputs() -> dict[str, str]:
     """Every generated file, keyed by its path relative to k8s/."""
     config = "base/serving/config"
@@ -255,6 +264,7 @@ def outputs() -> dict[str, str]:
         "base/serving/service.yaml": _yaml(service()),
         "base/serving/networkpolicy.yaml": _yaml(network_policy()),
         f"overlays/bucket/{MODELS_CONFIG}": _text(models_config(BUCKET_MODEL_BASE_PATH)),
+        "overlays/gpu/kustomization.yaml": _yaml(gpu_kustomization()),
     }
 
 
