@@ -90,14 +90,10 @@ class GrpcBackend(SignatureBackend):
         while True:
             limit = self.max_rows
             bounds = [(start, min(start + limit, rows)) for start in range(0, rows, limit)] or [(0, 0)]
-            futures = [self._predict.future(self._request(signature_name, inputs, start, stop),
-                                            timeout=self.timeout, wait_for_ready=self.wait_for_ready)
-                       for start, stop in bounds]
             try:
-                responses = [future.result() for future in futures]
+                responses = self._predict_all([self._request(signature_name, inputs, start, stop)
+                                               for start, stop in bounds])
             except grpc.RpcError as exc:
-                for future in futures:
-                    future.cancel()
                 learned = row_limit_of(exc)
                 if learned is not None and learned < limit:
                     log.info("%s takes at most %d rows per call; splitting calls accordingly",
@@ -107,6 +103,18 @@ class GrpcBackend(SignatureBackend):
                 raise rpc_failure(exc, f"Predict ({signature_name})", self.description, self.timeout) from None
             return _join([{name: from_tensor_proto(proto) for name, proto in r.outputs.items()}
                           for r in responses])
+
+    def _predict_all(self, requests: list[predict_pb2.PredictRequest]) -> list[predict_pb2.PredictResponse]:
+        """One blocking call, or all of them in flight at once; the first failure is raised."""
+        if len(requests) == 1:
+            return [self._predict(requests[0], timeout=self.timeout, wait_for_ready=self.wait_for_ready)]
+        futures = [self._predict.future(r, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
+                   for r in requests]
+        try:
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
 
     def _request(self, signature_name: str, inputs: dict[str, np.ndarray], start: int,
                  stop: int) -> predict_pb2.PredictRequest:

@@ -152,21 +152,35 @@ class CharModelSignatures(tf.Module):
         with tf.control_dependencies(checks):
             ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
         longest = tf.reduce_max(tf.concat([steps, tf.zeros([1], tf.int32)], axis=0))
+
+        def loop(masked: bool):
+            return self._sample_loop(ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked)
+        # Rows asking for the same number of tokens (one client's call, usually) skip the masking.
+        columns, states = tf.cond(tf.reduce_all(tf.equal(steps, longest)), lambda: loop(False), lambda: loop(True))
+        padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
+        return self._with_states(
+            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states)
+
+    def _sample_loop(self, ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked: bool):
+        """``longest`` steps of feed-and-sample: the sampled ids [B, longest] and the states. Masked,
+        a row past its own ``steps`` keeps its states and samples ``NO_ID``."""
+        batch = tf.shape(ids)[0]
         sampled = tf.TensorArray(tf.int32, size=longest, element_shape=tf.TensorShape([None]))
         for i in tf.range(longest):
             tf.autograph.experimental.set_loop_options(
                 shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
-            live = i < steps
             logits, new_states = step(self._ref.model, self._config, ids[:, None], states)
-            states = [tf.where(live[:, None], new, old) for new, old in zip(new_states, states)]
-            chosen = tf.where(live, sample_ids(logits, uniforms[:, i], temperature, top_k, top_p),
-                              contract.NO_ID)
+            chosen = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
+            if masked:
+                live = i < steps
+                new_states = [tf.where(live[:, None], new, old) for new, old in zip(new_states, states)]
+                chosen = tf.where(live, chosen, contract.NO_ID)
+                ids = tf.where(live, chosen, ids)
+            else:
+                ids = chosen
+            states = new_states
             sampled = sampled.write(i, chosen)
-            ids = tf.where(live, chosen, ids)
-        columns = tf.reshape(tf.transpose(sampled.stack()), [batch, longest])
-        padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
-        return self._with_states(
-            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states)
+        return tf.reshape(tf.transpose(sampled.stack()), [batch, longest]), states
 
     def _prefill(self, inputs: dict) -> dict:
         ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
