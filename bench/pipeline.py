@@ -1,7 +1,7 @@
 """Pipeline benchmark: batches/s of the tf.data pipeline alone vs training steps/s of a model.
 
-    .venv/bin/python bench/pipeline.py                 # the `tiny` preset; --config for another
-    .venv/bin/python bench/pipeline.py --quick
+    .venv/bin/python -m bench.pipeline                 # the `tiny` preset; --config for another
+    .venv/bin/python -m bench.pipeline --quick
 
 If the pipeline produces batches much faster than the model consumes them, input is never the
 bottleneck. Writes bench/results/pipeline.{json,md}.
@@ -13,11 +13,9 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import machine_info, machine_line, markdown_table, print_machine, write_results
 
 
 def pipeline_batches_per_sec(dataset, batches: int) -> float:

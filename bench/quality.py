@@ -1,9 +1,9 @@
 """Quality benchmark: under one fixed time budget on this machine, the TF tutorial's config
 trained directly vs the best model `charloom tune` finds; val_bpc of both and a sample of each.
 
-    .venv/bin/python bench/quality.py                   # 2 x 600 s budget, ~25 minutes in all
-    .venv/bin/python bench/quality.py --budget-s 1200   # a longer budget
-    .venv/bin/python bench/quality.py --quick           # 2 x 90 s
+    .venv/bin/python -m bench.quality                   # 2 x 600 s budget, ~25 minutes in all
+    .venv/bin/python -m bench.quality --budget-s 1200   # a longer budget
+    .venv/bin/python -m bench.quality --quick           # 2 x 90 s
 
 Both runs go through `charloom tune` with the same `--time-budget-s` (the wall-clock budget on
 the machine's 2 cores, which both runs use fully): the tutorial config as a one-trial, constant
@@ -25,9 +25,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
 
 CHARLOOM = str(Path(sys.executable).parent / "charloom")
 TUNED_SPACE = REPO / "bench" / "spaces" / "quality.yaml"
@@ -67,7 +66,8 @@ def held_out_bpc(checkpoint: str) -> float:
     """bpc of a checkpoint on the whole validation split, the same windows for every model."""
     import keras
 
-    from trainer.checkpoints import load_model, read_checkpoint
+    from trainer.checkpoints import read_checkpoint
+    from trainer.model import load_model
     from trainer.corpus import load_corpus
     from trainer.dataset import split_ids, validation_dataset
 
@@ -81,7 +81,7 @@ def held_out_bpc(checkpoint: str) -> float:
 
 
 def sample(saved_model: str, chars: int = 200) -> str:
-    from serving.client import TextGenerator
+    from serving.client.generator import TextGenerator
 
     with TextGenerator.from_saved_model(saved_model) as generator:
         return SAMPLE_PROMPT + generator.generate(SAMPLE_PROMPT, max_new_tokens=chars, seed=0)[0].text

@@ -1,7 +1,7 @@
 """Serving benchmark: 500 characters from one exported model, five ways, in one run.
 
-    .venv/bin/python bench/serving.py            # ~10 minutes; --quick for a sanity run
-    .venv/bin/python bench/serving.py --checkpoint runs/NAME   # trained weights instead of random
+    .venv/bin/python -m bench.serving            # ~10 minutes; --quick for a sanity run
+    .venv/bin/python -m bench.serving --checkpoint runs/NAME   # trained weights instead of random
 
 (1) the TF tutorial's eager Keras loop, (2) the SavedModel's serving_default called in process
 (and its `sample` signature, 16 characters per call), (3) the gRPC client against `charloom
@@ -19,16 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (machine_info, machine_line, markdown_table, print_machine, target_line,
+from bench.lib.common import (machine_info, machine_line, markdown_table, print_machine, target_line,
                           targets_markdown, write_results)
-from bench.serving_model import (BenchModel, TutorialLoop, matvec_floor_numpy, matvec_floor_tf, prepare_model,
+from bench.lib.serving_model import (BenchModel, TutorialLoop, matvec_floor_numpy, matvec_floor_tf, prepare_model,
                                  recurrent_kernel)
-from bench.grpc_floor import round_trip_ms
-from bench.serving_streams import ServerProcess, free_port, run_streams
+from bench.lib.grpc_floor import round_trip_ms
+from bench.lib.serving_streams import ServerProcess, free_port, run_streams
 
 PROMPT = "ROMEO:"
+# The deployed batching parameters (k8s/ ships them to TF Serving): what "batching" rows run with.
+BATCHING_FILE = ("--batching-parameters-file", "k8s/base/serving/config/batching.config")
 BLOCK = 16  # characters per call through the `sample` signature (the client's default)
 THROUGHPUT_FLAGS = ("--num-batch-threads", "1", "--max-batch-size", "32", "--batch-timeout-micros", "20000")
 
@@ -59,20 +60,21 @@ def measure_generator(generator, steps: int, runs: int) -> dict:
 
 
 def measure_prompt(backend, bench_model: BenchModel, length: int, runs: int) -> dict:
-    """One prefill RPC for a ``length``-character prompt vs ``length`` step RPCs."""
-    import numpy as np
+    """A ``length``-character prompt through `prefill` (one call per 128-token chunk) vs
+    ``length`` step calls."""
+    from serving.client.generation import prefill_prompts
 
-    ids = bench_model.vocabulary.encode(bench_model.corpus_text[:length]).reshape(1, -1)
-    lengths = np.array([length], np.int32)
-    backend.prefill(ids, lengths)  # warm (prefill traces per new length on first use)
+    encoded = bench_model.vocabulary.encode(bench_model.corpus_text[:length])
+    ids = encoded.reshape(1, -1)
+    prefill_prompts(backend, [encoded])  # warm
 
     def prefill_once(_: int) -> float:
         started = time.perf_counter()
-        backend.prefill(ids, lengths)
+        prefill_prompts(backend, [encoded])
         return time.perf_counter() - started
 
     def per_char_once(_: int) -> float:
-        _, states = backend.prefill(ids[:, :1], np.array([1], np.int32))
+        _, states = prefill_prompts(backend, [encoded[:1]])
         started = time.perf_counter()
         for position in range(1, length):
             _, states = backend.step(ids[:, position:position + 1], states)
@@ -89,12 +91,14 @@ def measure_batch_ceiling(backend, sizes: tuple[int, ...], runs: int) -> list[di
     batching server could reach with no RPC, Python or client cost at all (the ceiling of (4))."""
     import numpy as np
 
-    from serving.sampling import SamplingParams
+    from serving.client.sampling import SamplingParams
+
+    from serving.client.generation import prefill_prompts
 
     out = []
     for rows in sizes:
         ids = np.ones((rows, 1), np.int32)
-        _, states = backend.prefill(ids, np.ones(rows, np.int32))  # states in the backend's own form
+        _, states = prefill_prompts(backend, [ids[0]] * rows)
         uniforms = np.full((rows, BLOCK), 0.5)
         backend.sample(ids, states, uniforms, SamplingParams())  # warm
 
@@ -134,7 +138,7 @@ def main() -> int:
         results["tutorial_tf_function"] = measure_tutorial(bench_model, steps, runs, compiled=True)
         print("(1b) tutorial tf.function", results["tutorial_tf_function"], flush=True)
 
-        from serving.client import GenerationClient, TextGenerator
+        from serving.client.generator import GenerationClient, TextGenerator
 
         local = TextGenerator.from_saved_model(bench_model.saved_model_dir, steps_per_call=1)
         results["in_process_signature"] = measure_generator(local, steps, runs)
@@ -160,13 +164,14 @@ def main() -> int:
         streams: dict[str, list[dict]] = {}
         for label, batching, flags, counts in (
                 ("no_batching", False, (), stream_counts),
-                ("batching", True, (), stream_counts),
+                ("batching", True, BATCHING_FILE, stream_counts),
                 # One model call at a time: on 2 cores, two concurrent batches only halve each other.
-                ("batching_1_thread", True, ("--num-batch-threads", "1"), [n for n in stream_counts if n >= 8]),
+                ("batching_1_thread", True, (*BATCHING_FILE, "--num-batch-threads", "1"),
+                 [n for n in stream_counts if n >= 8]),
                 # Tuned for throughput: a batch waits (up to 20 ms) until 32 rows are there, so the
                 # streams do not settle into two alternating half-size batches; a lone stream pays
                 # the wait on every call.
-                ("batching_full", True, THROUGHPUT_FLAGS, [n for n in stream_counts if n != 8])):
+                ("batching_full", True, (*BATCHING_FILE, *THROUGHPUT_FLAGS), [n for n in stream_counts if n != 8])):
             with ServerProcess(base, batching, flags) as server:
                 if label == "no_batching":
                     # (3) from a fresh client process, like the streams (this one holds TensorFlow).
@@ -238,7 +243,8 @@ def render(r: dict, targets: list[dict]) -> str:
     stream_rows = []
     base = max(s["chars_per_sec"] for label in ("no_batching", "batching") for s in r["streams"][label]
                if s["streams"] == 1)
-    names = {"no_batching": "no batching", "batching": "batching (defaults: 2 batch threads)",
+    names = {"no_batching": "no batching", "batching": "batching (k8s/'s batching.config: 64 rows, 2 ms, "
+                                                        "2 batch threads)",
              "batching_1_thread": "batching, `--num-batch-threads 1`",
              "batching_full": "batching for throughput: `" + " ".join(THROUGHPUT_FLAGS) + "`"}
     for label in ("no_batching", "batching", "batching_1_thread", "batching_full"):
@@ -263,10 +269,12 @@ def render(r: dict, targets: list[dict]) -> str:
     n = g["prompt_chars"]
     out += [f"(5) a {n}-character prompt:", "",
             markdown_table(("how", "seconds", "ms/char"), [
-                ("one `prefill` RPC", f"{g['prefill_s']:.3f}", f"{g['prefill_s'] * 1000 / n:.3f}"),
+                (f"`prefill` RPCs, 128 characters each ({-(-n // 128)} calls)", f"{g['prefill_s']:.3f}",
+                 f"{g['prefill_s'] * 1000 / n:.3f}"),
                 (f"{n} `serving_default` RPCs, one per character", f"{g['per_char_s']:.3f}",
                  f"{g['per_char_s'] * 1000 / n:.3f}"),
-                ("`prefill` in process", f"{p['prefill_s']:.3f}", f"{p['prefill_s'] * 1000 / n:.3f}"),
+                (f"`prefill` in process ({-(-n // 128)} calls)", f"{p['prefill_s']:.3f}",
+                 f"{p['prefill_s'] * 1000 / n:.3f}"),
                 (f"{n} `serving_default` calls in process", f"{p['per_char_s']:.3f}",
                  f"{p['per_char_s'] * 1000 / n:.3f}"),
                 (f"floor: {n} sequential tanh(h @ W_recurrent), [1,{model['units'][0]}] x "

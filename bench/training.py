@@ -1,8 +1,8 @@
 """Training benchmark: `charloom train` vs a plain `model.fit` of the same model on the same data,
 and 1 vs 2 logical CPU replicas; every run in its own process.
 
-    .venv/bin/python bench/training.py           # tiny + tutorial-gru1024, ~10 minutes
-    .venv/bin/python bench/training.py --quick   # tiny only, one repeat
+    .venv/bin/python -m bench.training           # tiny + tutorial-gru1024, ~10 minutes
+    .venv/bin/python -m bench.training --quick   # tiny only, one repeat
 
 Characters/s count training only (validation excluded) and leave out the first epoch (tracing,
 compilation). Writes bench/results/training.{json,md}.
@@ -15,21 +15,19 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
+from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
                           targets_markdown, write_results)
 
-WORKER = REPO / "bench" / "training_worker.py"
+WORKER = "bench.lib.training_worker"  # run as a module from the repo root
 # (config, steps per epoch, epochs): short but warm runs; epoch 1 is the warm-up.
 PLANS = {"tiny": ("tiny", 60, 4), "tutorial-gru1024": ("tutorial-gru1024", 4, 3)}
 RUNS = (("plain", 1), ("charloom", 1), ("charloom", 2))
 
 
 def run_worker(mode: str, replicas: int, config: str, steps: int, epochs: int) -> dict:
-    command = [sys.executable, str(WORKER), "--mode", mode, "--replicas", str(replicas), "--config", config,
+    command = [sys.executable, "-m", WORKER, "--mode", mode, "--replicas", str(replicas), "--config", config,
                "--steps", str(steps), "--epochs", str(epochs)]
     completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1800)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]

@@ -1,8 +1,8 @@
 """Tuning benchmark: the same 4-trial `charloom tune` search with 1 vs 2 concurrent trials, and
 ASHA vs no early stopping (FIFO): compute spent to reach the same best val_bpc.
 
-    .venv/bin/python bench/tuning.py           # three searches of the quick space, ~15 minutes
-    .venv/bin/python bench/tuning.py --quick   # 2 trials x 2 epochs each
+    .venv/bin/python -m bench.tuning           # three searches of the quick space, ~15 minutes
+    .venv/bin/python -m bench.tuning --quick   # 2 trials x 2 epochs each
 
 Every search samples the same trials (random search, seed 0). Compute is counted in trial-epochs
 and trial-seconds from Ray's per-trial result.json. Writes bench/results/tuning.{json,md}.
@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
+from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
                           targets_markdown, write_results)
 
 CHARLOOM = str(Path(sys.executable).parent / "charloom")

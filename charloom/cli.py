@@ -1,19 +1,25 @@
-"""`charloom` command line: parse, dispatch to a package's subcommand, turn user errors into one line.
+"""`charloom` command line: parse, dispatch to a subcommand, turn user errors into one line.
 
-Each package contributes its subcommands through a ``commands`` module exposing
-``register(subparsers)`` and ``USER_ERRORS``; heavy imports (TensorFlow, Ray) happen inside
-the handlers, so ``charloom --help`` is instant.
+Every subcommand is a module of charloom/commands with ``register(subparsers)``; `COMMANDS` is
+the one list of them. Heavy imports (TensorFlow, Ray) happen inside the handlers, so
+``charloom --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
-COMMAND_MODULES = ("trainer.commands", "serving.commands")
+from charloom.commands import data, export, generate, serve, train, tune
+from serving.client.errors import GenerationError
+from serving.errors import ServingError
+from trainer.errors import TrainerError
+
+COMMANDS = (data, train, export, tune, serve, generate)
+# Mistakes a user can fix: one line on stderr and exit code 2, never a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (TrainerError, ServingError, GenerationError)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], ...]]:
@@ -23,12 +29,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], 
     parser.add_argument("--log-level", default=os.environ.get("CHARLOOM_LOG_LEVEL", "WARNING"),
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="library log level")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    user_errors: list[type[BaseException]] = []
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(subparsers)
-        user_errors.extend(module.USER_ERRORS)
-    return parser, tuple(user_errors)
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser, USER_ERRORS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,9 +17,17 @@ shapes otherwise equal unless it pads them) can merge any requests of one signat
 | ``detokenize`` | ``input_ids`` int32 [B, L] | ``text`` string [B] |
 
 States are float32 [B, units] tensors named by `state_name`; zeros are the initial state.
+
+Also here, because the exporter applies them and the client must apply them identically: the
+vocabulary's rules (`vocabulary_order`, `unknown_characters_message`) and the sampling rule
+(`choose_tokens`, written once against a small array interface that numpy and TensorFlow both
+provide: serving/client/sampling.py and trainer/export/sampling.py).
 """
 
 from __future__ import annotations
+
+import unicodedata
+from typing import Any, Protocol
 
 STEP = "serving_default"
 PREFILL = "prefill"
@@ -54,3 +62,81 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 def state_name(layer: int, kind: str) -> str:
     """``layer_0_h``: the hidden state of RNN layer 0 (``c`` is an LSTM's cell state)."""
     return f"layer_{layer}_{kind}"
+
+
+# -- the vocabulary ---------------------------------------------------------------------------
+# Token i of a model is its vocabulary's i-th character; the characters are a corpus' distinct
+# code points in code-point order. There is no "unknown" id: text with a character outside the
+# vocabulary is refused by the client (naming the characters), and `tokenize` returns NO_ID.
+NAMED_UNKNOWN_CHARACTERS = 10  # at most this many are named in an error
+
+
+def vocabulary_order(text: str) -> tuple[str, ...]:
+    """The vocabulary of ``text``: its distinct code points, in code-point order."""
+    return tuple(sorted(set(text)))
+
+
+def describe_char(char: str) -> str:
+    """``'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)``; whitespace and controls shown escaped."""
+    name = unicodedata.name(char, "")
+    shown = repr(char) if not char.isprintable() or char.isspace() else f"'{char}'"
+    return f"{shown} (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def unknown_characters_message(subject: str, vocabulary: str, missing: list[str]) -> str:
+    """``prompt contains 2 character(s) not in the model's vocabulary: 'é' (U+00E9 ...), ...``"""
+    shown = ", ".join(describe_char(c) for c in missing[:NAMED_UNKNOWN_CHARACTERS])
+    more = f" and {len(missing) - NAMED_UNKNOWN_CHARACTERS} more" if len(missing) > NAMED_UNKNOWN_CHARACTERS else ""
+    return f"{subject} contains {len(missing)} character(s) not in {vocabulary}: {shown}{more}"
+
+
+# -- the sampling rule ------------------------------------------------------------------------
+class ArrayOps(Protocol):
+    """What `choose_tokens` needs of an array library (numpy, TensorFlow); last-axis operations."""
+
+    def float64(self, x: Any) -> Any: ...
+    def where(self, condition: Any, x: Any, y: Any) -> Any: ...  # y may be a Python float
+    def exp(self, x: Any) -> Any: ...
+    def cumsum(self, x: Any) -> Any: ...
+    def total(self, x: Any) -> Any: ...  # sum over the last axis, kept as a dimension
+    def count(self, condition: Any) -> Any: ...  # int32 number of True along the last axis
+    def sort_descending(self, x: Any) -> tuple[Any, Any]: ...  # (values, positions); ties by position
+    def unsort(self, sorted_x: Any, order: Any) -> Any: ...  # back to the original positions
+    def positions(self, x: Any) -> Any: ...  # 0 .. width-1, shaped to broadcast over rows
+    def argmax(self, x: Any) -> Any: ...  # int32
+    def minimum(self, x: Any, bound: int) -> Any: ...
+    def width(self, x: Any) -> Any: ...  # the size of the last axis
+
+
+def token_probabilities(ops: ArrayOps, logits: Any, temperature: Any, top_k: Any, top_p: Any) -> Any:
+    """Each row's distribution [B, V], in vocabulary order: logits [B, V]; temperature, top_p [B]
+    float64; top_k [B] int32.
+
+    Logits are divided by the temperature (0 counts as 1 here: greedy rows are decided by
+    `choose_tokens`); the ``top_k`` most likely are kept (0: all); softmax; the smallest set of
+    most likely tokens whose probability reaches ``top_p`` is kept (the most likely always, 1:
+    all), renormalised. Cut tokens get probability exactly 0. In float64, per row.
+    """
+    x = ops.float64(logits) / ops.where(temperature == 0.0, 1.0, temperature)[:, None]
+    sorted_x, order = ops.sort_descending(x)
+    k = top_k[:, None]
+    sorted_x = ops.where((k <= 0) | (k >= ops.width(x)) | (ops.positions(x) < k), sorted_x, float("-inf"))
+    p = ops.exp(sorted_x - sorted_x[:, :1])
+    p = p / ops.total(p)
+    mass_before = ops.cumsum(p) - p
+    p = ops.where((top_p[:, None] >= 1.0) | (mass_before < top_p[:, None]), p, 0.0)
+    return ops.unsort(p / ops.total(p), order)
+
+
+def first_reaching(ops: ArrayOps, probabilities: Any, uniforms: Any) -> Any:
+    """The first token, in vocabulary order, whose cumulative probability reaches ``u`` times the
+    row's total (``u`` in (0, 1]), so a token of probability 0 is never chosen."""
+    cdf = ops.cumsum(probabilities)
+    return ops.minimum(ops.count(cdf < uniforms[:, None] * cdf[:, -1:]), ops.width(probabilities) - 1)
+
+
+def choose_tokens(ops: ArrayOps, logits: Any, uniforms: Any, temperature: Any, top_k: Any, top_p: Any) -> Any:
+    """The sampling rule: each row's next token from its logits and its uniform ``u``; temperature
+    0 is greedy (argmax of the logits, ``u`` unused)."""
+    chosen = first_reaching(ops, token_probabilities(ops, logits, temperature, top_k, top_p), uniforms)
+    return ops.where(temperature == 0.0, ops.argmax(logits), chosen)

@@ -1,4 +1,5 @@
-"""One loaded model version, loaded and run the way TensorFlow Serving does it.
+"""A SavedModel loaded and run the way TensorFlow Serving does it (the server and the in-process
+client backend both use it).
 
 TF Serving's loader (``LoadSavedModel``) imports the ``serve`` meta graph into a graph, opens a
 Session on it, runs the restore op named by the meta graph's ``saver_def`` on the ``variables/``
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -23,7 +22,6 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.saved_model.loader_impl import SavedModelLoader
 
-from serving.model_config import RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +33,20 @@ def is_saved_model_dir(path: Path) -> bool:
     return any((path / name).is_file() for name in SAVED_MODEL_FILES)
 
 
-def session_config(options: RuntimeOptions) -> config_pb2.ConfigProto:
-    return config_pb2.ConfigProto(intra_op_parallelism_threads=options.intra_op_parallelism,
-                                  inter_op_parallelism_threads=options.inter_op_parallelism,
+def session_config(intra_op_parallelism: int = 0, inter_op_parallelism: int = 0) -> config_pb2.ConfigProto:
+    """TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (0: a
+    thread per core)."""
+    return config_pb2.ConfigProto(intra_op_parallelism_threads=intra_op_parallelism,
+                                  inter_op_parallelism_threads=inter_op_parallelism,
                                   allow_soft_placement=True)
 
 
 class SessionBundle:
     """A Session holding one SavedModel's ``serve`` meta graph, restored and initialised."""
 
-    def __init__(self, path: Path, options: RuntimeOptions = RuntimeOptions()) -> None:
+    def __init__(self, path: Path, config: config_pb2.ConfigProto | None = None) -> None:
         self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph, config=session_config(options))
+        self.session = tf.compat.v1.Session(graph=self.graph, config=config or session_config())
         try:
             with self.graph.as_default():
                 meta_graph = SavedModelLoader(str(path)).load(self.session, [SERVE_TAG])
@@ -90,46 +90,3 @@ class SessionBundle:
 
     def close(self) -> None:
         self.session.close()
-
-
-@dataclass
-class Servable:
-    """A loaded version; `in_flight` counts requests holding it so unloading can wait for them."""
-
-    name: str
-    version: int
-    path: Path
-    bundle: SessionBundle
-    in_flight: int = 0
-    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
-
-    @property
-    def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
-        return self.bundle.signature_defs
-
-    def enter(self) -> None:
-        with self._idle:
-            self.in_flight += 1
-
-    def leave(self) -> None:
-        with self._idle:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.notify_all()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no request holds this version; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self.in_flight == 0, timeout)
-
-    def release(self) -> None:
-        self.bundle.close()
-
-
-def load_servable(name: str, version: int, path: Path, options: RuntimeOptions = RuntimeOptions()) -> Servable:
-    """Load a version directory into a Session (raises on any failure; the caller records it)."""
-    started = time.monotonic()
-    bundle = SessionBundle(path, options)
-    logger.info("loaded %s version %d from %s in %.2fs (signatures: %s)", name, version, path,
-                time.monotonic() - started, ", ".join(sorted(bundle.signature_defs)))
-    return Servable(name=name, version=version, path=path, bundle=bundle)

@@ -1,10 +1,13 @@
-"""Shared fixtures: an isolated corpus cache seeded from ../shared/data when it is there."""
+"""Shared fixtures: an isolated corpus cache seeded from ../shared/data when it is there, toy exported
+models (tests/helpers/toy_models.py), a fake TF Serving for client tests, and health waiting."""
 
 from __future__ import annotations
 
 import os
 import random
+from concurrent import futures
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -57,3 +60,67 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     else:
         path.write_text(synthetic_text(40_000), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def toy_gru_dir(tmp_path_factory) -> Path:
+    from tests.helpers.toy_models import export_toy_model
+
+    return export_toy_model(tmp_path_factory.mktemp("toy") / "toy-gru", cell="gru", units=(16, 12))
+
+
+@pytest.fixture(scope="session")
+def toy_lstm_dir(tmp_path_factory) -> Path:
+    from tests.helpers.toy_models import export_toy_model
+
+    return export_toy_model(tmp_path_factory.mktemp("toy") / "toy-lstm", cell="lstm", units=(16,))
+
+
+@pytest.fixture
+def start_fake_server(toy_gru_dir):
+    """`start_fake_server(credentials=None, port=0)` -> (port, servicer); stopped after the test."""
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    from tests.helpers.fake_server import FakePredictionService
+
+    servers = []
+
+    def start(credentials=None, port: int = 0):
+        servicer = FakePredictionService(toy_gru_dir)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)
+        health_servicer = health.HealthServicer()
+        health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        address = f"127.0.0.1:{port}"
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        server.start()
+        servers.append(server)
+        return port, servicer
+    yield start
+    for server in servers:
+        server.stop(grace=None)
+
+
+@pytest.fixture
+def fake_server(start_fake_server):
+    """(target, servicer) of a FakePredictionService on a free loopback port."""
+    port, servicer = start_fake_server()
+    return f"127.0.0.1:{port}", servicer
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    from tests.helpers.ports import free_port
+
+    return free_port()
+
+
+@pytest.fixture
+def wait_for_health() -> Callable[..., None]:
+    """`wait_for_health(port, timeout=60, service="", credentials=None, target_host="127.0.0.1")`."""
+    from tests.helpers.servers import wait_healthy
+
+    return wait_healthy

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import keras
 
-from trainer.checkpoints import BEST_DIR, copy_checkpoint, epoch_dir, prune_checkpoints, write_checkpoint
+from trainer.checkpoints import copy_checkpoint, write_checkpoint
+from trainer.runs import BEST_DIR, epoch_dir, prune_checkpoints
 from trainer.config import TrainingConfig
 from trainer.vocabulary import Vocabulary
 
@@ -68,12 +69,17 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping whose counters survive a resume (``on_train_begin`` would reset them)."""
+class _RestoresCounters:
+    """A Keras callback whose counters come back from a checkpoint's ``restore`` dict, since its
+    ``on_train_begin`` would reset them."""
 
     def __init__(self, restore: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self._restore = restore or {}
+
+
+class ResumableEarlyStopping(_RestoresCounters, keras.callbacks.EarlyStopping):
+    """EarlyStopping whose counters survive a resume."""
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
@@ -86,12 +92,8 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 "stopped": bool(self.model.stop_training)}
 
 
-class ResumableReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+class ResumableReduceLROnPlateau(_RestoresCounters, keras.callbacks.ReduceLROnPlateau):
     """ReduceLROnPlateau whose counters survive a resume; the LR itself is optimizer state."""
-
-    def __init__(self, restore: dict | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self._restore = restore or {}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)

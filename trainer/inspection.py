@@ -7,7 +7,8 @@ import dataclasses
 from trainer.config import TrainingConfig
 from trainer.corpus import Corpus
 from trainer.dataset import batches_per_epoch, split_ids, training_dataset
-from trainer.vocabulary import Vocabulary, describe_char
+from serving.contract import describe_char
+from trainer.vocabulary import Vocabulary
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""JSON documents of runs, checkpoints and vocabularies: atomic writes, reads that name the damage."""
+"""JSON documents of runs, checkpoints and vocabularies: atomic writes, reads that name the damage,
+and the UTC timestamps they carry."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import uuid
@@ -31,3 +33,8 @@ def read_json_object(path: Path, error: type[TrainerError], missing: str) -> dic
     if not isinstance(data, dict):
         raise error(f"{path} is corrupted: not a JSON object")
     return data
+
+
+def utc_now() -> str:
+    """Now, in UTC, to the second (ISO 8601): the ``created``/``updated`` fields."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

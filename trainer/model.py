@@ -10,11 +10,16 @@ last real token.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import tensorflow as tf
 
 from serving.contract import state_name
 from trainer.config import TrainingConfig
+
+if TYPE_CHECKING:
+    from trainer.checkpoints import Checkpoint
 
 EMBEDDING = "embedding"
 LOGITS = "logits"
@@ -112,3 +117,12 @@ def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths:
         new_states = _advance(model, config, ids[:, t], states)
         states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
     return _logits(model, config, states), states
+
+
+def load_model(checkpoint: "Checkpoint") -> keras.Model:
+    """Rebuild the training model from a checkpoint's config and load its weights."""
+    from trainer.checkpoints import load_weights
+
+    model = build_model(checkpoint.config, checkpoint.vocabulary.size)
+    load_weights(model, checkpoint)
+    return model

@@ -21,13 +21,14 @@ import keras
 import tensorflow as tf
 
 from trainer import checkpoints as ckpt
+from trainer import runs
 from trainer.callbacks import (METRIC_KEYS, CheckpointWriter, EpochMetrics, ResumableEarlyStopping,
                                ResumableReduceLROnPlateau)
 from trainer.config import TrainingConfig
 from trainer.corpus import Corpus
 from trainer.dataset import batches_per_epoch, check_fits, split_ids, training_dataset, validation_dataset
 from trainer.errors import ConfigError, RunError
-from trainer.jsonfile import write_json_atomic
+from trainer.jsonfile import utc_now, write_json_atomic
 from trainer.model import build_model
 from trainer.vocabulary import Vocabulary
 
@@ -75,11 +76,11 @@ def _start_checkpoint(run_dir: Path, resume_from: Path | None, config: TrainingC
                            f"or choose a new --out")
         return None
     resume_from = Path(resume_from)
-    if (resume_from / ckpt.RUN_FILE).is_file() and not ckpt.epoch_checkpoints(resume_from):
+    if (resume_from / runs.RUN_FILE).is_file() and not runs.epoch_checkpoints(resume_from):
         logger.info("%s has no finished epoch yet; starting it from the beginning", resume_from)
         return None
-    checkpoint = ckpt.read_checkpoint(ckpt.resolve_checkpoint(resume_from, prefer="latest"))
-    ckpt.check_resumable(checkpoint, config, vocabulary)
+    checkpoint = ckpt.read_checkpoint(runs.resolve_checkpoint(resume_from, prefer="latest"))
+    runs.check_resumable(checkpoint, config, vocabulary)
     return checkpoint
 
 
@@ -105,7 +106,7 @@ def _run_record(config: TrainingConfig, corpus: Corpus, replicas: int, status: s
             "corpus": corpus.describe(), "replicas": replicas,
             "epochs_completed": history[-1]["epoch"] if history else 0,
             "best": {k: best[k] for k in ("epoch", "val_loss", "val_bpc") if k in best} if best else None,
-            "history": history, "created": created, "updated": ckpt.utc_now()}
+            "history": history, "created": created, "updated": utc_now()}
 
 
 def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: int | None = None,
@@ -124,8 +125,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     history = list(start.history) if start else []
     initial_epoch = start.epoch if start else 0
     state = start.state if start else {}
-    resumed_here = start is not None and (run_dir / ckpt.RUN_FILE).is_file()
-    created = ckpt.read_run(run_dir).get("created", ckpt.utc_now()) if resumed_here else ckpt.utc_now()
+    resumed_here = start is not None and (run_dir / runs.RUN_FILE).is_file()
+    created = runs.read_run(run_dir).get("created", utc_now()) if resumed_here else utc_now()
     if start and (initial_epoch >= config.epochs or state.get("stopped_early")):
         logger.info("%s already finished (%d epochs%s)", run_dir, initial_epoch,
                     ", stopped early" if state.get("stopped_early") else "")
@@ -147,7 +148,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
         split.validation, config.seq_len, config.batch_size, steps=config.validation_steps))
 
     def record(status: str) -> None:
-        write_json_atomic(run_dir / ckpt.RUN_FILE, _run_record(
+        write_json_atomic(run_dir / runs.RUN_FILE, _run_record(
             config, corpus, strategy.num_replicas_in_sync, status, history, created))
 
     def saved(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:
@@ -213,7 +214,7 @@ def _result(run_dir: Path, history: list[dict], stopped_early: bool,
             fallback: Path | None = None) -> TrainResult:
     best = _best(history)
     try:
-        best_dir = ckpt.resolve_checkpoint(run_dir, prefer="best")
+        best_dir = runs.resolve_checkpoint(run_dir, prefer="best")
     except RunError:
         if fallback is None:
             raise

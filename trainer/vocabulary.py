@@ -11,23 +11,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import unicodedata
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
+from serving.contract import unknown_characters_message, vocabulary_order
 from trainer.errors import VocabularyError
 from trainer.jsonfile import read_json_object, write_json_atomic
 
 FILE_NAME = "vocabulary.json"
 FORMAT = "charloom-vocabulary/1"
-
-
-def describe_char(char: str) -> str:
-    name = unicodedata.name(char, "")
-    shown = repr(char) if not char.isprintable() or char.isspace() else f"'{char}'"
-    return f"{shown} (U+{ord(char):04X}{' ' + name if name else ''})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +38,7 @@ class Vocabulary:
 
     @classmethod
     def from_text(cls, text: str) -> "Vocabulary":
-        return cls(tuple(sorted(set(text))))
+        return cls(vocabulary_order(text))
 
     @property
     def size(self) -> int:
@@ -62,10 +56,7 @@ class Vocabulary:
     def encode(self, text: str) -> np.ndarray:
         missing = self.unknown(text)
         if missing:
-            shown = ", ".join(describe_char(c) for c in missing[:10])
-            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-            raise VocabularyError(f"text contains {len(missing)} character(s) not in the "
-                                  f"vocabulary: {shown}{more}")
+            raise VocabularyError(unknown_characters_message("text", "the vocabulary", missing))
         table = {c: i for i, c in enumerate(self.chars)}
         return np.fromiter((table[c] for c in text), dtype=np.int32, count=len(text))
 

@@ -18,8 +18,8 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 from serving import defaults
-from serving.batching_parameters import read_batching_parameters_file
-from serving.model_config import ServerConfig, read_model_config_file
+from serving.server.batching_parameters import read_batching_parameters_file
+from serving.server.config import ServerConfig, read_model_config_file
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 CONFIG_DIR = K8S_DIR / "base" / "serving" / "config"

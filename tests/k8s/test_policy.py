@@ -20,8 +20,8 @@ from packaging.requirements import Requirement
 
 from charloom.cli import build_parser
 from serving import defaults
-from serving.client import DEFAULT_TARGET, GenerationClient
-from serving.serve_command import config_from_args
+from serving.client.generator import DEFAULT_TARGET, GenerationClient
+from charloom.commands.serve import config_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_OVERLAYS = ("cpu", "gpu", "bucket")
@@ -214,7 +214,7 @@ def test_model_name_matches_the_client_and_the_local_server(
         overlay: str, rendered: Docs, find: Find, tmp_path: Path) -> None:
     data = find(rendered[overlay], "ConfigMap")["data"]
     (tmp_path / "models.config").write_text(data["models.config"])
-    from serving.model_config import read_model_config_file
+    from serving.server.config import read_model_config_file
 
     names = [m.name for m in read_model_config_file(tmp_path / "models.config")]
     client_default = inspect.signature(GenerationClient.__init__).parameters["model_name"].default

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from trainer.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau
-from trainer.checkpoints import epoch_checkpoints, load_model, read_checkpoint
+from trainer.checkpoints import read_checkpoint
+from trainer.model import load_model
+from trainer.runs import epoch_checkpoints
 from trainer.config import TrainingConfig
 from trainer.corpus import load_corpus
 from trainer.errors import ConfigError, RunError

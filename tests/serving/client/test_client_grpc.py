@@ -2,9 +2,9 @@ import time
 
 import pytest
 
-from serving.channel import RetryPolicy
-from serving.client import GenerationClient, TextGenerator
-from serving.client_errors import (DeadlineExceededError, RpcFailedError, SamplingArgumentError,
+from serving.client.grpc_backend import RetryPolicy
+from serving.client.generator import GenerationClient, TextGenerator
+from serving.client.errors import (DeadlineExceededError, RpcFailedError, SamplingArgumentError,
                                    ServerUnavailableError, UnknownCharactersError)
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
@@ -13,7 +13,7 @@ FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
 def test_grpc_text_equals_in_process_text(fake_server, toy_gru_dir):
     target, servicer = fake_server
     options = dict(num_samples=2, max_new_tokens=40, temperature=0.8, top_k=30, seed=9, stop=["\n"])
-    with GenerationClient(target, "toy") as client:
+    with GenerationClient(target, "toy", steps_per_call=1) as client:
         remote = client.generate(["ROMEO:", "KING:"], **options)
         assert client.backend.version == 1  # pinned from GetModelMetadata
     local = TextGenerator.from_saved_model(toy_gru_dir).generate(["ROMEO:", "KING:"], **options)
@@ -25,7 +25,7 @@ def test_grpc_text_equals_in_process_text(fake_server, toy_gru_dir):
 
 def test_stream_over_grpc(fake_server):
     target, _ = fake_server
-    with GenerationClient(target, "toy") as client:
+    with GenerationClient(target, "toy", steps_per_call=1) as client:
         chunks = list(client.stream("ROMEO:", max_new_tokens=20, seed=1))
         [result] = client.generate("ROMEO:", max_new_tokens=20, seed=1)
     assert "".join(c.text for c in chunks) == result.text and len(chunks) == 20
@@ -48,7 +48,7 @@ def test_unknown_characters_make_no_predict_rpc_on_the_model(fake_server):
 
 def test_retries_unavailable_with_backoff(fake_server):
     target, servicer = fake_server
-    with GenerationClient(target, "toy", retry=FAST_RETRY) as client:
+    with GenerationClient(target, "toy", retry=FAST_RETRY, steps_per_call=1) as client:
         client.vocabulary  # learn the model first
         servicer.predict_calls.clear()
         servicer.unavailable_remaining = 3  # the prefill fails three times, then succeeds
@@ -118,7 +118,7 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
     import grpc
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
-    from serving.readiness import ServerNotReadyError
+    from serving.client.errors import ServerNotReadyError
 
     class Models(model_service_pb2_grpc.ModelServiceServicer):
         calls = 0

@@ -1,11 +1,11 @@
 import pytest
 
-from serving.client import TextGenerator
-from serving.client_errors import SamplingArgumentError, UnknownCharactersError
-from serving.local_backend import LocalBackend
-from serving.stop_strings import StopStringScanner, validate_stop_strings
+from serving.client.generator import TextGenerator
+from serving.client.errors import SamplingArgumentError, UnknownCharactersError
+from serving.client.local_backend import LocalBackend
+from serving.client.stop_strings import StopStringScanner, validate_stop_strings
 
-from recording_backend import RecordingBackend
+from tests.helpers.recording_backend import RecordingBackend
 
 
 def feed(scanner, text):
@@ -50,7 +50,7 @@ def recording(local):
 
 
 def test_one_prefill_then_one_step_per_character(recording):
-    generator = TextGenerator(recording)
+    generator = TextGenerator(recording, steps_per_call=1)
     [result] = generator.generate("ROMEO:", max_new_tokens=30, seed=1)
     assert result.new_tokens == 30 and len(result.text) == 30 and result.finish_reason == "length"
     assert recording.calls == [("detokenize", 60, 0), ("prefill", 1, 0)] + [("step", 1, 1)] * 29
@@ -75,13 +75,14 @@ def test_greedy_is_deterministic_without_seed(local):
 
 
 def test_stop_strings_finish_rows_and_drop_them_from_the_batch(recording):
-    generator = TextGenerator(recording)
+    generator = TextGenerator(recording, steps_per_call=1)
     options = dict(max_new_tokens=60, temperature=0.8, seed=5)
-    free = generator.generate(["A", "B"], **options)
-    stop = free[0].text[10:12]  # occurs in row 0's text; cut at its first occurrence
+    free = generator.generate("A", num_samples=2, **options)  # two rows with their own random streams
+    # a stop string in row 0's text (from character 10 on) that row 1 never produces
+    stop = next(free[0].text[i:i + 2] for i in range(10, 50) if free[0].text[i:i + 2] not in free[1].text)
     cut = free[0].text.index(stop)
     recording.calls.clear()
-    stopped = generator.generate(["A", "B"], stop=[stop], **options)
+    stopped = generator.generate("A", num_samples=2, stop=[stop], **options)
     assert stopped[0].text == free[0].text[:cut] and stopped[0].finish_reason == "stop"
     assert stopped[0].new_tokens == cut + len(stop)
     assert stop not in free[1].text  # fixed seed: row 1 never produces it
@@ -91,7 +92,7 @@ def test_stop_strings_finish_rows_and_drop_them_from_the_batch(recording):
 
 
 def test_stream_yields_text_as_it_is_produced_and_matches_generate(local):
-    generator = TextGenerator(local)
+    generator = TextGenerator(local, steps_per_call=1)
     options = dict(max_new_tokens=50, temperature=0.7, seed=2)
     reference = generator.generate("ROMEO:", **options)[0].text
     stop = reference[30:33]

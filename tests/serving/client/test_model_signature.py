@@ -1,7 +1,7 @@
 import pytest
 
-from serving.client_errors import IncompatibleModelError
-from serving.model_signature import StepSignature
+from serving.client.errors import IncompatibleModelError
+from serving.client.model_signature import StepSignature
 
 F, I, D = "float", "int32", "double"
 SAMPLE_IN = {"input_ids": ((-1, 1), I), "uniforms": ((-1, -1), D), "temperature": ((-1,), D),

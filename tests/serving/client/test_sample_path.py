@@ -3,15 +3,16 @@
 Uses a model exported by trainer/ (random weights, sharpened logits); tests may import trainer/.
 """
 
+import dataclasses
 import math
 
 import pytest
 
-from serving.client import TextGenerator
-from serving.client_errors import SamplingArgumentError
-from serving.local_backend import LocalBackend
+from serving.client.generator import TextGenerator
+from serving.client.errors import SamplingArgumentError
+from serving.client.local_backend import LocalBackend
 
-from recording_backend import RecordingBackend
+from tests.helpers.recording_backend import RecordingBackend
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\nJULIET:\nAy me!\n"
 
@@ -88,7 +89,11 @@ def test_stop_strings_and_streaming_are_unchanged_by_blocks(backend):
 
 
 def test_a_model_without_sample_is_driven_one_step_per_call(toy_gru_dir):
-    generator = TextGenerator(RecordingBackend(LocalBackend(toy_gru_dir)), steps_per_call=16)
+    class WithoutSample(RecordingBackend):  # a model whose signatures lack `sample`
+        signature = property(lambda self: dataclasses.replace(
+            self.inner.signature, signature_names=self.inner.signature.signature_names - {"sample"}))
+
+    generator = TextGenerator(WithoutSample(LocalBackend(toy_gru_dir)), steps_per_call=16)
     assert not generator.backend.signature.can_sample
     generator.generate("ROMEO:", max_new_tokens=10, seed=1)
     assert [name for name, _, _ in generator.backend.calls] == ["detokenize", "prefill"] + ["step"] * 9
@@ -105,8 +110,8 @@ def test_batched_sample_calls_keep_each_streams_text(start_server, exported):
     exactly its own text (per-row options and uniforms survive the concatenation)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from serving.client import GenerationClient
-    from serving.model_config import BatchingOptions, single_model
+    from serving.client.generator import GenerationClient
+    from serving.server.config import BatchingOptions, single_model
 
     options = BatchingOptions(enabled=True, max_batch_size=8, batch_timeout_micros=100_000, num_batch_threads=1)
     handle = start_server(models=(single_model("charloom", exported.parent),), batching=options)

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from serving.client_errors import SamplingArgumentError
-from serving.sampling import SamplingParams, probabilities, resolve_seed, row_generator, sample_next
+from serving.client.errors import SamplingArgumentError
+from serving.client.sampling import SamplingParams, probabilities, resolve_seed, row_generator, sample_next
 
 LOGITS = np.log(np.array([[0.05, 0.5, 0.15, 0.3]], dtype=np.float32))
 

@@ -1,0 +1,87 @@
+"""The transport-independent interface the generation loop drives, on top of one call primitive.
+
+Two implementations of `SignatureBackend._run` (one signature call, inputs and outputs by alias):
+`serving.client.grpc_backend.GrpcBackend` (TF Serving's PredictionService over gRPC) and
+`serving.client.local_backend.LocalBackend` (the SavedModel loaded in process the way TF Serving loads
+it). Everything else (zero states, the sample inputs, trimming outputs) is written once here.
+States are numpy arrays keyed by state name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from serving.client.vocabulary import CharVocabulary
+from serving.client.errors import IncompatibleModelError
+from serving.contract import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE, SAMPLED_IDS, STEP,
+                              TEXT)
+from serving.client.model_signature import StepSignature
+from serving.client.sampling import SamplingParams
+
+States = dict[str, np.ndarray]
+
+
+class SignatureBackend:
+    """One served model: its signature, and the calls the generation loop needs."""
+
+    signature: StepSignature
+
+    @property
+    def description(self) -> str:
+        """Where the model is, for error messages ("localhost:8500 (model 'charloom' version 3)")."""
+        raise NotImplementedError
+
+    def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Call one signature with inputs of equal dimension 0; every output, by alias."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection or the session."""
+
+    def _outputs(self, signature_name: str, inputs: dict[str, np.ndarray], head: str) -> tuple[np.ndarray, States]:
+        out = self._run(signature_name, inputs)
+        missing = [n for n in (head, *self.signature.state_names) if n not in out]
+        if missing:
+            raise IncompatibleModelError(f"{self.description}: {signature_name} returned no "
+                                         f"{', '.join(missing)}")
+        return out[head], {n: out[n] for n in self.signature.state_names}
+
+    def detokenize(self, ids: np.ndarray) -> list[str]:
+        """Strings of int32 ids [rows, length] (the model's ``detokenize`` signature)."""
+        out = self._run(DETOKENIZE, {INPUT_IDS: np.asarray(ids, np.int32)})
+        if TEXT not in out:
+            raise IncompatibleModelError(f"{self.description}: {DETOKENIZE} returned no {TEXT!r}")
+        return [t.decode("utf-8") for t in np.asarray(out[TEXT]).reshape(-1).tolist()]
+
+    def prefill(self, ids: np.ndarray, lengths: np.ndarray,
+                states: States | None = None) -> tuple[np.ndarray, States]:
+        """Feed right-padded prompt tokens [rows, width] (zero states unless given): logits [rows, V]
+        after each row's last fed token, and the states."""
+        states = self.signature.zero_states(len(ids)) if states is None else states
+        return self._outputs(PREFILL, {INPUT_IDS: np.asarray(ids, np.int32),
+                                       LENGTHS: np.asarray(lengths, np.int32), **states}, LOGITS)
+
+    def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
+        """Feed one id per row ([rows, 1]): logits [rows, V] and the new states."""
+        return self._outputs(STEP, {INPUT_IDS: np.asarray(ids, np.int32), **states}, LOGITS)
+
+    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
+               params: SamplingParams) -> tuple[np.ndarray, States]:
+        """Feed ids [rows, 1] and sample ``uniforms.shape[1]`` tokens in the model (its ``sample``
+        signature): the sampled ids [rows, steps] and the states before the last one is fed."""
+        inputs = {INPUT_IDS: np.asarray(ids, np.int32), **states,
+                  **self.signature.sample_inputs(params, uniforms)}
+        sampled, new_states = self._outputs(SAMPLE, inputs, SAMPLED_IDS)
+        return sampled[:, :uniforms.shape[1]], new_states
+
+    @staticmethod
+    def select_rows(states: States, rows: np.ndarray) -> States:
+        """States of the given rows, in that order (rows may repeat: one prompt, many samples)."""
+        return {name: value[rows] for name, value in states.items()}
+
+
+def learn_vocabulary(backend: SignatureBackend) -> CharVocabulary:
+    """Ids 0..V-1 through ``detokenize``, one id per row: id i -> the i-th string."""
+    size = backend.signature.vocab_size
+    ids = np.arange(size, dtype=np.int32).reshape(size, 1)
+    return CharVocabulary(backend.detokenize(ids))

@@ -1,0 +1,204 @@
+"""The sampling loop shared by every backend: prefill, then one call per block of characters.
+
+All prompts are prefilled together (one call per chunk of the model's prefill width); each
+prompt's logits and states are repeated for its samples; then each call either samples a block of characters in the model (its ``sample``
+signature, given the row's next uniforms) or feeds one character (``serving_default``) and
+samples the next here, with the states passed back. Rows that hit a stop string leave the
+batch. Text is yielded as it is produced (held back only while it could be the start of a stop
+string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from serving.client.backends import SignatureBackend, States
+from serving.client.vocabulary import CharVocabulary
+from serving.client.errors import SamplingArgumentError
+from serving.client.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
+from serving.client.stop_strings import StopStringScanner
+
+log = logging.getLogger(__name__)
+
+FINISH_STOP = "stop"  # a stop string was generated (it is not part of the text)
+FINISH_LENGTH = "length"  # max_new_tokens characters were generated
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request: build it with `TextGenerator.request` (no RPC)."""
+
+    prompts: tuple[str, ...]
+    num_samples: int
+    max_new_tokens: int
+    sampling: SamplingParams
+    seed: int
+    stop: tuple[str, ...]
+
+    @property
+    def rows(self) -> int:
+        return len(self.prompts) * self.num_samples
+
+    def row_of(self, prompt_index: int, sample_index: int) -> int:
+        return prompt_index * self.num_samples + sample_index
+
+
+@dataclasses.dataclass(frozen=True)
+class TextChunk:
+    """Newly produced text of one output row; ``finish_reason`` is set on the row's last chunk."""
+
+    prompt_index: int
+    sample_index: int
+    text: str
+    finish_reason: str | None = None
+    new_tokens: int | None = None  # on the last chunk: characters sampled, stop string included
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationResult:
+    """One finished sample: the generated text (prompt and stop string excluded)."""
+
+    prompt: str
+    prompt_index: int
+    sample_index: int
+    text: str
+    finish_reason: str
+    new_tokens: int
+    seed: int
+
+
+def validate_counts(prompts: Sequence[str], num_samples: int, max_new_tokens: int) -> tuple[str, ...]:
+    if isinstance(prompts, str):
+        prompts = (prompts,)
+    prompts = tuple(prompts)
+    if not prompts:
+        raise SamplingArgumentError("at least one prompt is needed")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str) or not prompt:
+            raise SamplingArgumentError(
+                f"prompt {i} is {prompt!r}: prompts must be non-empty strings (the model needs at "
+                "least one character to start from)")
+    for name, value in (("num_samples", num_samples), ("max_new_tokens", max_new_tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise SamplingArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return prompts
+
+
+def pad_prompts(encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad with 0 into [prompts, longest] plus the true lengths (the prefill contract)."""
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)
+    ids = np.zeros((len(encoded), int(lengths.max())), dtype=np.int32)
+    for row, e in enumerate(encoded):
+        ids[row, :len(e)] = e
+    return ids, lengths
+
+
+def prefill_prompts(backend: SignatureBackend, encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, States]:
+    """Feed every prompt from zero states: logits after each prompt's last token, and the states.
+
+    A model with a fixed ``prefill`` width takes the prompts in chunks of that many tokens, one
+    call per chunk, the states carried from call to call; a row whose prompt ended feeds nothing
+    (length 0) and keeps its logits and states. Otherwise one call takes the whole prompts.
+    """
+    ids, lengths = pad_prompts(encoded)
+    width = backend.signature.prefill_width
+    if width is None:
+        return backend.prefill(ids, lengths)
+    states = None
+    for start in range(0, ids.shape[1], width):
+        chunk = np.zeros((len(ids), width), np.int32)
+        piece = ids[:, start:start + width]
+        chunk[:, :piece.shape[1]] = piece
+        logits, states = backend.prefill(chunk, np.clip(lengths - start, 0, width), states)
+    return logits, states
+
+
+def stream_generation(backend: SignatureBackend, vocabulary: CharVocabulary, request: GenerationRequest,
+                      steps_per_call: int = 1) -> Iterator[TextChunk]:
+    """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
+
+    Prompts must already be checked against ``vocabulary`` (`TextGenerator` does this before any
+    RPC). With ``steps_per_call`` > 1 and a model that has a ``sample`` signature, each call
+    samples that many characters in the model; otherwise each character is one step call sampled
+    here. Both give the same text for the same seed. Closing the iterator early stops generation
+    after the current call.
+    """
+    logits, states = prefill_prompts(backend, [vocabulary.encode(p) for p in request.prompts])
+    n = request.num_samples
+    if n > 1:
+        prompt_of_row = np.repeat(np.arange(len(request.prompts)), n)
+        logits = logits[prompt_of_row]
+        states = backend.select_rows(states, prompt_of_row)
+    active = np.arange(request.rows)  # output rows still in the batch, in batch order
+    generators = [row_generator(request.seed, row % n) for row in active]
+    scanners = [StopStringScanner(request.stop) for _ in active]
+    in_model = steps_per_call > 1 and backend.signature.can_sample
+    if backend.signature.sample_width is not None:
+        steps_per_call = min(steps_per_call, backend.signature.sample_width)
+    block = sample_next(logits, request.sampling, generators)[:, None]  # [rows, characters]
+    produced = 0
+    while True:
+        keep = np.ones(len(active), dtype=bool)
+        for position, row in enumerate(active.tolist()):
+            chunk = _scan_block(TextChunk(row // n, row % n, ""), scanners[row], vocabulary.chars,
+                                block[position], produced, request.max_new_tokens)
+            keep[position] = chunk.finish_reason is None
+            if chunk.text or chunk.finish_reason:
+                yield chunk
+        produced += block.shape[1]
+        if not keep.any():
+            return
+        if not keep.all():
+            kept = np.flatnonzero(keep)
+            states = backend.select_rows(states, kept)
+            active, block = active[kept], block[kept]
+            generators = [generators[i] for i in kept.tolist()]
+            log.debug("%d row(s) stopped after %d characters; %d left", len(keep) - len(kept),
+                      produced, len(kept))
+        last_ids = block[:, -1:]
+        steps = min(steps_per_call, request.max_new_tokens - produced)
+        if in_model:
+            uniforms = draw_uniforms(generators, steps, request.sampling)
+            block, states = backend.sample(last_ids, states, uniforms, request.sampling)
+        else:
+            logits, states = backend.step(last_ids, states)
+            block = sample_next(logits, request.sampling, generators)[:, None]
+
+
+def _scan_block(row: TextChunk, scanner: StopStringScanner, chars: Sequence[str], ids: np.ndarray,
+                produced: int, max_new_tokens: int) -> TextChunk:
+    """``row``'s chunk for its new ``ids``, passed through its stop-string scanner up to the first
+    stop or the length limit (then with the finish reason and the count of sampled characters)."""
+    parts = []
+    for offset, token in enumerate(ids.tolist(), start=1):
+        parts.append(scanner.push(chars[token]))
+        if scanner.stopped or produced + offset == max_new_tokens:
+            reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
+            parts.append(scanner.flush())
+            return dataclasses.replace(row, text="".join(parts), finish_reason=reason,
+                                       new_tokens=produced + offset)
+    return dataclasses.replace(row, text="".join(parts))
+
+
+def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> list[GenerationResult]:
+    """Join a stream into one result per row, ordered by prompt then sample."""
+    parts: dict[int, list[str]] = {}
+    finals: dict[int, TextChunk] = {}
+    for chunk in chunks:
+        row = request.row_of(chunk.prompt_index, chunk.sample_index)
+        parts.setdefault(row, []).append(chunk.text)
+        if chunk.finish_reason is not None:
+            finals[row] = chunk
+    results = []
+    for row in range(request.rows):
+        prompt_index, sample_index = divmod(row, request.num_samples)
+        final = finals[row]
+        results.append(GenerationResult(
+            prompt=request.prompts[prompt_index], prompt_index=prompt_index, sample_index=sample_index,
+            text="".join(parts[row]), finish_reason=final.finish_reason, new_tokens=final.new_tokens,
+            seed=request.seed))
+    return results

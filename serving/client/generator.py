@@ -1,0 +1,177 @@
+"""Public generation API: `GenerationClient` (gRPC) and `TextGenerator` (any backend).
+
+Arguments are validated, and prompts checked against the model's vocabulary, before any Predict
+RPC; the model's signatures and vocabulary are learned from the server on first use.
+
+    with GenerationClient("localhost:8500", "charloom") as client:
+        [result] = client.generate("ROMEO:", max_new_tokens=200, temperature=0.8, seed=1)
+        for chunk in client.stream("JULIET:", max_new_tokens=200):
+            print(chunk.text, end="", flush=True)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Iterator, Sequence
+
+import grpc
+
+from serving import defaults
+from serving.client.backends import SignatureBackend, learn_vocabulary
+from serving.client.errors import SamplingArgumentError
+from serving.client.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
+                                       stream_generation, validate_counts)
+from serving.client.grpc_backend import DEFAULT_TIMEOUT_SECONDS, GrpcBackend, RetryPolicy, TlsOptions, open_channel
+from serving.client.readiness import wait_until_serving
+from serving.client.sampling import SamplingParams, resolve_seed
+from serving.client.stop_strings import validate_stop_strings
+from serving.client.vocabulary import CharVocabulary
+from serving.contract import SAMPLE_WIDTH
+
+DEFAULT_MAX_NEW_TOKENS = 200
+DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
+MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
+DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
+
+
+def validate_steps_per_call(steps: int) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS_PER_CALL:
+        raise SamplingArgumentError(f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], "
+                                    f"got {steps!r}")
+    return steps
+
+
+class TextGenerator:
+    """Generation over one backend (gRPC or in-process); learns the vocabulary once.
+
+    ``steps_per_call``: characters sampled by the model per call when it has a ``sample``
+    signature (fewer round trips); 1 = one ``serving_default`` call per character, sampled here.
+    The text is the same either way.
+    """
+
+    def __init__(self, backend: SignatureBackend | None = None, *,
+                 steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
+        self.steps_per_call = validate_steps_per_call(steps_per_call)
+        self._backend = backend
+        self._vocabulary: CharVocabulary | None = None
+        self._connect_lock = threading.Lock()  # threads may share a generator; connect once
+
+    @classmethod
+    def from_saved_model(cls, saved_model_dir: str | os.PathLike, *,
+                         steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> "TextGenerator":
+        """In-process generation from an exported SavedModel (reference for tests and benchmarks)."""
+        from serving.client.local_backend import LocalBackend
+
+        return cls(LocalBackend(saved_model_dir), steps_per_call=steps_per_call)
+
+    @property
+    def backend(self) -> SignatureBackend:
+        with self._connect_lock:
+            if self._backend is None:
+                self._backend = self._connect()
+            return self._backend
+
+    @property
+    def vocabulary(self) -> CharVocabulary:
+        backend = self.backend
+        with self._connect_lock:
+            if self._vocabulary is None:
+                self._vocabulary = learn_vocabulary(backend)
+            return self._vocabulary
+
+    def request(self, prompts: str | Sequence[str], *, num_samples: int = 1,
+                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0,
+                top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
+                stop: str | Sequence[str] | None = None) -> GenerationRequest:
+        """Validate arguments without any RPC (SamplingArgumentError on a bad one)."""
+        return GenerationRequest(
+            prompts=validate_counts(prompts, num_samples, max_new_tokens),
+            num_samples=int(num_samples), max_new_tokens=int(max_new_tokens),
+            sampling=SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p),
+            seed=resolve_seed(seed), stop=validate_stop_strings(stop))
+
+    def stream(self, prompts: str | Sequence[str], **options) -> Iterator[TextChunk]:
+        """Text chunks as they are produced; options as for `request`.
+
+        Validation and the vocabulary check happen now, not on the first ``next()``.
+        """
+        return self.stream_request(self.request(prompts, **options))
+
+    def generate(self, prompts: str | Sequence[str], **options) -> list[GenerationResult]:
+        """One result per (prompt, sample), ordered by prompt then sample; options as for `request`."""
+        request = self.request(prompts, **options)
+        return collect_results(request, self.stream_request(request))
+
+    def stream_request(self, request: GenerationRequest) -> Iterator[TextChunk]:
+        vocabulary = self.vocabulary
+        for prompt in request.prompts:
+            vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
+        return stream_generation(self.backend, vocabulary, request, self.steps_per_call)
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+    def __enter__(self) -> "TextGenerator":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _connect(self) -> SignatureBackend:
+        raise RuntimeError("TextGenerator needs a backend")
+
+
+class GenerationClient(TextGenerator):
+    """Generation from a model served over gRPC by TF Serving or `charloom serve`.
+
+    Connects lazily: the first generate/stream call fetches the model metadata (signatures,
+    pinned version) and the vocabulary. ``timeout`` is the deadline of each RPC in seconds.
+    ``max_rows_per_call`` bounds the rows of one Predict call (TF Serving's ``max_batch_size``);
+    more rows are sent as several calls at once, and a server's smaller limit is learned.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
+                 version: int | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
+                 tls_server_name: str | None = None, wait_for_ready: bool = False,
+                 steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+                 max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL) -> None:
+        super().__init__(steps_per_call=steps_per_call)
+        if not timeout or timeout <= 0:
+            raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if isinstance(max_rows_per_call, bool) or not isinstance(max_rows_per_call, int) or max_rows_per_call < 1:
+            raise SamplingArgumentError(f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}")
+        self.max_rows_per_call = max_rows_per_call
+        self.target = target
+        self.model_name = model_name
+        self.version = version
+        self.timeout = timeout
+        self.retry = retry
+        self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
+        self.wait_for_ready = wait_for_ready
+        self._channel: grpc.Channel | None = None
+        self._channel_lock = threading.Lock()
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The one channel every RPC of this client uses (opened on first use)."""
+        with self._channel_lock:
+            if self._channel is None:
+                self._channel = open_channel(self.target, self.retry, self.tls)
+            return self._channel
+
+    def wait_until_ready(self, wait_seconds: float) -> None:
+        """Block until the server reports SERVING (see serving.client.readiness); no Predict RPC."""
+        wait_until_serving(self.channel, self.target, self.model_name, wait_seconds)
+
+    def close(self) -> None:
+        super().close()
+        if self._channel is not None:
+            self._channel.close()
+
+    def _connect(self) -> GrpcBackend:
+        return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
+                           wait_for_ready=self.wait_for_ready, channel=self.channel,
+                           max_rows=self.max_rows_per_call)

@@ -1,0 +1,166 @@
+"""Assemble the TF-Serving-compatible gRPC server, start it, and stop it gracefully.
+
+`start_server(config)` returns a handle (`.port`, `.monitoring_port`, `.stop()`), for tests and
+benchmarks in-process; `run_server` is the blocking loop of `charloom serve` (SIGTERM/SIGINT:
+health goes NOT_SERVING, in-flight calls drain for `grace_seconds`, then the process exits).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving.errors import ServingError
+from serving.server.batching import BatchScheduler
+from serving.server.config import ServerConfig
+from serving.server.metrics import MonitoringEndpoint, ServerMetrics
+from serving.server.model_service import ModelService
+from serving.server.predict import PredictionService, Predictor
+from serving.server.servables import Servable, ServableManager, load_servable
+from serving.server.warmup import replay_warmup
+
+logger = logging.getLogger(__name__)
+PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+HEALTH_SERVICES = ("", PREDICTION_SERVICE)
+
+
+@dataclass
+class ServerHandle:
+    """A running server; `stop()` is idempotent."""
+
+    port: int
+    monitoring_port: int | None
+    config: ServerConfig
+    manager: ServableManager
+    metrics: ServerMetrics
+    _server: grpc.Server
+    _health: health.HealthServicer
+    _scheduler: BatchScheduler | None
+    _monitoring: MonitoringEndpoint | None
+    _stopped: threading.Event
+
+    def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let in-flight ones finish within `grace` seconds, release everything."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._health.enter_graceful_shutdown()
+        self._server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        self.manager.stop()
+        if self._monitoring is not None:
+            self._monitoring.stop()
+        logger.info("server on port %d stopped", self.port)
+
+    def __enter__(self) -> "ServerHandle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(grace=0)
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    try:
+        pair = (Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())
+    except OSError as exc:
+        raise ServingError(f"cannot read TLS key/certificate: {exc}") from exc
+    return grpc.ssl_server_credentials([pair])
+
+
+def start_server(config: ServerConfig) -> ServerHandle:
+    """Load the configured models' versions, then serve them (port 0 picks a free port)."""
+    for model in config.models:
+        if not model.base_path.is_dir():
+            raise ServingError(f"model base path {model.base_path} of model {model.name!r} is not a directory")
+    credentials = _credentials(config)
+    metrics = ServerMetrics(config.batching.max_batch_size)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    manager: ServableManager
+
+    def update_health() -> None:
+        state = (health_pb2.HealthCheckResponse.SERVING if manager.all_models_available()
+                 else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for service in HEALTH_SERVICES:
+            health_servicer.set(service, state)
+
+    scheduler = (BatchScheduler(config.batching, on_batch=metrics.record_batch)
+                 if config.batching.enabled else None)
+    predictor = Predictor(config.limits, scheduler)
+
+    def load(name: str, version: int, path: Path) -> Servable:
+        """TF Serving's load: the session, then the warmup replay; a failure fails the load."""
+        servable = load_servable(name, version, path, config.runtime)
+        if config.runtime.enable_model_warmup:
+            try:
+                replay_warmup(path, lambda request: predictor.predict(servable, request, None))
+            except BaseException:
+                servable.release()
+                raise
+        return servable
+
+    manager = ServableManager(config.models, on_change=update_health, loader=load)
+    update_health()
+    manager.poll_once()
+    message_options = [("grpc.max_receive_message_length", config.limits.max_message_bytes),
+                       ("grpc.max_send_message_length", config.limits.max_message_bytes)]
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(
+        max_workers=config.max_workers, thread_name_prefix="grpc"), options=message_options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, predictor, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    address = f"{config.host}:{config.port}"
+    try:
+        port = (server.add_secure_port(address, credentials) if credentials
+                else server.add_insecure_port(address))
+    except RuntimeError as exc:
+        port = 0
+        logger.debug("binding %s failed: %s", address, exc)
+    if not port:
+        manager.stop()
+        if scheduler:
+            scheduler.stop()
+        raise ServingError(f"cannot listen on {address} (port in use or not permitted)")
+    server.start()
+    manager.start_polling(config.poll_wait_seconds)
+    monitoring = None
+    if config.monitoring_port is not None:
+        try:
+            monitoring = MonitoringEndpoint(metrics.registry, config.monitoring_port, config.host)
+        except OSError as exc:
+            server.stop(0)
+            raise ServingError(f"cannot serve metrics on port {config.monitoring_port}: {exc}") from exc
+    return ServerHandle(port=port, monitoring_port=monitoring.port if monitoring else None, config=config,
+                        manager=manager, metrics=metrics, _server=server, _health=health_servicer,
+                        _scheduler=scheduler, _monitoring=monitoring, _stopped=threading.Event())
+
+
+def run_server(config: ServerConfig, on_ready: Callable[[ServerHandle], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then drain in-flight calls and return."""
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        handle = start_server(config)
+        try:
+            if on_ready:
+                on_ready(handle)
+            stop_requested.wait()
+            logger.info("shutting down: draining in-flight calls for up to %.1fs", config.grace_seconds)
+        finally:
+            handle.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,52 @@
+from charloom.cli import main
+from serving.client.generator import TextGenerator
+
+
+def run(capsys, *argv):
+    code = main(["generate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_generate_prints_prompt_and_text(capsys, fake_server, toy_gru_dir):
+    target, _ = fake_server
+    code, out, err = run(capsys, "--target", target, "--model", "toy", "--prompt", "ROMEO:",
+                         "--max-new-tokens", "30", "--temperature", "0.8", "--seed", "4", "--wait-ready", "5")
+    [expected] = TextGenerator.from_saved_model(toy_gru_dir).generate(
+        "ROMEO:", max_new_tokens=30, temperature=0.8, seed=4)
+    assert code == 0 and out == "ROMEO:" + expected.text + "\n"
+
+
+def test_generate_streams(capsys, fake_server):
+    target, _ = fake_server
+    argv = ["--target", target, "--model", "toy", "--prompt", "KING:", "--max-new-tokens", "25", "--seed", "1"]
+    streamed = run(capsys, *argv, "--stream")
+    plain = run(capsys, *argv)
+    assert streamed[0] == 0 and streamed[1] == plain[1]
+
+
+def test_several_prompts_and_samples_get_headers(capsys, fake_server):
+    target, _ = fake_server
+    code, out, _ = run(capsys, "--target", target, "--model", "toy", "--prompt", "A", "--prompt", "B",
+                       "--num-samples", "2", "--max-new-tokens", "5", "--seed", "3")
+    assert code == 0
+    assert out.count("--- prompt ") == 4 and "--- prompt 2, sample 2 (length, seed 3) ---" in out
+
+
+def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
+    target, servicer = fake_server
+    for argv, fragment in [
+        (["--temperature", "-1"], "temperature must be"),
+        (["--top-p", "0"], "top_p must be in (0, 1]"),
+        (["--prompt", "B", "--stream"], "--stream"),
+        (["--steps-per-call", "0"], "steps_per_call must be an integer in [1, 64]"),
+        (["--prompt", "naïve"], "'ï' (U+00EF LATIN SMALL LETTER I WITH DIAERESIS)"),
+    ]:
+        code, out, err = run(capsys, "--target", target, "--model", "toy", "--prompt", "A", *argv)
+        assert code == 2 and out == "" and fragment in err and err.count("\n") == 1, (argv, err)
+    assert [c for c in servicer.predict_calls if c != "detokenize"] == []
+
+
+def test_wait_ready_times_out_cleanly(capsys, unused_tcp_port):
+    code, _, err = run(capsys, "--target", f"127.0.0.1:{unused_tcp_port}", "--prompt", "A", "--wait-ready", "0.5")
+    assert code == 2 and "not ready within 0.5s" in err

@@ -1,0 +1,119 @@
+"""Exports run under the TensorFlow of every pinned TF Serving image, the way TF Serving runs them.
+
+Exports are written by this project's TensorFlow; the Kubernetes overlays run older TF Serving
+releases (serving/defaults.py). For each of their TensorFlow versions, a cached virtual
+environment with ``tensorflow-cpu`` of that version loads a fresh export with the TF1 loader into
+a Session (restore op, init op, as TF Serving's LoadSavedModel), runs every signature by tensor
+name, and the outputs must equal the training side's within 1e-4.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from serving import defaults
+from serving.contract import PREFILL_WIDTH, SAMPLE_WIDTH
+from serving.client.sampling import SamplingParams, choose_ids, probabilities
+from tests.helpers.serving_runtime import runtime_python
+from tests.helpers.session_model import SessionSignatures
+from trainer.config import TrainingConfig
+from trainer.export import export_saved_model
+from trainer.model import build_model, state_names
+from trainer.vocabulary import Vocabulary
+
+PROBE = Path(__file__).resolve().parents[1] / "helpers" / "session_probe.py"
+TEXT = "ROMEO:\nBut soft, what light through yonder window breaks? 你好\n"
+VOCAB = Vocabulary.from_text(TEXT)
+PROMPT = VOCAB.encode("But soft, what light")
+PARAMS = [SamplingParams(0.9, top_k=5), SamplingParams(0.0)]
+
+
+@pytest.fixture(scope="module", params=[("gru", 2), ("lstm", 1)], ids=["gru2", "lstm1"])
+def export(request, tmp_path_factory):
+    cell, layers = request.param
+    config = TrainingConfig(cell=cell, num_layers=layers, units=(24,) * layers, embedding_dim=8)
+    model = build_model(config, VOCAB.size)
+    kernel, bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([kernel * 6.0, bias])  # peaked, so sampling is not uniform
+    return config, model, export_saved_model(model, config, VOCAB, tmp_path_factory.mktemp("models"))
+
+
+def requests(config) -> dict[str, np.ndarray]:
+    states = {name: np.zeros((2, units), np.float32) for name, units in state_names(config)}
+    prompt = np.zeros((2, PREFILL_WIDTH), np.int32)
+    prompt[0, :len(PROMPT)] = PROMPT
+    prompt[1, :5] = PROMPT[:5]
+    uniforms = np.zeros((2, SAMPLE_WIDTH))
+    uniforms[:, :12] = 1.0 - np.random.default_rng(0).random((2, 12))
+    signatures = {
+        "serving_default": {"input_ids": PROMPT[:2, None], **states},
+        "prefill": {"input_ids": prompt, "lengths": np.array([len(PROMPT), 5], np.int32), **states},
+        "sample": {"input_ids": PROMPT[:2, None], **states, "uniforms": uniforms,
+                   "steps": np.array([12, 12], np.int32),
+                   "temperature": np.array([p.temperature for p in PARAMS]),
+                   "top_k": np.array([p.top_k for p in PARAMS], np.int32),
+                   "top_p": np.array([p.top_p for p in PARAMS])},
+        "tokenize": {"text": np.array([b"But soft", "你好!".encode()])},
+        "detokenize": {"input_ids": np.array([PROMPT[:4], PROMPT[4:8]], np.int32)},
+    }
+    return {f"{signature}:{name}": value for signature, inputs in signatures.items()
+            for name, value in inputs.items()}
+
+
+def training_side(config, model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What each signature must return, computed from the Keras model and the client's rules."""
+    full = model(PROMPT[None, :], training=False).numpy()[0]
+    expected = {"serving_default:logits": model(PROMPT[:2, None], training=False).numpy()[:, 0],
+                "prefill:logits": np.stack([full[len(PROMPT) - 1], full[4]])}
+    sampled = []
+    history = [list(PROMPT[:1]), list(PROMPT[1:2])]
+    for i in range(12):  # the client's sampling, one step at a time over the whole history
+        logits = np.stack([model(np.array([h]), training=False).numpy()[0, -1] for h in history])
+        chosen = [choose_ids(probabilities(logits[r:r + 1], p), inputs["sample:uniforms"][r:r + 1, i])[0]
+                  for r, p in enumerate(PARAMS)]
+        sampled.append(chosen)
+        history = [h + [c] for h, c in zip(history, chosen)]
+    expected["sample:sampled_ids"] = np.array(sampled, np.int32).T
+    expected["tokenize:lengths"] = np.array([8, 3], np.int32)
+    expected["detokenize:text"] = np.array([VOCAB.decode(PROMPT[:4]).encode(), VOCAB.decode(PROMPT[4:8]).encode()])
+    return expected
+
+
+@pytest.mark.parametrize("version", defaults.TF_SERVING_RUNTIME_VERSIONS)
+def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, tmp_path):
+    config, model, path = export
+    python = runtime_python(version)
+    inputs = requests(config)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    result = subprocess.run([str(python), str(PROBE), str(path), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=600,
+                            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == version  # really that TensorFlow
+    with np.load(tmp_path / "outputs.npz") as data:
+        outputs = {key: data[key] for key in data.files}
+    expected = training_side(config, model, inputs)
+    np.testing.assert_allclose(outputs["serving_default:logits"], expected["serving_default:logits"], atol=1e-4)
+    np.testing.assert_allclose(outputs["prefill:logits"], expected["prefill:logits"], atol=1e-4)
+    assert outputs["sample:sampled_ids"][:, :12].tolist() == expected["sample:sampled_ids"].tolist()
+    assert (outputs["sample:sampled_ids"][:, 12:] == -1).all()
+    assert outputs["tokenize:lengths"].tolist() == expected["tokenize:lengths"].tolist()
+    assert outputs["tokenize:input_ids"][0, :8].tolist() == VOCAB.encode("But soft").tolist()
+    assert outputs["detokenize:text"].tolist() == expected["detokenize:text"].tolist()
+    # every output, states included, equals this project's TensorFlow running the same export
+    here = SessionSignatures(path)
+    try:
+        for signature in {key.split(":")[0] for key in inputs}:
+            mine = here[signature](**{k.split(":")[1]: v for k, v in inputs.items() if k.startswith(signature + ":")})
+            for alias, value in mine.items():
+                theirs = outputs[f"{signature}:{alias}"]
+                if value.dtype == object:
+                    assert theirs.tolist() == value.tolist(), (signature, alias)
+                else:
+                    np.testing.assert_allclose(theirs, value, atol=1e-4, err_msg=f"{signature} {alias}")
+    finally:
+        here.close()

@@ -1,0 +1,75 @@
+"""The contract's sampling rule (serving/contract.py) in TensorFlow, for the ``sample`` signature.
+
+The rule itself is written once, in the contract, against a small array interface; this module
+provides that interface in TensorFlow ops (the client provides it in numpy), so a text is the
+same whichever side samples.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from serving.contract import choose_tokens
+
+
+class _TensorFlowOps:
+    """The array operations the sampling rule needs, as TensorFlow ops (last axis)."""
+
+    @staticmethod
+    def float64(x):
+        return tf.cast(x, tf.float64)
+
+    @staticmethod
+    def where(condition, x, y):
+        if isinstance(x, (int, float)):
+            x = tf.cast(x, y.dtype)
+        if isinstance(y, (int, float)):
+            y = tf.cast(y, x.dtype)
+        return tf.where(condition, x, y)
+
+    exp = staticmethod(tf.exp)
+
+    @staticmethod
+    def cumsum(x):
+        return tf.cumsum(x, axis=-1)
+
+    @staticmethod
+    def total(x):
+        return tf.reduce_sum(x, axis=-1, keepdims=True)
+
+    @staticmethod
+    def count(condition):
+        return tf.reduce_sum(tf.cast(condition, tf.int32), axis=-1)
+
+    @staticmethod
+    def sort_descending(x):
+        return tf.math.top_k(x, k=tf.shape(x)[-1], sorted=True)  # ties keep index order
+
+    @staticmethod
+    def unsort(sorted_x, order):
+        return tf.gather(sorted_x, tf.argsort(order, axis=-1), batch_dims=1)
+
+    @staticmethod
+    def positions(x):
+        return tf.range(tf.shape(x)[-1])[None, :]
+
+    @staticmethod
+    def argmax(x):
+        return tf.argmax(x, axis=-1, output_type=tf.int32)
+
+    @staticmethod
+    def minimum(x, bound):
+        return tf.minimum(x, bound)
+
+    @staticmethod
+    def width(x):
+        return tf.shape(x)[-1]
+
+
+TENSORFLOW_OPS = _TensorFlowOps()
+
+
+def sample_ids(logits: tf.Tensor, uniforms: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
+               top_p: tf.Tensor) -> tf.Tensor:
+    """logits [B, V] float32; uniforms, temperature, top_p [B] float64; top_k [B] int32 -> ids [B] int32."""
+    return choose_tokens(TENSORFLOW_OPS, logits, uniforms, temperature, top_k, top_p)

@@ -1,0 +1,225 @@
+"""The serving contract (serving/contract.py) built around a trained model.
+
+Five SavedModel signatures: ``serving_default`` (one step), ``prefill`` (a chunk of right-padded
+prompt), ``sample`` (several tokens sampled in the graph, so one call replaces one call per
+token), ``tokenize`` and ``detokenize``. Inputs are validated inside the graph
+(``tf.ensure_shape`` for shapes, ``tf.debugging`` asserts for values), so bad shapes, ids or
+lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT) on any server, never garbage:
+TensorFlow Serving feeds tensors by name and checks neither shapes nor values itself.
+
+The module tracks the ``tf.Variable`` objects under the Keras 3 variables, not the Keras
+wrappers, as ``keras.export.ExportArchive`` does: the wrappers export as copies that the
+SavedModel's restore op (TF Serving's loader, ``saved_model_cli run``) would fill while the
+signature functions read the originals.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from serving import contract
+from trainer.config import TrainingConfig
+from trainer.model import prefill, state_names, step
+from trainer.export.sampling import sample_ids
+from trainer.vocabulary import Vocabulary
+
+
+class _ModelRef:
+    """Holds the Keras model out of the SavedModel's object graph (see the module docstring)."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+
+def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
+    """``function`` on inputs checked against their specs at run time (``tf.ensure_shape``: rank
+    and every fixed dimension), since TF Serving feeds whatever a request holds."""
+    def checked(inputs: dict) -> dict:
+        return function({name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()})
+    checked.__name__ = function.__name__
+    return checked
+
+
+class CharModelSignatures(tf.Module):
+    """Holds the model's variables, the vocabulary's code points and the signature functions."""
+
+    def __init__(self, model: keras.Model, config: TrainingConfig, vocabulary: Vocabulary):
+        super().__init__(name="charloom")
+        self._ref = _ModelRef(model)
+        self.model_variables = [v.value for v in model.variables]
+        self._config = config
+        self._vocab_size = vocabulary.size
+        self._states = state_names(config)
+        # The vocabulary is in code-point order, so a binary search maps code points to ids.
+        self._codepoints = tf.constant(np.array([ord(c) for c in vocabulary.chars], dtype=np.int32))
+
+        ids = contract.INPUT_IDS
+        state_specs = {name: tf.TensorSpec([None, units], tf.float32, name=name)
+                       for name, units in self._states}
+        step_spec = {ids: tf.TensorSpec([None, 1], tf.int32, name=ids), **state_specs}
+        prefill_spec = {ids: tf.TensorSpec([None, contract.PREFILL_WIDTH], tf.int32, name=ids),
+                        contract.LENGTHS: tf.TensorSpec([None], tf.int32, name=contract.LENGTHS),
+                        **state_specs}
+        sample_spec = {**step_spec,
+                       contract.UNIFORMS: tf.TensorSpec([None, contract.SAMPLE_WIDTH], tf.float64,
+                                                        name=contract.UNIFORMS),
+                       contract.STEPS: tf.TensorSpec([None], tf.int32, name=contract.STEPS),
+                       contract.TEMPERATURE: tf.TensorSpec([None], tf.float64, name=contract.TEMPERATURE),
+                       contract.TOP_K: tf.TensorSpec([None], tf.int32, name=contract.TOP_K),
+                       contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P)}
+        tokenize_spec = {contract.TEXT: tf.TensorSpec([None], tf.string, name=contract.TEXT)}
+        detokenize_spec = {ids: tf.TensorSpec([None, None], tf.int32, name=ids)}
+        for name, function, spec in (("step", self._step, step_spec), ("sample", self._sample, sample_spec),
+                                     ("prefill", self._prefill, prefill_spec),
+                                     ("tokenize", self._tokenize, tokenize_spec),
+                                     ("detokenize", self._detokenize, detokenize_spec)):
+            setattr(self, name, tf.function(_with_checked_shapes(function, spec), input_signature=[spec]))
+
+    def signatures(self) -> dict:
+        return {contract.STEP: self.step.get_concrete_function(),
+                contract.PREFILL: self.prefill.get_concrete_function(),
+                contract.SAMPLE: self.sample.get_concrete_function(),
+                contract.TOKENIZE: self.tokenize.get_concrete_function(),
+                contract.DETOKENIZE: self.detokenize.get_concrete_function()}
+
+    # -- checks -------------------------------------------------------------------------
+    def _check_ids(self, ids: tf.Tensor) -> list:
+        v = self._vocab_size
+        message = f"{contract.OUT_OF_VOCABULARY} [0, {v})"
+        return [tf.debugging.assert_non_negative(ids, message=message),
+                tf.debugging.assert_less(ids, tf.constant(v, tf.int32), message=message)]
+
+    def _check_rows(self, inputs: dict, names, batch: tf.Tensor) -> list:
+        """Every named input has one row per ``input_ids`` row."""
+        return [tf.debugging.assert_equal(tf.shape(inputs[name])[0], batch,
+                                          message=f"{name} must have one row per input_ids row")
+                for name in names]
+
+    def _check_states(self, inputs: dict, batch: tf.Tensor) -> tuple[list, list[tf.Tensor]]:
+        checks, states = [], []
+        for name, _ in self._states:
+            states.append(inputs[name])
+        return checks + self._check_rows(inputs, [n for n, _ in self._states], batch), states
+
+    def _outputs(self, logits: tf.Tensor, states: list[tf.Tensor]) -> dict:
+        return self._with_states({contract.LOGITS: tf.ensure_shape(logits, [None, self._vocab_size])}, states)
+
+    def _with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
+        """``out`` plus each state under its signature name."""
+        return {**out, **{name: s for (name, _), s in zip(self._states, states)}}
+
+    # -- signatures ---------------------------------------------------------------------
+    def _step(self, inputs: dict) -> dict:
+        ids = inputs[contract.INPUT_IDS]
+        state_checks, states = self._check_states(inputs, tf.shape(ids)[0])
+        with tf.control_dependencies(self._check_ids(ids) + state_checks):
+            ids = tf.identity(ids)
+        logits, new_states = step(self._ref.model, self._config, ids, states)
+        return self._outputs(logits, new_states)
+
+    def _sample(self, inputs: dict) -> dict:
+        """Feed ``input_ids``, sample, feed that, ...: row r samples ``steps[r]`` tokens, one
+        column of ``uniforms`` each.
+
+        Returns the sampled ids (``NO_ID`` past each row's steps) and each row's states after
+        feeding all but the last of its sampled ids (the last is the next call's
+        ``input_ids``), as that many step calls would. The loop runs as long as the longest row.
+        """
+        ids, uniforms, steps = inputs[contract.INPUT_IDS], inputs[contract.UNIFORMS], inputs[contract.STEPS]
+        temperature, top_k, top_p = (inputs[contract.TEMPERATURE], inputs[contract.TOP_K],
+                                     inputs[contract.TOP_P])
+        batch, width = tf.shape(ids)[0], tf.shape(uniforms)[1]
+        state_checks, states = self._check_states(inputs, batch)
+        steps_message = f"steps must be in [1, {contract.SAMPLE_WIDTH}] (the uniforms' columns)"
+        checks = self._check_ids(ids) + state_checks + self._check_rows(
+            inputs, (contract.UNIFORMS, contract.STEPS, contract.TEMPERATURE, contract.TOP_K, contract.TOP_P),
+            batch) + [
+            tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
+            tf.debugging.assert_less_equal(steps, width, message=steps_message),
+            tf.debugging.assert_greater_equal(uniforms, tf.constant(0.0, tf.float64),
+                                              message="uniforms must be in [0, 1]"),
+            tf.debugging.assert_less_equal(uniforms, tf.constant(1.0, tf.float64),
+                                           message="uniforms must be in [0, 1]"),
+            tf.debugging.assert_greater_equal(temperature, tf.constant(0.0, tf.float64),
+                                              message="temperature must be >= 0 (0 = greedy)"),
+            tf.debugging.assert_all_finite(temperature, message="temperature must be finite"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
+            tf.debugging.assert_greater(top_p, tf.constant(0.0, tf.float64), message="top_p must be in (0, 1]"),
+            tf.debugging.assert_less_equal(top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"),
+        ]
+        with tf.control_dependencies(checks):
+            ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
+        longest = tf.reduce_max(tf.concat([steps, tf.zeros([1], tf.int32)], axis=0))
+
+        def loop(masked: bool):
+            return self._sample_loop(ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked)
+        # Rows asking for the same number of tokens (one client's call, usually) skip the masking.
+        columns, states = tf.cond(tf.reduce_all(tf.equal(steps, longest)), lambda: loop(False), lambda: loop(True))
+        padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
+        return self._with_states(
+            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states)
+
+    def _sample_loop(self, ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked: bool):
+        """``longest`` steps of feed-and-sample: the sampled ids [B, longest] and the states. Masked,
+        a row past its own ``steps`` keeps its states and samples ``NO_ID``."""
+        batch = tf.shape(ids)[0]
+        sampled = tf.TensorArray(tf.int32, size=longest, element_shape=tf.TensorShape([None]))
+        for i in tf.range(longest):
+            tf.autograph.experimental.set_loop_options(
+                shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
+            logits, new_states = step(self._ref.model, self._config, ids[:, None], states)
+            chosen = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
+            if masked:
+                live = i < steps
+                new_states = [tf.where(live[:, None], new, old) for new, old in zip(new_states, states)]
+                chosen = tf.where(live, chosen, contract.NO_ID)
+                ids = tf.where(live, chosen, ids)
+            else:
+                ids = chosen
+            states = new_states
+            sampled = sampled.write(i, chosen)
+        return tf.reshape(tf.transpose(sampled.stack()), [batch, longest]), states
+
+    def _prefill(self, inputs: dict) -> dict:
+        ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        state_checks, states = self._check_states(inputs, batch)
+        length_message = (f"lengths must be in [0, {contract.PREFILL_WIDTH}] with one length per "
+                          "input_ids row")
+        checks = self._check_ids(ids) + state_checks + [
+            tf.debugging.assert_equal(tf.shape(lengths)[0], batch, message=length_message),
+            tf.debugging.assert_non_negative(lengths, message=length_message),
+            tf.debugging.assert_less_equal(lengths, width, message=length_message),
+        ]
+        with tf.control_dependencies(checks):
+            ids = tf.identity(ids)
+        logits, new_states = prefill(self._ref.model, self._config, ids, lengths, states)
+        return self._outputs(logits, new_states)
+
+    def _tokenize(self, inputs: dict) -> dict:
+        text = inputs[contract.TEXT]
+        limit = contract.MAX_PROMPT_TOKENS
+        too_long = f"tokenize takes texts of at most {limit} characters"
+        # Bytes first (a code point is at most 4), so a huge string is refused before decoding.
+        checks = [tf.debugging.assert_less_equal(tf.strings.length(text), 4 * limit, message=too_long)]
+        with tf.control_dependencies(checks):
+            text = tf.identity(text)
+        # errors="strict": invalid UTF-8 raises InvalidArgumentError.
+        codepoints = tf.strings.unicode_decode(text, "UTF-8", errors="strict")
+        lengths = tf.cast(codepoints.row_lengths(), tf.int32)
+        with tf.control_dependencies([tf.debugging.assert_less_equal(lengths, limit, message=too_long)]):
+            flat = tf.identity(codepoints.flat_values)
+        index = tf.searchsorted(self._codepoints, flat, side="left", out_type=tf.int32)
+        found = tf.gather(self._codepoints, tf.minimum(index, self._vocab_size - 1)) == flat
+        ids = codepoints.with_flat_values(tf.where(found, index, contract.NO_ID))
+        return {contract.INPUT_IDS: ids.to_tensor(default_value=0, shape=[None, limit]),
+                contract.LENGTHS: lengths}
+
+    def _detokenize(self, inputs: dict) -> dict:
+        input_ids = inputs[contract.INPUT_IDS]
+        with tf.control_dependencies(self._check_ids(input_ids)):
+            input_ids = tf.identity(input_ids)
+        text = tf.strings.unicode_encode(tf.gather(self._codepoints, input_ids), "UTF-8")
+        return {contract.TEXT: text}
