@@ -31,6 +31,7 @@ MAX_ENQUEUED_BATCHES = 1000
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MAX_REQUEST_BATCH = 256
 MAX_PROMPT_LENGTH = 4096
+MAX_CONCURRENT_REQUESTS = 128  # Predict/GetModelMetadata calls at once; more: RESOURCE_EXHAUSTED
 SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish after SIGTERM
 
 # Client: characters per Predict call through the model's `sample` signature, and the most rows

@@ -29,6 +29,13 @@ SERVE_TAG = "serve"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
+def version_number(name: str) -> int | None:
+    """The version a directory name stands for: ASCII digits only (``'²'`` or ``'1.5'`` is no version)."""
+    if not name or not name.isascii() or not name.isdigit():
+        return None
+    return int(name)
+
+
 def is_saved_model_dir(path: Path) -> bool:
     return any((path / name).is_file() for name in SAVED_MODEL_FILES)
 

@@ -63,6 +63,7 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
 
 
 MAX_DIMS = 254  # TensorFlow's TensorShape::MaxDimensions()
+MAX_ARRAY_DIMS = 64  # numpy's limit: a tensor of more dimensions cannot be decoded here
 
 
 def declared_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
@@ -72,6 +73,9 @@ def declared_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     if len(shape) > MAX_DIMS:
         raise TensorCodecError(f"tensor shape has {len(shape)} dimensions, more than {MAX_DIMS}")
+    if len(shape) > MAX_ARRAY_DIMS:
+        raise TensorCodecError(f"tensor shape has {len(shape)} dimensions, more than this server decodes "
+                               f"({MAX_ARRAY_DIMS})")
     if any(d < 0 for d in shape):
         raise TensorCodecError(f"tensor shape {list(shape)} has a negative dimension")
     count = 1

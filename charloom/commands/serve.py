@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="largest dimension 0 of any input (default %(default)s)")
     limits.add_argument("--max-prompt-length", type=int, default=defaults.MAX_PROMPT_LENGTH,
                         help="largest dimension 1 of integer 'input_ids' inputs (default %(default)s)")
+    limits.add_argument("--max-concurrent-requests", type=int, default=defaults.MAX_CONCURRENT_REQUESTS,
+                        help="Predict and GetModelMetadata calls handled at once; more are refused with "
+                             "RESOURCE_EXHAUSTED, and health checks keep their own threads (default %(default)s)")
     parser.set_defaults(handler=run_serve)
 
 
@@ -96,7 +99,7 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
     return ServerConfig(
         models=models, port=args.port, host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=batching, limits=ServerLimits(args.max_message_bytes, args.max_request_batch,
-                                               args.max_prompt_length),
+                                               args.max_prompt_length, args.max_concurrent_requests),
         runtime=RuntimeOptions(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
                                args.enable_model_warmup),
         monitoring_port=args.monitoring_port, tls_cert=args.tls_cert, tls_key=args.tls_key,

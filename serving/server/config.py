@@ -108,6 +108,7 @@ class ServerLimits:
     max_message_bytes: int = defaults.MAX_MESSAGE_BYTES
     max_request_batch: int = defaults.MAX_REQUEST_BATCH
     max_prompt_length: int = defaults.MAX_PROMPT_LENGTH
+    max_concurrent_requests: int = defaults.MAX_CONCURRENT_REQUESTS
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,6 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
-    max_workers: int = 128  # gRPC handler threads: requests waiting for a batch each hold one
 
     def __post_init__(self) -> None:
         validate_server_config(self)
@@ -149,7 +149,7 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError(f"model names must be unique; repeated: {', '.join(duplicates)}")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ServingError("--tls-cert and --tls-key must be given together")
-    for name in ("max_message_bytes", "max_request_batch", "max_prompt_length"):
+    for name in ("max_message_bytes", "max_request_batch", "max_prompt_length", "max_concurrent_requests"):
         if getattr(config.limits, name) <= 0:
             raise ServingError(f"--{name.replace('_', '-')} must be positive")
     problems = config.batching.problems()

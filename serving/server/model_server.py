@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import signal
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +25,15 @@ from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
 from serving.server.metrics import MonitoringEndpoint, ServerMetrics
 from serving.server.model_service import ModelService
-from serving.server.predict import PredictionService, Predictor
+from serving.server.predict import Admission, PredictionService, Predictor
 from serving.server.servables import Servable, ServableManager, load_servable
 from serving.server.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 HEALTH_SERVICES = ("", PREDICTION_SERVICE)
+# Handler threads beyond --max-concurrent-requests: health checks and GetModelStatus always find one.
+CONTROL_THREADS = 8
 
 
 @dataclass
@@ -76,6 +79,11 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
         pair = (Path(config.tls_key).read_bytes(), Path(config.tls_cert).read_bytes())
     except OSError as exc:
         raise ServingError(f"cannot read TLS key/certificate: {exc}") from exc
+    try:  # gRPC only says "port in use" for a PEM it cannot use: check the pair first
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(config.tls_cert, config.tls_key)
+    except ssl.SSLError as exc:
+        raise ServingError(f"--tls-cert {config.tls_cert} and --tls-key {config.tls_key} are not a usable PEM "
+                           f"certificate chain and matching private key ({exc.reason or exc})") from None
     return grpc.ssl_server_credentials([pair])
 
 
@@ -85,7 +93,7 @@ def start_server(config: ServerConfig) -> ServerHandle:
         if not model.base_path.is_dir():
             raise ServingError(f"model base path {model.base_path} of model {model.name!r} is not a directory")
     credentials = _credentials(config)
-    metrics = ServerMetrics(config.batching.max_batch_size)
+    metrics = ServerMetrics(config.batching.max_batch_size, tuple(m.name for m in config.models))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     manager: ServableManager
 
@@ -113,12 +121,15 @@ def start_server(config: ServerConfig) -> ServerHandle:
     manager = ServableManager(config.models, on_change=update_health, loader=load)
     update_health()
     manager.poll_once()
-    message_options = [("grpc.max_receive_message_length", config.limits.max_message_bytes),
-                       ("grpc.max_send_message_length", config.limits.max_message_bytes)]
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(
-        max_workers=config.max_workers, thread_name_prefix="grpc"), options=message_options)
+    limits = config.limits
+    options = [("grpc.max_receive_message_length", limits.max_message_bytes),
+               ("grpc.max_send_message_length", limits.max_message_bytes),
+               ("grpc.so_reuseport", 0)]  # a second server on a busy port fails instead of sharing it
+    threads = limits.max_concurrent_requests + CONTROL_THREADS
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+                         options=options, maximum_concurrent_rpcs=threads + limits.max_concurrent_requests)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, predictor, metrics), server)
+        PredictionService(manager, predictor, metrics, Admission(limits.max_concurrent_requests)), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{config.host}:{config.port}"

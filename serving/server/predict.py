@@ -8,8 +8,10 @@ through it too.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import grpc
 import numpy as np
@@ -23,7 +25,8 @@ from serving.server.metrics import ServerMetrics
 from serving.server.requests import (PlanCache, SignaturePlan, check_input_keys, check_limits, check_output_filter,
                                      decode_inputs)
 from serving.server.servables import Servable, ServableManager
-from serving.server.status import deadline_of, failed_precondition, from_tf_error, handle_rpc, invalid_argument
+from serving.server.status import (deadline_of, failed_precondition, from_tf_error, handle_rpc, invalid_argument,
+                                   resource_exhausted)
 from serving.tensors import fill_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -80,23 +83,48 @@ def _session_runner(servable: Servable):
     return run
 
 
+class Admission:
+    """At most `limit` calls at once; one more is refused at once with RESOURCE_EXHAUSTED (it
+    would otherwise queue for a handler thread, and health checks behind it)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._slots.acquire(blocking=False):
+            raise resource_exhausted(f"the server is already handling {self._limit} Predict/GetModelMetadata "
+                                     "calls (--max-concurrent-requests); retry later")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Classify, Regress and MultiInference stay UNIMPLEMENTED: charloom models only predict."""
 
-    def __init__(self, manager: ServableManager, predictor: Predictor, metrics: ServerMetrics) -> None:
+    def __init__(self, manager: ServableManager, predictor: Predictor, metrics: ServerMetrics,
+                 admission: Admission) -> None:
         self._manager = manager
         self._predictor = predictor
         self._metrics = metrics
+        self._admission = admission
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
-        return handle_rpc(context, self._metrics, "predict", request.model_spec.name,
-                          lambda: self._predict(request, context))
+        def body() -> predict_pb2.PredictResponse:
+            with self._admission.slot():
+                return self._predict(request, context)
+        return handle_rpc(context, self._metrics, "predict", request.model_spec.name, body)
 
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
                          context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        return handle_rpc(context, self._metrics, "get_model_metadata", request.model_spec.name,
-                          lambda: self._metadata(request))
+        def body() -> get_model_metadata_pb2.GetModelMetadataResponse:
+            with self._admission.slot():
+                return self._metadata(request)
+        return handle_rpc(context, self._metrics, "get_model_metadata", request.model_spec.name, body)
 
     def _predict(self, request: predict_pb2.PredictRequest,
                  context: grpc.ServicerContext) -> predict_pb2.PredictResponse:

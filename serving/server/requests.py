@@ -144,24 +144,46 @@ def decode_inputs(plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto
 
 _INTEGER_DTYPES = frozenset({types_pb2.DT_INT8, types_pb2.DT_UINT8, types_pb2.DT_INT16, types_pb2.DT_UINT16,
                              types_pb2.DT_INT32, types_pb2.DT_UINT32, types_pb2.DT_INT64, types_pb2.DT_UINT64})
+# What one string element costs once decoded and fed, besides its bytes: numpy's reference (8)
+# and TensorFlow's tstring (24). A value broadcast to many elements is copied into each.
+STRING_ELEMENT_BYTES = 32
 
 
 @functools.lru_cache(maxsize=None)
 def _item_bytes(dtype_enum: int) -> int:
-    """Bytes per element once decoded (0 for strings, bounded by the message size itself)."""
-    if dtype_enum == types_pb2.DT_STRING:
-        return 0
+    """Bytes per numeric element once decoded (1 for a dtype TensorFlow does not know: the decoder
+    refuses it right after, and the count still bounds the work)."""
     try:
-        return tf.dtypes.as_dtype(dtype_enum).size
+        return max(tf.dtypes.as_dtype(dtype_enum).size, 1)
     except TypeError:
-        return 1  # an unknown dtype is rejected by the dtype check right after
+        return 1
+
+
+def decoded_bytes(proto: tensor_pb2.TensorProto) -> int:
+    """The memory `proto` takes once decoded, from its declared shape and values alone.
+
+    Values are broadcast to the declared shape as ``Tensor::FromProto`` does (the last one
+    repeated), so a message of a few bytes can declare gigabytes: this is what must be bounded.
+    """
+    count = 1
+    for dim in proto.tensor_shape.dim:
+        count *= max(dim.size, 0)
+    if proto.dtype != types_pb2.DT_STRING:
+        return count * _item_bytes(proto.dtype)
+    values = proto.string_val
+    given = min(len(values), count)
+    payload = sum(len(values[i]) for i in range(given))
+    if count > given and len(values):
+        payload += (count - given) * len(values[-1])
+    return count * STRING_ELEMENT_BYTES + payload
 
 
 def check_limits(sent: Mapping[str, tensor_pb2.TensorProto], limits: ServerLimits) -> None:
     """Bound the batch (dim 0 of every input), the prompt (dim 1 of integer `input_ids`) and the
-    decoded size, from the declared shapes, before anything is decoded: a tiny message declaring
-    a huge shape (values broadcast from one element) must not allocate it.
+    decoded size of all inputs together (strings included), from the declared shapes, before
+    anything is decoded: a tiny message declaring a huge shape must not allocate it.
     """
+    total = 0
     for name, proto in sent.items():
         shape = [d.size for d in proto.tensor_shape.dim]
         if shape and shape[0] > limits.max_request_batch:
@@ -173,10 +195,13 @@ def check_limits(sent: Mapping[str, tensor_pb2.TensorProto], limits: ServerLimit
             raise invalid_argument(
                 f"input '{name}' has length {shape[1]}, above the server's limit of "
                 f"{limits.max_prompt_length} (--max-prompt-length)")
-        elements = 1
-        for size in shape:
-            elements *= max(size, 0)
-        if elements * _item_bytes(proto.dtype) > limits.max_message_bytes:
+        size = decoded_bytes(proto)
+        total += size
+        if size > limits.max_message_bytes:
             raise invalid_argument(
                 f"input '{name}' of shape {_shape_text(shape)} is larger than the server's limit of "
                 f"{limits.max_message_bytes} bytes (--max-message-bytes)")
+        if total > limits.max_message_bytes:
+            raise invalid_argument(
+                f"the request's inputs decode to more than the server's limit of "
+                f"{limits.max_message_bytes} bytes together (--max-message-bytes)")

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Mapping
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from serving.saved_model import SessionBundle, is_saved_model_dir, session_config
+from serving.saved_model import SessionBundle, is_saved_model_dir, session_config, version_number
 from serving.server.config import ModelConfig, RuntimeOptions
 from serving.server.status import invalid_argument, not_found
 
@@ -89,12 +89,13 @@ def versions_on_disk(base_path: Path) -> dict[int, Path]:
     """Integer-named subdirectories holding a complete SavedModel."""
     found: dict[int, Path] = {}
     try:
-        children = list(base_path.iterdir())
+        children = sorted(base_path.iterdir(), key=lambda p: (len(p.name), p.name))  # "1" before "01"
     except OSError:
         return found
     for child in children:
-        if child.name.isdigit() and child.is_dir() and is_saved_model_dir(child):
-            found[int(child.name)] = child
+        version = version_number(child.name)
+        if version is not None and child.is_dir() and is_saved_model_dir(child):
+            found.setdefault(version, child)
     return found
 
 
@@ -204,10 +205,30 @@ class ServableManager:
             self._load(model, version, on_disk[version], attempts)
         available_aspired = [v for v in aspired if v in self.available_versions(model.name)]
         if not available_aspired:
+            if model.version_policy.kind == "latest" and not self.available_versions(model.name):
+                self._load_fallback(model, on_disk, aspired)
             return  # keep serving whatever is loaded until an aspired version is available
         for version in self.available_versions(model.name):
             if version not in aspired:
                 self._unload(model.name, version)
+
+    def _load_fallback(self, model: ModelConfig, on_disk: dict[int, Path], aspired: list[int]) -> None:
+        """Serve the newest older version that loads while none of the latest ones does.
+
+        A departure from TF Serving, which serves nothing when its latest version cannot load:
+        one bad export must not keep a pod from starting. The fallback is unloaded as soon as an
+        aspired version becomes available; GetModelStatus reports the failed version's error.
+        """
+        for version in sorted(set(on_disk) - set(aspired), reverse=True):
+            with self._lock:
+                record = self._records[model.name].get(version)
+            if record and record.error and record.dir_signature == _dir_signature(on_disk[version]):
+                continue  # failed before, unchanged since
+            self._load(model, version, on_disk[version])
+            if version in self.available_versions(model.name):
+                logger.warning("%s: no version of the latest %s loads; serving older version %d meanwhile",
+                               model.name, aspired, version)
+                return
 
     def _load(self, model: ModelConfig, version: int, path: Path, failed_attempts: int = 0) -> None:
         self._set(model.name, version, VersionRecord(State.LOADING))

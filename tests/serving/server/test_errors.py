@@ -53,6 +53,20 @@ def step_request(name="toy", ids=((2,),), state_rows=1, **spec) -> predict_pb2.P
     return request
 
 
+def strings_tensor(shape, *values: bytes) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=list(values))
+    for size in shape:
+        proto.tensor_shape.dim.add(size=size)
+    return proto
+
+
+def rank_tensor(rank: int) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.0])
+    for _ in range(rank):
+        proto.tensor_shape.dim.add(size=1)
+    return proto
+
+
 def huge_broadcast_tensor() -> tensor_pb2.TensorProto:
     """A few bytes on the wire declaring 4 GB once decoded (one value broadcast to the shape)."""
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.0])
@@ -118,6 +132,15 @@ def test_successful_predict_echoes_model_spec_and_honours_output_filter(stubs):
      "input 'input_ids' has batch size 5, above the server's limit of 4 (--max-request-batch)"),
     (lambda r: r.inputs["layer_0_h"].CopyFrom(huge_broadcast_tensor()), INVALID,
      "input 'layer_0_h' of shape [1,1000000000] is larger than the server's limit of 65536 bytes (--max-message-bytes)"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([4, 200_000], b"a")), INVALID,
+     "input 'layer_0_h' of shape [4,200000] is larger than the server's limit of 65536 bytes (--max-message-bytes)"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([2], b"a" * 40_000)), INVALID,
+     "input 'layer_0_h' of shape [2] is larger than the server's limit"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(rank_tensor(65)), INVALID, "tensor parsing error: layer_0_h"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_RESOURCE)), INVALID,
+     "tensor parsing error: layer_0_h"),
+    (lambda r: r.inputs["layer_0_h"].CopyFrom(tensor_pb2.TensorProto(dtype=1234)), INVALID,
+     "tensor parsing error: layer_0_h"),
 ])
 def test_predict_errors(stubs, mutate, code, message):
     predict, _ = stubs

@@ -38,3 +38,13 @@ def test_unreadable_tls_files_are_a_user_error(start_server, model_base, tmp_pat
     with pytest.raises(ServingError, match="cannot read TLS key/certificate"):
         start_server(models=(ModelConfig("toy", model_base(1)),), tls_cert=tmp_path / "no.pem",
                      tls_key=tmp_path / "no.key")
+
+
+def test_a_pem_that_is_not_a_certificate_and_key_is_named(start_server, model_base, self_signed, tmp_path):
+    cert, key = self_signed
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    models = (ModelConfig("toy", model_base(1)),)
+    for bad_cert, bad_key in ((garbage, key), (cert, garbage), (key, cert)):
+        with pytest.raises(ServingError, match="not a usable PEM certificate chain and matching private key"):
+            start_server(models=models, tls_cert=bad_cert, tls_key=bad_key)

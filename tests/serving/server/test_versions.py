@@ -158,3 +158,23 @@ def test_health_turns_serving_when_the_first_version_appears(start_server, model
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         shutil.copytree(toy_model_cache(1.0), base / "1")
         wait_for_health(handle.port, timeout=30, service="tensorflow.serving.PredictionService")
+
+
+def test_a_broken_latest_version_at_startup_falls_back_to_the_newest_that_loads(start_server, model_base,
+                                                                              toy_model_cache, wait_for_health):
+    base = model_base(1, 2)
+    for version in ("3", "4"):
+        (base / version).mkdir()
+        (base / version / "saved_model.pb").write_bytes(b"not a protobuf")
+    (base / "²").mkdir()  # not an ASCII version number: ignored, not a crash of every poll
+    (base / "²" / "saved_model.pb").write_bytes(b"")
+    handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1)
+    wait_for_health(handle.port, timeout=30)
+    with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        states = statuses(channel)
+        assert states[2] == State.AVAILABLE and states[4] == State.END and 1 not in states
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=10)
+        assert response.model_spec.version.value == 2
+        shutil.rmtree(base / "4")
+        shutil.copytree(toy_model_cache(4.0), base / "4")  # the latest is repaired: it replaces the fallback
+        wait_until(lambda: statuses(channel).get(4) == State.AVAILABLE and statuses(channel).get(2) == State.END)
