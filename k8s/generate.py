@@ -37,10 +37,15 @@ APP_NAME = "charloom-serving"
 SELECTOR_LABELS = {"app.kubernetes.io/name": APP_NAME}
 COMMON_LABELS = {**SELECTOR_LABELS, "app.kubernetes.io/component": "serving",
                  "app.kubernetes.io/part-of": "charloom"}
-# Only pods carrying this label may open connections to the serving pods (NetworkPolicy).
+# Only pods carrying this label may open connections to the serving pods (NetworkPolicy): in the
+# serving namespace, or in a namespace an administrator labelled with CLIENT_NAMESPACE_LABEL
+# (a pod's own labels are set by whoever deploys it; a namespace's are not).
 CLIENT_LABEL = ("charloom.dev/serving-client", "true")
-# Prometheus pods (any namespace) may scrape the REST port, nothing else.
+CLIENT_NAMESPACE_LABEL = ("charloom.dev/serving-clients", "true")
+# Prometheus pods of the monitoring namespace may scrape the REST port, nothing else (the REST
+# port also serves TF Serving's REST Predict API, so it is not opened wider).
 PROMETHEUS_LABEL = ("app.kubernetes.io/name", "prometheus")
+MONITORING_NAMESPACE = "monitoring"
 
 CONFIG_MAP = "charloom-serving-config"
 CONFIG_DIR_IN_CONTAINER = "/etc/charloom-serving"
@@ -204,9 +209,11 @@ def service() -> dict[str, Any]:
 
 
 def network_policy() -> dict[str, Any]:
-    """Ingress only from labelled clients (both ports) and Prometheus (REST port only)."""
+    """Ingress only from labelled clients of this namespace or of labelled namespaces (both
+    ports), and from Prometheus in the monitoring namespace (REST port only)."""
     both_ports = [{"protocol": "TCP", "port": defaults.GRPC_PORT},
                   {"protocol": "TCP", "port": defaults.REST_PORT}]
+    clients = {"matchLabels": dict([CLIENT_LABEL])}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -215,10 +222,12 @@ def network_policy() -> dict[str, Any]:
             "podSelector": {"matchLabels": SELECTOR_LABELS},
             "policyTypes": ["Ingress"],
             "ingress": [
-                {"from": [{"namespaceSelector": {},
-                           "podSelector": {"matchLabels": dict([CLIENT_LABEL])}}],
+                {"from": [{"podSelector": clients},
+                          {"namespaceSelector": {"matchLabels": dict([CLIENT_NAMESPACE_LABEL])},
+                           "podSelector": clients}],
                  "ports": both_ports},
-                {"from": [{"namespaceSelector": {},
+                {"from": [{"namespaceSelector": {"matchLabels": {
+                               "kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
                            "podSelector": {"matchLabels": dict([PROMETHEUS_LABEL])}}],
                  "ports": [{"protocol": "TCP", "port": defaults.REST_PORT}]},
             ],

@@ -67,10 +67,16 @@ _AUTOSCALER_OPTIONS = {
                    "version": {"enum": ["v1", "v2"]}, "volumeMounts": {"type": "array"}},
     "additionalProperties": False,
 }
+_AUTH_OPTIONS = {  # KubeRay 1.5.1+ AuthOptions (1.6 added secretName and enableK8sTokenAuth)
+    "type": "object",
+    "properties": {"mode": {"enum": ["disabled", "token"]}, "secretName": {"type": "string"},
+                   "enableK8sTokenAuth": {"type": "boolean"}},
+    "additionalProperties": False,
+}
 RAY_CLUSTER_SPEC = {
     "type": "object",
     "required": ["headGroupSpec"],
-    "properties": {"authOptions": {"type": "object"}, "autoscalerOptions": _AUTOSCALER_OPTIONS,
+    "properties": {"authOptions": _AUTH_OPTIONS, "autoscalerOptions": _AUTOSCALER_OPTIONS,
                    "enableInTreeAutoscaling": {"type": "boolean"},
                    "gcsFaultToleranceOptions": {"type": "object"}, "headGroupSpec": _HEAD_GROUP,
                    "headServiceAnnotations": _STRING_MAP, "historyServerOptions": {"type": "object"},
@@ -167,7 +173,7 @@ def test_overlay_renders(overlay: str, rendered: dict[str, list[dict[str, Any]]]
     if overlay == "shared":
         assert kinds == {"Namespace", "PersistentVolumeClaim"}
     elif overlay == "tuning":
-        assert kinds == {"RayCluster", "RayJob"}
+        assert kinds == {"RayCluster", "RayJob", "NetworkPolicy"}
     else:
         assert {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
                 "PodDisruptionBudget", "NetworkPolicy"} <= kinds
