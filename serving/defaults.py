@@ -38,3 +38,5 @@ SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish
 # it puts in one Predict call (TF Serving refuses a request above its max_batch_size).
 STEPS_PER_CALL = 16
 MAX_ROWS_PER_CALL = MAX_BATCH_SIZE
+CLIENT_TIMEOUT_SECONDS = 10.0  # deadline of each RPC
+CLIENT_RESUME_SECONDS = 60.0  # how long a text waits for a server that went away (a restarting pod)

@@ -119,7 +119,8 @@ class CheckpointWriter(keras.callbacks.Callback):
 
     def __init__(self, run_dir: Path, config: TrainingConfig, vocabulary: Vocabulary, *,
                  history: list[dict], source: dict, keep: int,
-                 stateful: dict[str, Any], on_saved: Callable[[int, dict, Path], None]):
+                 stateful: dict[str, Any], on_saved: Callable[[int, dict, Path], None],
+                 best_val_loss: float = math.inf):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.config = config
@@ -129,8 +130,7 @@ class CheckpointWriter(keras.callbacks.Callback):
         self.keep = keep
         self.stateful = stateful  # name -> callback with a .state() method
         self.on_saved = on_saved
-        previous = [h["val_loss"] for h in history if h.get("val_loss") is not None]
-        self.best_val_loss = min(previous) if previous else math.inf
+        self.best_val_loss = best_val_loss  # the val_loss of the checkpoint in best/
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
@@ -146,6 +146,6 @@ class CheckpointWriter(keras.callbacks.Callback):
         if val_loss < self.best_val_loss:
             self.best_val_loss = val_loss
             copy_checkpoint(checkpoint, self.run_dir / BEST_DIR)
-        prune_checkpoints(self.run_dir, self.keep)
+        prune_checkpoints(self.run_dir, self.keep, protect=checkpoint)
         logger.info("epoch %d: %s", completed, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         self.on_saved(completed, metrics, checkpoint)

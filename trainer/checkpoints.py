@@ -2,10 +2,12 @@
 
 A checkpoint directory holds everything needed to resume or export one epoch's model:
 ``model.weights.h5`` (Keras weights, plus the optimizer state when the model was compiled),
-``vocabulary.json`` and ``checkpoint.json`` (config, epoch, metrics, history, callback state).
-Every directory is written under a temporary name and renamed into place, so a killed process
-never leaves a half checkpoint that resume or export would pick up. Where checkpoints sit in a
-run directory is trainer/runs.py's business.
+``vocabulary.json`` and ``checkpoint.json`` (config, epoch, metrics, history, callback state,
+and the weights' sha256). Every directory is written under a temporary name, flushed to disk
+and renamed into place, so a killed process or a power loss never leaves a half checkpoint
+that resume or export would pick up; weights that do not match their ``checkpoint.json``
+(truncated, or replaced by another epoch's while being read) are refused by
+`verify_weights`. Where checkpoints sit in a run directory is trainer/runs.py's business.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.config import TrainingConfig
+from trainer.durable import fsync_path, fsync_tree, sha256_file
 from trainer.errors import RunError, TrainerError
 from trainer.jsonfile import read_json_object, utc_now
 from trainer.vocabulary import Vocabulary
@@ -42,6 +45,7 @@ class Checkpoint:
     history: list[dict]
     state: dict[str, Any]  # callback state (early stopping, LR plateau), learning rate
     source: dict[str, Any]  # run directory, corpus description
+    weights_sha256: str | None = None  # None in checkpoints written before it was recorded
 
     @property
     def weights_path(self) -> Path:
@@ -62,8 +66,9 @@ def write_checkpoint(directory: Path, model, config: TrainingConfig, vocabulary:
         meta = {"format": FORMAT, "epoch": epoch, "config": config.to_dict(),
                 "vocabulary_fingerprint": vocabulary.fingerprint, "metrics": metrics or {},
                 "history": history or [], "state": state or {}, "source": source or {},
-                "created": utc_now()}
+                "weights_sha256": sha256_file(tmp / WEIGHTS_FILE), "created": utc_now()}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        fsync_tree(tmp)
         _replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -78,6 +83,7 @@ def _replace_dir(new: Path, target: Path) -> None:
         old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
         os.rename(target, old)
     os.rename(new, target)
+    fsync_path(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -88,6 +94,7 @@ def copy_checkpoint(source: Path, directory: Path) -> Path:
     tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
     try:
         shutil.copytree(source, tmp)
+        fsync_tree(tmp)
         _replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,13 +123,36 @@ def read_checkpoint(directory: Path) -> Checkpoint:
         raise RunError(f"checkpoint {directory}: {exc}") from None
     if meta.get("vocabulary_fingerprint") != vocabulary.fingerprint:
         raise RunError(f"checkpoint {directory}: vocabulary.json does not match {META_FILE}")
+    sha = meta.get("weights_sha256")
     return Checkpoint(directory=directory, config=config, vocabulary=vocabulary, epoch=epoch,
                       metrics=dict(meta.get("metrics") or {}), history=list(meta.get("history") or []),
-                      state=dict(meta.get("state") or {}), source=dict(meta.get("source") or {}))
+                      state=dict(meta.get("state") or {}), source=dict(meta.get("source") or {}),
+                      weights_sha256=sha if isinstance(sha, str) else None)
+
+
+def verify_weights(checkpoint: Checkpoint) -> None:
+    """RunError unless the weights file is the one ``checkpoint.json`` was written with."""
+    if checkpoint.weights_sha256 is None:
+        return
+    try:
+        actual = sha256_file(checkpoint.weights_path)
+    except OSError as exc:
+        raise RunError(f"cannot read {checkpoint.weights_path}: {exc.strerror}") from None
+    if actual != checkpoint.weights_sha256:
+        raise RunError(f"checkpoint {checkpoint.directory}: {WEIGHTS_FILE} does not match {META_FILE} "
+                       "(truncated, or replaced while being read)")
+
+
+def intact_checkpoint(directory: Path) -> Checkpoint:
+    """`read_checkpoint` plus `verify_weights`: a checkpoint whose weights can be trusted."""
+    checkpoint = read_checkpoint(directory)
+    verify_weights(checkpoint)
+    return checkpoint
 
 
 def load_weights(model, checkpoint: Checkpoint) -> None:
     """Load weights (and optimizer state when ``model`` has a built optimizer) from a checkpoint."""
+    verify_weights(checkpoint)
     try:
         model.load_weights(str(checkpoint.weights_path))
     except (OSError, ValueError, KeyError) as exc:

@@ -19,3 +19,7 @@ class ConfigError(TrainerError):
 
 class RunError(TrainerError):
     """A run or checkpoint directory is missing, incomplete or corrupted."""
+
+
+class ExportError(TrainerError):
+    """A model cannot be exported: the model base path is unusable, or the export does not load."""

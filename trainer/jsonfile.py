@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from trainer.durable import fsync_path
 from trainer.errors import TrainerError
 
 
@@ -17,8 +18,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write beside ``path`` and rename over it, so a killed process never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(data, indent=1, ensure_ascii=False))
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+    fsync_path(path.parent)
 
 
 def read_json_object(path: Path, error: type[TrainerError], missing: str) -> dict:

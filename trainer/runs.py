@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import shutil
 from pathlib import Path
 
-from trainer.checkpoints import META_FILE, Checkpoint
+from trainer.checkpoints import META_FILE, Checkpoint, copy_checkpoint, intact_checkpoint, read_checkpoint
 from trainer.config import TrainingConfig
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import read_json_object
@@ -22,7 +24,8 @@ from trainer.vocabulary import Vocabulary
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 RUN_FILE = "run.json"
-_EPOCH_DIR = re.compile(r"^epoch-(\d{4,})$")
+_EPOCH_DIR = re.compile(r"^epoch-([0-9]{4,})$")
+logger = logging.getLogger(__name__)
 
 
 def epoch_dir(run_dir: Path, epoch: int) -> Path:
@@ -42,12 +45,71 @@ def epoch_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def prune_checkpoints(run_dir: Path, keep: int) -> None:
+def prune_checkpoints(run_dir: Path, keep: int, protect: Path | None = None) -> None:
+    """Delete all but the newest ``keep`` epoch checkpoints; ``protect`` (the one just written and
+    about to be reported) is never deleted."""
     for _, path in epoch_checkpoints(run_dir)[:-keep]:
+        if protect is not None and path.resolve() == Path(protect).resolve():
+            continue
         shutil.rmtree(path, ignore_errors=True)
     root = Path(run_dir) / CHECKPOINTS_DIR
     for leftover in root.glob(".tmp-*"):  # from a process killed while writing
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def discard_later_epochs(run_dir: Path, epoch: int) -> None:
+    """Delete epoch checkpoints after ``epoch``: a run resumed from an earlier checkpoint (a
+    restarted trial, a PBT clone) must not keep another history's future, which pruning would
+    prefer to its new checkpoints and a later resume would pick up."""
+    for number, path in epoch_checkpoints(run_dir):
+        if number > epoch:
+            logger.info("removing %s: the run continues from epoch %d", path, epoch)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def align_best(run_dir: Path, start: Checkpoint) -> float:
+    """Make ``best/`` belong to the history ``start`` continues; the val_loss it holds (inf: none).
+
+    A ``best/`` from another history (a later epoch, or a val_loss that history never had) is
+    replaced by ``start`` itself, the best checkpoint of this history that is at hand.
+    """
+    best_dir = Path(run_dir) / BEST_DIR
+    try:
+        best = read_checkpoint(best_dir)
+    except RunError:
+        best = None
+    if best is not None:
+        val_loss = best.metrics.get("val_loss")
+        same_history = best.epoch <= start.epoch and any(
+            h.get("epoch") == best.epoch and h.get("val_loss") == val_loss for h in start.history)
+        if same_history:
+            return float(val_loss) if val_loss is not None else math.inf
+        logger.info("%s is from another history than epoch %d of %s; replacing it", best_dir, start.epoch,
+                    start.directory)
+    copy_checkpoint(start.directory, best_dir)
+    return float(start.metrics.get("val_loss", math.inf))
+
+
+def resume_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint to resume from: a checkpoint directory as it is, or a run directory's newest
+    intact epoch checkpoint (a damaged newest one, e.g. truncated by a crash, is skipped)."""
+    path = Path(path)
+    if (path / META_FILE).is_file():
+        return intact_checkpoint(path)
+    resolve_checkpoint(path)  # a RunError naming what path is not
+    problems = []
+    for _, candidate in reversed(epoch_checkpoints(path)):
+        try:
+            checkpoint = intact_checkpoint(candidate)
+        except RunError as exc:
+            problems.append(str(exc))
+            logger.warning("skipping damaged checkpoint: %s", exc)
+            continue
+        if problems:
+            logger.warning("resuming from the older intact checkpoint %s", candidate)
+        return checkpoint
+    raise RunError(f"{path} has no intact checkpoint to resume from"
+                   + (f" ({'; '.join(problems)})" if problems else ""))
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
@@ -84,10 +146,15 @@ def read_run(run_dir: Path) -> dict:
                             f"{run_dir} is not a run directory (no {RUN_FILE})")
 
 
-def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: Vocabulary) -> None:
+def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: Vocabulary,
+                    corpus_sha256: str | None = None) -> None:
     """A resumed run may change how long it trains and the hyperparameters a checkpoint can carry
     over (learning rate, dropout, clipping, plateau settings: what PBT perturbs), not the model,
     the data or the optimizer."""
+    recorded = (checkpoint.source.get("corpus") or {}).get("sha256")
+    if corpus_sha256 and recorded and recorded != corpus_sha256:
+        raise RunError(f"the corpus (sha256 {corpus_sha256[:12]}...) is not the one the checkpoint was "
+                       f"trained on (sha256 {recorded[:12]}...); resume with the same corpus")
     if checkpoint.vocabulary.fingerprint != vocabulary.fingerprint:
         raise RunError(f"the corpus' vocabulary ({vocabulary.size} characters) differs from the "
                        f"checkpoint's ({checkpoint.vocabulary.size}); resume with the same corpus")

@@ -68,7 +68,7 @@ def check_replicas(config: TrainingConfig, replicas: int) -> None:
 
 
 def _start_checkpoint(run_dir: Path, resume_from: Path | None, config: TrainingConfig,
-                      vocabulary: Vocabulary) -> ckpt.Checkpoint | None:
+                      vocabulary: Vocabulary, corpus_sha256: str) -> ckpt.Checkpoint | None:
     """The checkpoint to continue from, or None for a fresh run (refusing to clobber old work)."""
     if resume_from is None:
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
@@ -79,8 +79,8 @@ def _start_checkpoint(run_dir: Path, resume_from: Path | None, config: TrainingC
     if (resume_from / runs.RUN_FILE).is_file() and not runs.epoch_checkpoints(resume_from):
         logger.info("%s has no finished epoch yet; starting it from the beginning", resume_from)
         return None
-    checkpoint = ckpt.read_checkpoint(runs.resolve_checkpoint(resume_from, prefer="latest"))
-    runs.check_resumable(checkpoint, config, vocabulary)
+    checkpoint = runs.resume_checkpoint(resume_from)
+    runs.check_resumable(checkpoint, config, vocabulary, corpus_sha256)
     return checkpoint
 
 
@@ -121,7 +121,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     check_fits(len(split.validation), config.seq_len, config.batch_size, "validation")
     if replicas is not None:
         check_replicas(config, replicas)
-    start = _start_checkpoint(run_dir, resume_from, config, vocabulary)
+    start = _start_checkpoint(run_dir, resume_from, config, vocabulary, corpus.sha256)
     history = list(start.history) if start else []
     initial_epoch = start.epoch if start else 0
     state = start.state if start else {}
@@ -136,6 +136,10 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     check_replicas(config, strategy.num_replicas_in_sync)
     run_dir.mkdir(parents=True, exist_ok=True)
     vocabulary.save(run_dir)
+    best_val_loss = math.inf
+    if start is not None:
+        runs.discard_later_epochs(run_dir, start.epoch)
+        best_val_loss = runs.align_best(run_dir, start)
     keras.utils.set_random_seed(config.seed)
 
     model = _compiled_model(config, vocabulary.size, strategy, start)
@@ -174,7 +178,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     callbacks += list(stateful.values())
     callbacks.append(CheckpointWriter(run_dir, config, vocabulary, history=history,
                                       source={"run": str(run_dir.resolve()), "corpus": corpus.describe()},
-                                      keep=KEEP_CHECKPOINTS, stateful=stateful, on_saved=saved))
+                                      keep=KEEP_CHECKPOINTS, stateful=stateful, on_saved=saved,
+                                      best_val_loss=best_val_loss))
     record("running")
     try:
         model.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,

@@ -38,9 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="most rows (prompts x samples) in one Predict call; more are split into several "
                              "calls (default %(default)s, the deployed max_batch_size; a smaller server limit "
                              "is learned)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each RPC, seconds")
+    parser.add_argument("--timeout", type=float, default=defaults.CLIENT_TIMEOUT_SECONDS,
+                        help="deadline of each RPC, seconds (default %(default)s)")
     parser.add_argument("--max-attempts", type=int, default=5,
                         help="tries per RPC when the server is UNAVAILABLE (1-5)")
+    parser.add_argument("--resume-seconds", type=float, default=defaults.CLIENT_RESUME_SECONDS, metavar="SECONDS",
+                        help="if the server goes away mid-text, wait this long for it to come back and "
+                             "continue the text (0: fail at once; default %(default)s)")
     parser.add_argument("--wait-ready", type=float, default=None, metavar="SECONDS",
                         help="first wait up to SECONDS for the server to report SERVING")
     parser.add_argument("--tls-ca", default=None, help="CA certificate (PEM): use TLS and verify the server")
@@ -60,12 +64,11 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.stream and (len(args.prompt) > 1 or args.num_samples > 1):
         raise SamplingArgumentError("--stream prints one text as it is produced: "
                                     "use a single --prompt and --num-samples 1")
-    if args.tls_server_name and not args.tls_ca:
-        raise SamplingArgumentError("--tls-server-name needs --tls-ca")
     client = GenerationClient(args.target, args.model, args.version, timeout=args.timeout,
                               retry=RetryPolicy(max_attempts=args.max_attempts),
                               tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
-                              steps_per_call=args.steps_per_call, max_rows_per_call=args.max_rows_per_call)
+                              steps_per_call=args.steps_per_call, max_rows_per_call=args.max_rows_per_call,
+                              resume_seconds=args.resume_seconds)
     with client:
         request = client.request(args.prompt, **options)  # bad arguments fail before any RPC
         if args.wait_ready is not None:

@@ -37,6 +37,16 @@ class ServerUnavailableError(RpcFailedError):
     """The server stayed unreachable (UNAVAILABLE) through every retry."""
 
 
+class ModelVersionUnloadedError(RpcFailedError):
+    """The version a text started on stopped being served before the text was finished (a deploy
+    replaced it). `generate` starts such a text again on the new version; `stream` raises this,
+    since part of the text was already delivered."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message, "NOT_FOUND")
+        self.version = version
+
+
 class IncompatibleModelError(GenerationError):
     """The served model's signatures do not follow the charloom signature contract."""
 

@@ -69,6 +69,7 @@ class GenerationResult:
     finish_reason: str
     new_tokens: int
     seed: int
+    model_version: int | None = None  # the served version that generated it (None: not known)
 
 
 def validate_counts(prompts: Sequence[str], num_samples: int, max_new_tokens: int) -> tuple[str, ...]:
@@ -184,7 +185,8 @@ def _scan_block(row: TextChunk, scanner: StopStringScanner, chars: Sequence[str]
     return dataclasses.replace(row, text="".join(parts))
 
 
-def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> list[GenerationResult]:
+def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk],
+                    model_version: int | None = None) -> list[GenerationResult]:
     """Join a stream into one result per row, ordered by prompt then sample."""
     parts: dict[int, list[str]] = {}
     finals: dict[int, TextChunk] = {}
@@ -200,5 +202,5 @@ def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk]) -> 
         results.append(GenerationResult(
             prompt=request.prompts[prompt_index], prompt_index=prompt_index, sample_index=sample_index,
             text="".join(parts[row]), finish_reason=final.finish_reason, new_tokens=final.new_tokens,
-            seed=request.seed))
+            seed=request.seed, model_version=model_version))
     return results

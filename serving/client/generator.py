@@ -1,7 +1,9 @@
 """Public generation API: `GenerationClient` (gRPC) and `TextGenerator` (any backend).
 
 Arguments are validated, and prompts checked against the model's vocabulary, before any Predict
-RPC; the model's signatures and vocabulary are learned from the server on first use.
+RPC; the model's signatures and vocabulary are learned from the server on first use, and again
+whenever a text starts on a version the client has not seen: each text runs on one version, the
+latest when it starts (unless the client pins one), so a deploy never strands a long-lived client.
 
     with GenerationClient("localhost:8500", "charloom") as client:
         [result] = client.generate("ROMEO:", max_new_tokens=200, temperature=0.8, seed=1)
@@ -11,6 +13,7 @@ RPC; the model's signatures and vocabulary are learned from the server on first 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Iterator, Sequence
@@ -19,10 +22,11 @@ import grpc
 
 from serving import defaults
 from serving.client.backends import SignatureBackend, learn_vocabulary
-from serving.client.errors import SamplingArgumentError
+from serving.client.errors import ModelVersionUnloadedError, SamplingArgumentError
 from serving.client.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
                                        stream_generation, validate_counts)
-from serving.client.grpc_backend import DEFAULT_TIMEOUT_SECONDS, GrpcBackend, RetryPolicy, TlsOptions, open_channel
+from serving.client.grpc_backend import (DEFAULT_RESUME_SECONDS, DEFAULT_TIMEOUT_SECONDS, GrpcBackend, RetryPolicy,
+                                         TlsOptions, open_channel)
 from serving.client.readiness import wait_until_serving
 from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.stop_strings import validate_stop_strings
@@ -33,6 +37,9 @@ DEFAULT_MAX_NEW_TOKENS = 200
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
 MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
 DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
+# How often `generate` starts a text again because its version was unloaded mid-text.
+RESTARTS_ON_NEW_VERSION = 3
+log = logging.getLogger(__name__)
 
 
 def validate_steps_per_call(steps: int) -> int:
@@ -54,8 +61,9 @@ class TextGenerator:
                  steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
         self.steps_per_call = validate_steps_per_call(steps_per_call)
         self._backend = backend
-        self._vocabulary: CharVocabulary | None = None
+        self._vocabularies: dict[int | None, CharVocabulary] = {}  # by model version
         self._connect_lock = threading.Lock()  # threads may share a generator; connect once
+        self._just_connected = False
 
     @classmethod
     def from_saved_model(cls, saved_model_dir: str | os.PathLike, *,
@@ -67,18 +75,37 @@ class TextGenerator:
 
     @property
     def backend(self) -> SignatureBackend:
+        """The backend of the version the last text started on (connects on first use)."""
         with self._connect_lock:
             if self._backend is None:
                 self._backend = self._connect()
+                self._just_connected = True
             return self._backend
 
     @property
     def vocabulary(self) -> CharVocabulary:
+        """The vocabulary of `backend`'s version."""
+        return self._vocabulary_of(self.backend)
+
+    def _vocabulary_of(self, backend: SignatureBackend) -> CharVocabulary:
+        version = getattr(backend, "version", None)
+        with self._connect_lock:
+            if version not in self._vocabularies:
+                self._vocabularies[version] = learn_vocabulary(backend)
+            return self._vocabularies[version]
+
+    def _model_for_text(self) -> tuple[SignatureBackend, CharVocabulary]:
+        """The backend and vocabulary a new text runs on: the latest version (one metadata call
+        per text; none for the first text, which the connection itself learned)."""
         backend = self.backend
         with self._connect_lock:
-            if self._vocabulary is None:
-                self._vocabulary = learn_vocabulary(backend)
-            return self._vocabulary
+            fresh, self._just_connected = self._just_connected, False
+        latest = getattr(backend, "latest", None)
+        if latest is not None and not fresh:
+            backend = latest()
+            with self._connect_lock:
+                self._backend = backend
+        return backend, self._vocabulary_of(backend)
 
     def request(self, prompts: str | Sequence[str], *, num_samples: int = 1,
                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0,
@@ -94,20 +121,38 @@ class TextGenerator:
     def stream(self, prompts: str | Sequence[str], **options) -> Iterator[TextChunk]:
         """Text chunks as they are produced; options as for `request`.
 
-        Validation and the vocabulary check happen now, not on the first ``next()``.
+        Validation and the vocabulary check happen now, not on the first ``next()``. If the
+        text's version is unloaded before it ends, iteration raises ModelVersionUnloadedError.
         """
         return self.stream_request(self.request(prompts, **options))
 
     def generate(self, prompts: str | Sequence[str], **options) -> list[GenerationResult]:
-        """One result per (prompt, sample), ordered by prompt then sample; options as for `request`."""
+        """One result per (prompt, sample), ordered by prompt then sample; options as for `request`.
+
+        A text whose version is unloaded mid-way (a deploy) is generated again on the new version.
+        """
         request = self.request(prompts, **options)
-        return collect_results(request, self.stream_request(request))
+        restarts = 0
+        while True:
+            backend, vocabulary = self._model_for_text()
+            try:
+                chunks = self._stream_on(backend, vocabulary, request)
+                return collect_results(request, chunks, getattr(backend, "version", None))
+            except ModelVersionUnloadedError as exc:
+                restarts += 1
+                if getattr(backend, "pinned", True) or restarts > RESTARTS_ON_NEW_VERSION:
+                    raise
+                log.info("%s; generating the text again on the version now served", exc)
 
     def stream_request(self, request: GenerationRequest) -> Iterator[TextChunk]:
-        vocabulary = self.vocabulary
+        backend, vocabulary = self._model_for_text()
+        return self._stream_on(backend, vocabulary, request)
+
+    def _stream_on(self, backend: SignatureBackend, vocabulary: CharVocabulary,
+                   request: GenerationRequest) -> Iterator[TextChunk]:
         for prompt in request.prompts:
             vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
-        return stream_generation(self.backend, vocabulary, request, self.steps_per_call)
+        return stream_generation(backend, vocabulary, request, self.steps_per_call)
 
     def close(self) -> None:
         if self._backend is not None:
@@ -127,9 +172,12 @@ class GenerationClient(TextGenerator):
     """Generation from a model served over gRPC by TF Serving or `charloom serve`.
 
     Connects lazily: the first generate/stream call fetches the model metadata (signatures,
-    pinned version) and the vocabulary. ``timeout`` is the deadline of each RPC in seconds.
-    ``max_rows_per_call`` bounds the rows of one Predict call (TF Serving's ``max_batch_size``);
-    more rows are sent as several calls at once, and a server's smaller limit is learned.
+    version) and the vocabulary. Each later text asks which version is the latest (one
+    GetModelMetadata call) and follows a new one; ``version`` pins one instead. ``timeout`` is
+    the deadline of each RPC in seconds. ``max_rows_per_call`` bounds the rows of one Predict
+    call (TF Serving's ``max_batch_size``); more rows are sent as several calls at once, and a
+    server's smaller limit is learned. A server that goes away mid-text is waited for up to
+    ``resume_seconds`` (0: fail at once), and the text continues where it was.
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
@@ -137,10 +185,16 @@ class GenerationClient(TextGenerator):
                  retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
                  tls_server_name: str | None = None, wait_for_ready: bool = False,
                  steps_per_call: int = DEFAULT_STEPS_PER_CALL,
-                 max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL) -> None:
+                 max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL,
+                 resume_seconds: float = DEFAULT_RESUME_SECONDS) -> None:
         super().__init__(steps_per_call=steps_per_call)
-        if not timeout or timeout <= 0:
+        if not timeout or not timeout > 0:
             raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if not resume_seconds >= 0:
+            raise SamplingArgumentError(f"resume_seconds must be >= 0, got {resume_seconds!r}")
+        if tls_server_name is not None and tls_ca is None:
+            raise SamplingArgumentError("tls_server_name (--tls-server-name) needs tls_ca (--tls-ca): without a "
+                                        "CA the connection would not use TLS at all")
         if isinstance(max_rows_per_call, bool) or not isinstance(max_rows_per_call, int) or max_rows_per_call < 1:
             raise SamplingArgumentError(f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}")
         self.max_rows_per_call = max_rows_per_call
@@ -151,6 +205,7 @@ class GenerationClient(TextGenerator):
         self.retry = retry
         self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
         self.wait_for_ready = wait_for_ready
+        self.resume_seconds = resume_seconds
         self._channel: grpc.Channel | None = None
         self._channel_lock = threading.Lock()
 
@@ -174,4 +229,4 @@ class GenerationClient(TextGenerator):
     def _connect(self) -> GrpcBackend:
         return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
                            wait_for_ready=self.wait_for_ready, channel=self.channel,
-                           max_rows=self.max_rows_per_call)
+                           max_rows=self.max_rows_per_call, resume_seconds=self.resume_seconds)

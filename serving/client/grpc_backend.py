@@ -2,8 +2,11 @@
 channel it runs on.
 
 Learns everything from the server: GetModelMetadata gives the signatures (state names, shapes,
-vocabulary size, fixed widths) and pins the model version, so a reload mid-generation cannot mix
-models. Safe to share between threads: every call builds its own request message.
+vocabulary size, fixed widths) and the version, which every Predict call of the backend then
+names, so a reload mid-text cannot mix models. `latest()` asks again: a client calls it at the
+start of each text, so the next text follows a newly deployed version (unless the user pinned
+one). A text whose version is unloaded mid-way gets `ModelVersionUnloadedError`. Safe to share
+between threads: every call builds its own request message.
 
 Rows per Predict call are bounded by ``max_rows`` (default: the batch size the Kubernetes
 deployment configures): a call with more rows is sent as several Predict calls at once, each
@@ -14,15 +17,20 @@ project's server's own limit) teaches the backend its limit, and the call is spl
 Channels: retries use gRPC's own retry machinery (a ``retryPolicy`` in the channel's service
 config): an RPC that fails with UNAVAILABLE (server not up yet, connection reset, a server
 shedding load) is re-sent with exponential backoff, without any Python on the per-step path.
-gRPC caps attempts at 5. RPC errors become one-line `GenerationError`s naming the RPC and target.
+gRPC caps attempts at 5. A server that stays away longer (a restarted pod) is waited for up to
+``resume_seconds``, and the call is then sent again: every call is a pure function of its inputs
+(the client holds the states), so the text continues as if nothing happened. RPC errors become
+one-line `GenerationError`s naming the RPC and target.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import grpc
@@ -32,9 +40,11 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_
 
 from serving import defaults
 from serving.client.backends import SignatureBackend
-from serving.client.errors import (DeadlineExceededError, GenerationError, IncompatibleModelError, RpcFailedError,
+from serving.client.errors import (DeadlineExceededError, GenerationError, IncompatibleModelError,
+                                   ModelVersionUnloadedError, RpcFailedError, ServerNotReadyError,
                                    ServerUnavailableError)
 from serving.client.model_signature import StepSignature
+from serving.client.readiness import is_serving, wait_until_serving
 from serving.contract import SIGNATURES
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
@@ -124,7 +134,7 @@ def rpc_failure(exc: grpc.RpcError, rpc: str, where: str, timeout: float | None)
     return RpcFailedError(f"{rpc} to {where} failed with {name}: {details}", name)
 
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_TIMEOUT_SECONDS = defaults.CLIENT_TIMEOUT_SECONDS
 # How servers name their row limit when they refuse a call for its size.
 _ROW_LIMIT = (re.compile(r"larger than maximum input batch size (\d+)"),
               re.compile(r"above the server's limit of (\d+) \(--max-request-batch\)"))
@@ -141,28 +151,51 @@ def row_limit_of(exc: grpc.RpcError) -> int | None:
     return None
 
 
+DEFAULT_RESUME_SECONDS = defaults.CLIENT_RESUME_SECONDS
+
+
+@dataclasses.dataclass
+class CallOptions:
+    """How one client calls its server, shared by the backends of every version it uses."""
+
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    wait_for_ready: bool = False
+    max_rows: int = defaults.MAX_ROWS_PER_CALL  # lowered when a server refuses a call for its rows
+    resume_seconds: float = DEFAULT_RESUME_SECONDS
+
+
 class GrpcBackend(SignatureBackend):
-    """One model on one server, over one channel and stub reused for every call."""
+    """One version of one model on one server, over a channel and stub reused for every call.
+
+    ``version=None`` serves the latest version (learned now, and again by `latest()`); a given
+    version is pinned by the user and never changes.
+    """
 
     def __init__(self, target: str, model_name: str, version: int | None = None, *,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS, retry: RetryPolicy = RetryPolicy(),
                  tls: TlsOptions | None = None, wait_for_ready: bool = False,
-                 channel: grpc.Channel | None = None, max_rows: int = defaults.MAX_ROWS_PER_CALL) -> None:
+                 channel: grpc.Channel | None = None, max_rows: int = defaults.MAX_ROWS_PER_CALL,
+                 resume_seconds: float = DEFAULT_RESUME_SECONDS) -> None:
         if max_rows < 1:
             raise GenerationError(f"max_rows must be >= 1, got {max_rows}")
+        if resume_seconds < 0:
+            raise GenerationError(f"resume_seconds must be >= 0, got {resume_seconds}")
         self.target = target
         self.model_name = model_name
-        self.timeout = timeout
-        self.wait_for_ready = wait_for_ready
-        self.max_rows = max_rows
+        self.pinned = version is not None
+        self.options = CallOptions(timeout, wait_for_ready, max_rows, resume_seconds)
         self._owns_channel = channel is None
         self._channel = channel if channel is not None else open_channel(target, retry, tls)
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._predict = stub.Predict
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._spec = model_pb2.ModelSpec(name=model_name)
         if version is not None:
             self._spec.version.value = version
-        self.signature = self._learn_signature(stub)
+        learned_version, self.signature = self._learn_signature()
+        self._bind(learned_version)
+
+    def _bind(self, version: int | None) -> None:
+        if version is not None:
+            self._spec.version.value = version
         self._model_specs = {name: self._model_spec_for(name) for name in SIGNATURES}
 
     @property
@@ -170,9 +203,33 @@ class GrpcBackend(SignatureBackend):
         return self._spec.version.value if self._spec.HasField("version") else None
 
     @property
+    def max_rows(self) -> int:
+        return self.options.max_rows
+
+    @property
+    def timeout(self) -> float:
+        return self.options.timeout
+
+    @property
     def description(self) -> str:
         version = f" version {self.version}" if self.version is not None else ""
         return f"{self.target} (model {self.model_name!r}{version})"
+
+    def latest(self) -> "GrpcBackend":
+        """The backend for the version to start a new text on: this one when it is pinned or still
+        the server's latest, else a new backend (same channel and options) on the latest version."""
+        if self.pinned:
+            return self
+        version, signature = self._learn_signature(model_pb2.ModelSpec(name=self.model_name))
+        if version == self.version:
+            return self
+        log.info("%s now serves version %s; new texts use it", self.description, version)
+        backend = copy.copy(self)  # the same channel, stub and (shared) call options
+        backend._owns_channel = False
+        backend._spec = model_pb2.ModelSpec(name=self.model_name)
+        backend.signature = signature
+        backend._bind(version)
+        return backend
 
     def close(self) -> None:
         if self._owns_channel:
@@ -180,8 +237,9 @@ class GrpcBackend(SignatureBackend):
 
     def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = len(next(iter(inputs.values())))
+        resume_deadline = None
         while True:
-            limit = self.max_rows
+            limit = self.options.max_rows
             bounds = [(start, min(start + limit, rows)) for start in range(0, rows, limit)] or [(0, 0)]
             try:
                 responses = self._predict_all([self._request(signature_name, inputs, start, stop)
@@ -191,18 +249,42 @@ class GrpcBackend(SignatureBackend):
                 if learned is not None and learned < limit:
                     log.info("%s takes at most %d rows per call; splitting calls accordingly",
                              self.description, learned)
-                    self.max_rows = learned
+                    self.options.max_rows = learned
                     continue
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and self.options.resume_seconds > 0:
+                    if resume_deadline is None:
+                        resume_deadline = time.monotonic() + self.options.resume_seconds
+                    if self._wait_for_server(resume_deadline, exc):
+                        continue
+                if exc.code() == grpc.StatusCode.NOT_FOUND and self.version is not None:
+                    raise ModelVersionUnloadedError(
+                        f"{self.description}: version {self.version} is no longer served (a new version "
+                        f"replaced it mid-text); the text so far came from version {self.version}",
+                        self.version) from None
                 raise rpc_failure(exc, f"Predict ({signature_name})", self.description, self.timeout) from None
             return _join([{name: from_tensor_proto(proto) for name, proto in r.outputs.items()}
                           for r in responses])
 
+    def _wait_for_server(self, deadline: float, exc: grpc.RpcError) -> bool:
+        """After UNAVAILABLE: wait until a server that went away serves again (True), or False at
+        the deadline, or at once when it is up (a server shedding load: gRPC's retries were it)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or is_serving(self._channel):
+            return False
+        log.warning("%s is unavailable (%s); waiting up to %.0fs for it to come back", self.description,
+                    exc.details(), remaining)
+        try:
+            wait_until_serving(self._channel, self.target, self.model_name, remaining)
+        except ServerNotReadyError:
+            return False
+        return True
+
     def _predict_all(self, requests: list[predict_pb2.PredictRequest]) -> list[predict_pb2.PredictResponse]:
         """One blocking call, or all of them in flight at once; the first failure is raised."""
+        timeout, wait = self.options.timeout, self.options.wait_for_ready
         if len(requests) == 1:
-            return [self._predict(requests[0], timeout=self.timeout, wait_for_ready=self.wait_for_ready)]
-        futures = [self._predict.future(r, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
-                   for r in requests]
+            return [self._stub.Predict(requests[0], timeout=timeout, wait_for_ready=wait)]
+        futures = [self._stub.Predict.future(r, timeout=timeout, wait_for_ready=wait) for r in requests]
         try:
             return [future.result() for future in futures]
         finally:
@@ -218,23 +300,25 @@ class GrpcBackend(SignatureBackend):
             request.inputs[name].CopyFrom(to_tensor_proto(value if whole else value[start:stop]))
         return request
 
-    def _learn_signature(self, stub: prediction_service_pb2_grpc.PredictionServiceStub) -> StepSignature:
+    def _learn_signature(self, spec: model_pb2.ModelSpec | None = None) -> tuple[int | None, StepSignature]:
+        """GetModelMetadata for ``spec`` (default: this backend's): the version that answered and
+        its signature."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec=self._spec, metadata_field=["signature_def"])
+            model_spec=spec if spec is not None else self._spec, metadata_field=["signature_def"])
         try:
-            response = stub.GetModelMetadata(request, timeout=self.timeout, wait_for_ready=self.wait_for_ready)
+            response = self._stub.GetModelMetadata(request, timeout=self.options.timeout,
+                                                   wait_for_ready=self.options.wait_for_ready)
         except grpc.RpcError as exc:
-            raise rpc_failure(exc, "GetModelMetadata", self.description, self.timeout) from None
+            raise rpc_failure(exc, "GetModelMetadata", self.description, self.options.timeout) from None
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
         if "signature_def" not in response.metadata or \
                 not response.metadata["signature_def"].Unpack(signature_defs):
             raise IncompatibleModelError(f"{self.description} returned no signature_def metadata")
-        if response.model_spec.HasField("version"):
-            self._spec.version.value = response.model_spec.version.value  # pin: states are per model
+        version = response.model_spec.version.value if response.model_spec.HasField("version") else None
         signature = StepSignature.from_signature_def_map(signature_defs)
-        log.info("%s: vocabulary %d, states %s", self.description, signature.vocab_size,
+        log.info("%s version %s: vocabulary %d, states %s", self.target, version, signature.vocab_size,
                  ", ".join(signature.state_names))
-        return signature
+        return version, signature
 
     def _model_spec_for(self, signature_name: str) -> model_pb2.ModelSpec:
         spec = model_pb2.ModelSpec()

@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 
 
+def is_serving(channel: grpc.Channel, timeout: float = 2.0) -> bool:
+    """One health check: does the server answer SERVING right now?"""
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+    except grpc.RpcError:
+        return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def wait_until_serving(channel: grpc.Channel, target: str, model_name: str, wait_seconds: float) -> None:
     """Block until ``target`` serves ``model_name``; ServerNotReadyError after ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds

@@ -6,6 +6,7 @@ bad config file is one `ServingError` line rather than a failure at request time
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,10 +159,14 @@ def validate_server_config(config: ServerConfig) -> None:
     if min(config.runtime.intra_op_parallelism, config.runtime.inter_op_parallelism) < 0:
         raise ServingError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism "
                            "must not be negative")
-    if config.poll_wait_seconds < 0:
-        raise ServingError("--file-system-poll-wait-seconds must not be negative")
+    if not math.isfinite(config.poll_wait_seconds) or config.poll_wait_seconds < 0:
+        raise ServingError(f"--file-system-poll-wait-seconds must be a number >= 0, got {config.poll_wait_seconds}")
+    if not math.isfinite(config.grace_seconds) or config.grace_seconds < 0:
+        raise ServingError(f"--grace-seconds must be a number >= 0, got {config.grace_seconds}")
     if not 0 <= config.port < 65536:
         raise ServingError(f"--port {config.port} is not a TCP port")
+    if config.monitoring_port is not None and not 0 <= config.monitoring_port < 65536:
+        raise ServingError(f"--monitoring-port {config.monitoring_port} is not a TCP port")
 
 
 def single_model(name: str, base_path: Path | str) -> ModelConfig:

@@ -50,3 +50,21 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
 def test_wait_ready_times_out_cleanly(capsys, unused_tcp_port):
     code, _, err = run(capsys, "--target", f"127.0.0.1:{unused_tcp_port}", "--prompt", "A", "--wait-ready", "0.5")
     assert code == 2 and "not ready within 0.5s" in err
+
+
+def test_a_chinese_vocabulary_generates_under_the_servers_default_limits(capsys, tmp_path):
+    """2,600 characters (zh-tang300.txt has 2,579): the vocabulary is learned in calls of at most
+    --max-rows-per-call rows, under the default --max-request-batch of 256."""
+    from serving.server.config import ServerConfig, single_model
+    from serving.server.model_server import start_server
+    from tests.helpers.toy_models import export_toy_model
+
+    chars = "".join(chr(0x4E00 + i) for i in range(2600))
+    export_toy_model(tmp_path / "zh", units=(8,), chars=chars)
+    config = ServerConfig(models=(single_model("charloom", tmp_path / "zh"),), port=0, host="127.0.0.1")
+    with start_server(config) as handle:
+        code, out, err = run(capsys, "--target", f"127.0.0.1:{handle.port}", "--prompt", "一丁",
+                             "--max-new-tokens", "20", "--seed", "1")
+    assert code == 0, err
+    text = out.rstrip("\n")
+    assert text.startswith("一丁") and len(text) == 22 and set(text) <= set(chars)

@@ -1,9 +1,11 @@
 """Export a model as the next integer version under a TensorFlow Serving model base path.
 
 The SavedModel (with its warmup requests in ``assets.extra/``) is written to
-``<base>/.tmp-<uuid>`` (not an integer, so a polling server ignores it) and renamed to
+``<base>/.tmp-<uuid>`` (not an integer, so a polling server ignores it), loaded once the way TF
+Serving loads it (a Session: restore op, init op), flushed to disk, and renamed to
 ``<base>/<N>``, N one more than the highest existing version. Existing versions are never
-overwritten.
+overwritten. A checkpoint is exported from a verified copy, so a run that replaces ``best/``
+meanwhile cannot pair one epoch's metadata with another's weights.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import tensorflow as tf
 
-from trainer.checkpoints import read_checkpoint
+from serving.saved_model import SessionBundle, version_number
+from trainer.checkpoints import Checkpoint, intact_checkpoint
+from trainer.durable import fsync_path, fsync_tree
 from trainer.jsonfile import utc_now
 from trainer.model import load_model
 from trainer.runs import resolve_checkpoint
 from trainer.config import TrainingConfig
-from trainer.errors import RunError
+from trainer.errors import ExportError, RunError
 from trainer.export.signatures import CharModelSignatures
 from trainer.vocabulary import Vocabulary
 from trainer.export.warmup import write_warmup_file
@@ -34,11 +39,30 @@ METADATA_FORMAT = "charloom-model/1"
 METADATA_FILE = "charloom.json"
 
 
+SNAPSHOT_ATTEMPTS = 3  # copies of a checkpoint tried while training may be replacing it
+
+
 def existing_versions(model_base_path: Path) -> list[int]:
     base = Path(model_base_path)
     if not base.is_dir():
         return []
-    return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir())
+    return sorted(v for p in base.iterdir() if (v := version_number(p.name)) is not None and p.is_dir())
+
+
+def prepare_model_base_path(model_base_path: Path | str) -> Path:
+    """The model base path as a writable local directory (created), or an ExportError."""
+    text = str(model_base_path)
+    if "://" in text:
+        raise ExportError(f"model base path {text} is a URL; charloom export writes to a local or mounted "
+                          "directory: export there and copy the version directory to the bucket")
+    base = Path(text)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create model base path {base}: {exc.strerror}") from None
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ExportError(f"model base path {base} is not writable")
+    return base
 
 
 def model_metadata(config: TrainingConfig, vocabulary: Vocabulary, metrics: dict | None,
@@ -52,8 +76,7 @@ def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, mo
                        metadata: dict | None = None) -> Path:
     """Export an in-memory model; ``metadata`` may carry ``metrics`` and ``source`` dicts."""
     metadata = dict(metadata or {})
-    base = Path(model_base_path)
-    base.mkdir(parents=True, exist_ok=True)
+    base = prepare_model_base_path(model_base_path)
     module = CharModelSignatures(model, config, vocabulary)
     document = model_metadata(config, vocabulary, metadata.get("metrics"), metadata.get("source"))
     tmp = base / f".tmp-{uuid.uuid4().hex}"
@@ -64,12 +87,26 @@ def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, mo
         module.metadata_asset = tf.saved_model.Asset(str(Path(staging) / METADATA_FILE))
         module.vocabulary_asset = tf.saved_model.Asset(str(Path(staging) / "vocabulary.json"))
         try:
-            tf.saved_model.save(module, str(tmp), signatures=module.signatures())
-            write_warmup_file(tmp, config)
+            try:
+                tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+                write_warmup_file(tmp, config)
+            except OSError as exc:
+                raise ExportError(f"cannot write the export under {base}: {exc.strerror or exc}") from None
+            _check_loads(tmp)
+            fsync_tree(tmp)
             return _publish(tmp, base)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def _check_loads(path: Path) -> None:
+    """Load the export into a Session, as TF Serving will, before any server can see it."""
+    try:
+        SessionBundle(path).close()
+    except Exception as exc:  # noqa: BLE001 - whatever fails here would fail in TF Serving
+        raise ExportError(f"the export does not load the way TF Serving loads it: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
 
 def _publish(tmp: Path, base: Path) -> Path:
@@ -80,6 +117,7 @@ def _publish(tmp: Path, base: Path) -> Path:
         if not target.exists():
             try:
                 os.rename(tmp, target)  # atomic; fails if another exporter just took the name
+                fsync_path(base)
                 logger.info("exported %s", target)
                 return target
             except OSError:
@@ -91,14 +129,35 @@ def _publish(tmp: Path, base: Path) -> Path:
 def export_checkpoint(checkpoint_dir: Path, model_base_path: Path,
                       extra_metadata: dict | None = None) -> Path:
     """Export one checkpoint (or a run directory's best); ``extra_metadata`` joins ``source``."""
-    checkpoint = read_checkpoint(resolve_checkpoint(checkpoint_dir, prefer="best"))
-    model = load_model(checkpoint)
+    directory = resolve_checkpoint(checkpoint_dir, prefer="best")
+    prepare_model_base_path(model_base_path)  # before any TensorFlow work
+    with tempfile.TemporaryDirectory(prefix="charloom-export-") as scratch:
+        checkpoint = _snapshot(directory, Path(scratch))
+        model = load_model(checkpoint)
     metrics = {k: checkpoint.metrics[k] for k in ("val_bpc", "val_loss") if k in checkpoint.metrics}
     metrics["epoch"] = checkpoint.epoch
-    source = {"run": checkpoint.source.get("run", str(checkpoint.directory.parent)),
-              "checkpoint": str(checkpoint.directory.resolve()), **(extra_metadata or {})}
+    source = {"run": checkpoint.source.get("run", str(directory.parent)),
+              "checkpoint": str(directory.resolve()), **(extra_metadata or {})}
     return export_saved_model(model, checkpoint.config, checkpoint.vocabulary, model_base_path,
                               {"metrics": metrics, "source": source})
+
+
+def _snapshot(directory: Path, scratch: Path) -> Checkpoint:
+    """A copy of the checkpoint whose weights match its metadata (training may replace it while
+    it is copied: then it is copied again)."""
+    attempt = 1
+    while True:
+        copy = scratch / f"copy-{attempt}"
+        try:
+            shutil.copytree(directory, copy)
+            return intact_checkpoint(copy)
+        except (RunError, OSError) as exc:
+            if attempt == SNAPSHOT_ATTEMPTS:
+                intact_checkpoint(directory)  # the original's own error, naming it
+                raise RunError(f"checkpoint {directory} kept changing while it was copied: {exc}") from None
+        logger.info("checkpoint %s changed while being copied; copying again", directory)
+        time.sleep(0.5 * attempt)
+        attempt += 1
 
 
 def export_run(run_dir: Path, model_base_path: Path) -> Path:

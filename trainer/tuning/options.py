@@ -88,4 +88,14 @@ def load_options(experiment_path: str, path: str) -> TuneOptions:
             saved = json.load(io.BytesIO(stream.read()))
     except (FileNotFoundError, OSError):
         raise TrainerError(f"{experiment_path} is not a charloom tune experiment (no {OPTIONS_FILE})") from None
-    return TuneOptions(**saved)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainerError(f"{experiment_path}/{OPTIONS_FILE} is corrupted (not valid JSON: {exc})") from None
+    known = {f.name for f in dataclasses.fields(TuneOptions)}
+    if not isinstance(saved, dict) or set(saved) - known:
+        unknown = sorted(set(saved) - known) if isinstance(saved, dict) else []
+        raise TrainerError(f"{experiment_path}/{OPTIONS_FILE} is corrupted: not the options of a charloom "
+                           f"tune experiment" + (f" (unknown fields: {', '.join(unknown)})" if unknown else ""))
+    try:
+        return TuneOptions(**saved)
+    except (TypeError, ValueError) as exc:
+        raise TrainerError(f"{experiment_path}/{OPTIONS_FILE} is corrupted: {exc}") from None

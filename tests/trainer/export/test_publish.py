@@ -67,6 +67,11 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         export_run(tmp_path / "missing", tmp_path / "models")
     (run / "best" / "model.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(RunError, match=f"checkpoint {run / 'best'}: model.weights.h5 does not match"):
+        export_run(run, tmp_path / "models")
+    legacy = json.loads((run / "best" / "checkpoint.json").read_text())
+    del legacy["weights_sha256"]  # written before checkpoints recorded it: the load itself fails
+    (run / "best" / "checkpoint.json").write_text(json.dumps(legacy))
     with pytest.raises(RunError, match="cannot load weights"):
         export_run(run, tmp_path / "models")
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["1", "2"]
@@ -75,3 +80,75 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
         export_run(run, tmp_path / "models")
     with pytest.raises(RunError, match="neither a run directory"):
         export_checkpoint(tmp_path / "models", tmp_path / "other")
+
+
+def test_model_base_paths_that_cannot_be_written_are_named(tmp_path):
+    from trainer.errors import ExportError
+
+    config = TrainingConfig(units=(4,), embedding_dim=2)
+    model = build_model(config, VOCAB.size)
+    with pytest.raises(ExportError, match="gs://bucket/models is a URL"):
+        export_saved_model(model, config, VOCAB, "gs://bucket/models")
+    assert not (tmp_path / "gs:").exists()
+    a_file = tmp_path / "file"
+    a_file.write_text("not a directory")
+    with pytest.raises(ExportError, match=f"cannot create model base path {a_file}/models: Not a directory"):
+        export_saved_model(model, config, VOCAB, a_file / "models")
+
+
+def test_an_export_that_does_not_load_in_a_session_is_never_published(tmp_path, monkeypatch):
+    from trainer.errors import ExportError
+
+    def broken(path, config=None):
+        raise ValueError("restore op failed")
+
+    monkeypatch.setattr("trainer.export.publish.SessionBundle", broken)
+    config = TrainingConfig(units=(4,), embedding_dim=2)
+    with pytest.raises(ExportError, match="does not load the way TF Serving loads it: restore op failed"):
+        export_saved_model(build_model(config, VOCAB.size), config, VOCAB, tmp_path / "models")
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_ascii_digits_only_are_versions(tmp_path):
+    from trainer.export.publish import existing_versions
+
+    for name in ("1", "²", "12", "1.5", "٣"):
+        (tmp_path / name).mkdir()
+    assert existing_versions(tmp_path) == [1, 12]
+
+
+def test_a_checkpoint_whose_weights_do_not_match_is_not_exported(tmp_path):
+    config = TrainingConfig(units=(4,), embedding_dim=2)
+    model = build_model(config, VOCAB.size)
+    first = write_checkpoint(tmp_path / "a", model, config, VOCAB, epoch=1)
+    model.get_layer("logits").set_weights([w + 1 for w in model.get_layer("logits").get_weights()])
+    second = write_checkpoint(tmp_path / "b", model, config, VOCAB, epoch=2)
+    (first / "model.weights.h5").write_bytes((second / "model.weights.h5").read_bytes())  # epoch 2's weights
+    with pytest.raises(RunError, match="model.weights.h5 does not match checkpoint.json"):
+        export_checkpoint(first, tmp_path / "models")
+    assert export_checkpoint(second, tmp_path / "models").name == "1"
+
+
+def test_a_checkpoint_replaced_while_it_is_copied_is_copied_again(tmp_path, monkeypatch):
+    import shutil
+
+    config = TrainingConfig(units=(4,), embedding_dim=2)
+    model = build_model(config, VOCAB.size)
+    best = write_checkpoint(tmp_path / "best", model, config, VOCAB, epoch=1)
+    other = write_checkpoint(tmp_path / "other", build_model(config.replace(seed=3), VOCAB.size), config, VOCAB,
+                             epoch=2)
+    real_copytree = shutil.copytree
+    calls = []
+
+    def racing_copytree(source, target, *args, **kwargs):
+        result = real_copytree(source, target, *args, **kwargs)
+        calls.append(target)
+        if len(calls) == 1:  # the first copy got epoch 1's metadata with epoch 2's weights
+            (target / "model.weights.h5").write_bytes((other / "model.weights.h5").read_bytes())
+        return result
+
+    monkeypatch.setattr("trainer.export.publish.shutil.copytree", racing_copytree)
+    path = export_checkpoint(best, tmp_path / "models")
+    assert len(calls) == 2
+    meta = json.loads((path / "assets" / "charloom.json").read_text(encoding="utf-8"))
+    assert meta["metrics"]["epoch"] == 1

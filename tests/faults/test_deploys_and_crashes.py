@@ -1,0 +1,145 @@
+"""Deploys never break long-lived clients, and a server crash does not lose a text.
+
+- Swap under load: clients created before a deploy keep generating through two new versions
+  (each text on one version, the next texts on the new one), in process and over gRPC to a
+  `charloom serve` process, with no failed text.
+- A stream whose version is unloaded mid-text ends with a clear ModelVersionUnloadedError.
+- kill -9 of the server mid-stream: once it is back, the stream completes with the same text as
+  an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+
+from serving.client import GenerationClient
+from serving.client.errors import ModelVersionUnloadedError
+from serving.server.config import ServerConfig, single_model
+from serving.server.model_server import start_server
+from tests.helpers.toy_models import SERVER_CHARS, export_toy_model
+
+pytestmark = pytest.mark.e2e
+PROMPT = "abc"
+
+
+def export_version(base, stamp: float):
+    return export_toy_model(base, units=(16,), chars=SERVER_CHARS, seed=int(stamp), stamp=stamp)
+
+
+def served_version(client: GenerationClient) -> int:
+    return client.generate(PROMPT, max_new_tokens=1)[0].model_version
+
+
+def hammer_through_deploys(target: str, base, wait_for_version) -> None:
+    """Four long-lived clients generate while versions 2 and 3 are deployed; none fails."""
+    clients = [GenerationClient(target, "charloom", steps_per_call=4) for _ in range(4)]
+    stop = threading.Event()
+    versions: list[list[int]] = [[] for _ in clients]
+    errors: list[BaseException] = []
+
+    def generate(index: int) -> None:
+        client = clients[index]
+        seed = 0
+        while not stop.is_set():
+            try:
+                [result] = client.generate(PROMPT, max_new_tokens=120, seed=seed)
+            except BaseException as exc:  # noqa: BLE001 - every failure is the test's finding
+                errors.append(exc)
+                return
+            assert len(result.text) == 120
+            versions[index].append(result.model_version)
+            seed += 1
+
+    threads = [threading.Thread(target=generate, args=(i,)) for i in range(len(clients))]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        for stamp in (2.0, 3.0):
+            export_version(base, stamp)
+            wait_for_version(int(stamp))
+            time.sleep(1.5)  # keep generating on the new version
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        stop.set()
+        for client in clients:
+            client.close()
+    assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
+    for seen in versions:
+        assert seen and seen[-1] == 3, f"a client did not follow the deploys: {seen}"
+        assert seen == sorted(seen)  # texts move forward with the deploys, never back
+
+
+def test_swap_under_load_in_process(tmp_path):
+    base = tmp_path / "charloom"
+    export_version(base, 1.0)
+    config = ServerConfig(models=(single_model("charloom", base),), port=0, host="127.0.0.1",
+                          poll_wait_seconds=0.1)
+    with start_server(config) as handle:
+        def wait_for_version(version: int) -> None:
+            deadline = time.monotonic() + 60
+            while handle.manager.available_versions("charloom") != [version]:
+                assert time.monotonic() < deadline, f"version {version} never replaced the old one"
+                time.sleep(0.05)
+
+        hammer_through_deploys(f"127.0.0.1:{handle.port}", base, wait_for_version)
+
+
+def test_swap_under_load_over_grpc_to_a_server_process(serve_toy):
+    server = serve_toy(batching=True, copy=True, args=["--file-system-poll-wait-seconds", "0.1"])
+    base = server.base_path
+    probe = GenerationClient(server.target, "charloom")
+
+    def wait_for_version(version: int) -> None:
+        deadline = time.monotonic() + 60
+        while served_version(probe) != version:
+            assert time.monotonic() < deadline, f"version {version} never served"
+            time.sleep(0.1)
+
+    try:
+        hammer_through_deploys(server.target, base, wait_for_version)
+    finally:
+        probe.close()
+
+
+def test_a_stream_cut_by_an_unload_ends_with_a_clear_error(tmp_path):
+    base = tmp_path / "charloom"
+    export_version(base, 1.0)
+    config = ServerConfig(models=(single_model("charloom", base),), port=0, host="127.0.0.1",
+                          poll_wait_seconds=0.1)
+    with start_server(config) as handle, \
+            GenerationClient(f"127.0.0.1:{handle.port}", "charloom", steps_per_call=1) as client:
+        chunks = client.stream(PROMPT, max_new_tokens=500, seed=1)
+        next(chunks)
+        export_version(base, 2.0)
+        deadline = time.monotonic() + 60
+        while handle.manager.available_versions("charloom") != [2]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(ModelVersionUnloadedError, match="version 1 is no longer served"):
+            for _ in chunks:
+                pass
+        assert client.generate(PROMPT, max_new_tokens=3)[0].model_version == 2  # the next text follows
+
+
+def test_a_stream_survives_kill_9_of_the_server(serve_toy):
+    server = serve_toy(copy=True)
+    with GenerationClient(server.target, "charloom", steps_per_call=1) as client:
+        expected = client.generate(PROMPT, max_new_tokens=300, seed=7)[0].text
+        chunks = client.stream(PROMPT, max_new_tokens=300, seed=7)
+        got = [next(chunks).text for _ in range(20)]
+        server.kill()
+        restarter = threading.Timer(2.0, server.restart)  # back after the client has seen it gone
+        restarter.start()
+        try:
+            got += [chunk.text for chunk in chunks]
+        finally:
+            restarter.join()
+    assert "".join(got) == expected
+    assert server.alive()
