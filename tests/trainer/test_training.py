@@ -99,8 +99,12 @@ def test_refuses_to_clobber_and_checks_what_resumes(full_run, corpus, tmp_path):
         train(CONFIG.replace(units=[8]), corpus, run_dir, resume_from=run_dir, verbose=0)
     other = tmp_path / "other.txt"
     other.write_text(corpus.text + "\u00e9", encoding="utf-8")
-    with pytest.raises(RunError, match="vocabulary"):
+    with pytest.raises(RunError, match="is not the one the checkpoint was trained on"):
         train(CONFIG, load_corpus(str(other)), run_dir, resume_from=run_dir, verbose=0)
+    from trainer.corpus import Corpus  # a corpus of unknown origin (no sha256 to compare): the vocabulary decides
+    unknown = Corpus(text=corpus.text + "\u00e9", source="test", files=(), sha256="")
+    with pytest.raises(RunError, match="vocabulary"):
+        train(CONFIG, unknown, run_dir, resume_from=run_dir, verbose=0)
     with pytest.raises(RunError, match="neither a run directory"):
         train(CONFIG, corpus, tmp_path / "x", resume_from=tmp_path, verbose=0)
     with pytest.raises(ConfigError, match="fewer than one batch"):
