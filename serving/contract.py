@@ -65,15 +65,39 @@ def state_name(layer: int, kind: str) -> str:
 
 
 # -- the vocabulary ---------------------------------------------------------------------------
-# Token i of a model is its vocabulary's i-th character; the characters are a corpus' distinct
-# code points in code-point order. There is no "unknown" id: text with a character outside the
-# vocabulary is refused by the client (naming the characters), and `tokenize` returns NO_ID.
+# Token i of a model is its vocabulary's i-th token, a string; the tokens are distinct and in
+# code-point order (Python's string order). A character model's tokens are a corpus' distinct
+# characters; a word model's are frequent words of at most MAX_TOKEN_CHARS characters plus every
+# character of the corpus, so any text made of the corpus' characters can be encoded. Text is
+# encoded by greedy longest match (`longest_match`): at each position the longest token that
+# matches there, which for a character model is the character itself. There is no "unknown" id:
+# a character no token starts with is refused by the client (naming it), and `tokenize` returns
+# NO_ID for it. Decoding is concatenation.
 NAMED_UNKNOWN_CHARACTERS = 10  # at most this many are named in an error
+MAX_TOKEN_CHARS = 16  # the longest token a vocabulary may hold
 
 
-def vocabulary_order(text: str) -> tuple[str, ...]:
-    """The vocabulary of ``text``: its distinct code points, in code-point order."""
-    return tuple(sorted(set(text)))
+def vocabulary_order(tokens) -> tuple[str, ...]:
+    """The vocabulary of ``tokens`` (an iterable of strings, or a text: its characters): distinct,
+    in code-point order."""
+    return tuple(sorted(set(tokens)))
+
+
+def longest_match(text: str, ids: dict[str, int], max_chars: int) -> list[int]:
+    """``text`` as token ids by greedy longest match over ``ids`` (token -> id), trying tokens
+    of at most ``max_chars`` characters; NO_ID for a character no token starts with."""
+    out, position = [], 0
+    while position < len(text):
+        for length in range(min(max_chars, len(text) - position), 0, -1):
+            found = ids.get(text[position:position + length])
+            if found is not None:
+                out.append(found)
+                position += length
+                break
+        else:
+            out.append(NO_ID)
+            position += 1
+    return out
 
 
 def describe_char(char: str) -> str:

@@ -12,8 +12,9 @@ from typing import Callable
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_SHAKESPEARE = Path(os.environ.get(
-    "CHARLOOM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")) / "tinyshakespeare.txt"
+SHARED_DATA = Path(os.environ.get("CHARLOOM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_SHAKESPEARE = SHARED_DATA / "tinyshakespeare.txt"
+SHARED_CORPORA = ("tinyshakespeare.txt", "zh-tang300.txt", "zh-fortunes.txt")  # built-in corpora's files
 
 _WORDS = ("the king my lord and thou art not what shall be done to him that love "
           "in her eyes with all this night I have heard of your grace good sir").split()
@@ -34,13 +35,14 @@ def synthetic_text(n_chars: int, seed: int = 0) -> str:
 
 @pytest.fixture(autouse=True, scope="session")
 def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every test sees its own cache; the built-in corpus is seeded there when a local copy exists."""
+    """Every test sees its own cache; the built-in corpora are seeded there when local copies exist."""
     cache = tmp_path_factory.mktemp("charloom-cache")
     os.environ["CHARLOOM_CACHE_DIR"] = str(cache)
-    if SHARED_SHAKESPEARE.is_file():
-        from trainer.corpus import seed_cache
+    from trainer.corpus import seed_cache
 
-        seed_cache(SHARED_SHAKESPEARE)
+    for name in SHARED_CORPORA:
+        if (SHARED_DATA / name).is_file():
+            seed_cache(SHARED_DATA / name)
     return cache
 
 
@@ -49,6 +51,15 @@ def shakespeare_path() -> Path:
     if not SHARED_SHAKESPEARE.is_file():
         pytest.skip(f"tiny Shakespeare not present at {SHARED_SHAKESPEARE}")
     return SHARED_SHAKESPEARE
+
+
+@pytest.fixture(scope="session")
+def tang300_path() -> Path:
+    """zh-tang300.txt (2,579 distinct characters), or a skip naming where it was looked for."""
+    path = SHARED_DATA / "zh-tang300.txt"
+    if not path.is_file():
+        pytest.skip(f"zh-tang300.txt not present at {path} (`charloom data seed` it, see docs/training.md)")
+    return path
 
 
 @pytest.fixture(scope="session")

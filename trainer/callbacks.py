@@ -29,7 +29,8 @@ def current_learning_rate(model: keras.Model) -> float:
 
 
 class EpochMetrics(keras.callbacks.Callback):
-    """Adds bits per character, chars/s and the learning rate to the epoch logs.
+    """Adds bits per character (for a character model: its loss / ln 2; a word model's own
+    `BitsPerCharacter` metric is left as it is), chars/s and the learning rate to the epoch logs.
 
     Must come first in the callback list: later callbacks (TensorBoard, the progress bar,
     the checkpoint writer) see the added values in the same ``logs`` dict.
@@ -56,7 +57,7 @@ class EpochMetrics(keras.callbacks.Callback):
         train_seconds = self._train_seconds or elapsed
         logs["learning_rate"] = current_learning_rate(self.model)
         for prefix in ("", "val_"):
-            if f"{prefix}loss" in logs:
+            if f"{prefix}loss" in logs and f"{prefix}bpc" not in logs:
                 logs[f"{prefix}bpc"] = float(logs[f"{prefix}loss"]) / LN2
         logs["chars_per_sec"] = self.chars_per_epoch / max(train_seconds, 1e-9)
         logs["epoch_seconds"] = elapsed

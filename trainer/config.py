@@ -16,6 +16,7 @@ import yaml
 from trainer.errors import ConfigError
 
 CELLS = ("gru", "lstm")
+TOKENIZERS = ("char", "word")  # trainer/tokenizers.py
 OPTIMIZERS = ("adam", "rmsprop")
 MAX_LAYERS = 4
 PRESETS_DIR = Path(__file__).parent / "configs"
@@ -30,7 +31,10 @@ class TrainingConfig:
     embedding_dim: int = 64
     dropout: float = 0.0
     # data
-    seq_len: int = 100
+    tokenizer: str = "char"  # "char": one token per character; "word": jieba words (trainer/tokenizers.py)
+    min_count: int = 2  # word: a word needs this many occurrences to become a token
+    max_vocab: int | None = None  # word: at most this many word tokens (the most frequent); None = no cap
+    seq_len: int = 100  # tokens per training sequence
     batch_size: int = 64  # global: per-replica batch x replicas
     validation_fraction: float = 0.1
     # optimisation
@@ -87,13 +91,13 @@ def _convert(name: str, value: Any, default: Any) -> Any:
             return tuple(_as_int(v) for v in values)
         if value is None:
             return None
-        if name in ("cell", "optimizer"):
+        if name in ("cell", "optimizer", "tokenizer"):
             if not isinstance(value, str):
                 raise TypeError("expected a string")
             return value.lower()
         if isinstance(default, bool):
             return bool(value)
-        if isinstance(default, int) or name in ("steps_per_epoch", "validation_steps",
+        if isinstance(default, int) or name in ("steps_per_epoch", "validation_steps", "max_vocab",
                                                 "early_stopping_patience", "reduce_lr_patience"):
             return _as_int(value)
         return float(value)
@@ -134,6 +138,12 @@ def _problems(c: TrainingConfig) -> list[str]:
         p.append(f"validation_fraction must be in (0, 1), got {c.validation_fraction}")
     if not (math.isfinite(c.learning_rate) and c.learning_rate > 0):
         p.append(f"learning_rate must be > 0, got {c.learning_rate}")
+    if c.tokenizer not in TOKENIZERS:
+        p.append(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {c.tokenizer!r}")
+    if c.min_count < 1:
+        p.append(f"min_count must be >= 1, got {c.min_count}")
+    if c.max_vocab is not None and c.max_vocab < 1:
+        p.append(f"max_vocab must be >= 1 or null, got {c.max_vocab}")
     if c.optimizer not in OPTIMIZERS:
         p.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}")
     if c.clipnorm is not None and not c.clipnorm > 0:

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from trainer import fortunes
 from trainer.errors import CorpusError
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,11 @@ CACHE_SUBDIR = "corpora"
 @dataclasses.dataclass(frozen=True)
 class BuiltinCorpus:
     name: str
-    url: str
-    sha256: str
+    url: str  # where it is downloaded from: the file itself, or the package holding it
+    sha256: str  # of the corpus text file
     filename: str
     description: str
+    fortune_file: str | None = None  # a file of the fortunes-zh package, cleaned (trainer/fortunes.py)
 
 
 BUILTIN_CORPORA: dict[str, BuiltinCorpus] = {
@@ -38,6 +40,22 @@ BUILTIN_CORPORA: dict[str, BuiltinCorpus] = {
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
         filename="shakespeare.txt",
         description="Tiny Shakespeare, the TensorFlow text-generation tutorial's corpus",
+    ),
+    "zh-tang300": BuiltinCorpus(
+        name="zh-tang300",
+        url=fortunes.DEB_URL,
+        sha256="a78f4e39b0dcc6e682e46f46be3b46f9be2cc2d5a5667eae67631efded0c28f8",
+        filename="zh-tang300.txt",
+        description="300 Tang poems (29,577 characters, 2,579 distinct), Debian's fortunes-zh",
+        fortune_file="tang300",
+    ),
+    "zh-fortunes": BuiltinCorpus(
+        name="zh-fortunes",
+        url=fortunes.DEB_URL,
+        sha256="bd70bb6d52712c3f6d2a17c10d9fa4d1875cf1ca2f481ad9ac714b8fa7dca679",
+        filename="zh-fortunes.txt",
+        description="modern Chinese prose and sayings (962,099 characters, 5,965 distinct), Debian's fortunes-zh",
+        fortune_file="chinese",
     ),
 }
 
@@ -97,8 +115,24 @@ def _fetch(url: str, sha256: str, filename: str) -> Path:
     return Path(path)
 
 
+def _cache_text(builtin: BuiltinCorpus, data: bytes, origin: str) -> Path:
+    """Write a built-in corpus' bytes into the cache after checking them against its sha256."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != builtin.sha256:
+        raise CorpusError(f"{origin} does not give built-in corpus {builtin.name!r} (sha256 {digest}, "
+                          f"expected {builtin.sha256})")
+    target = cache_dir() / CACHE_SUBDIR / builtin.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".seeding")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    logger.info("cached %s from %s", target, origin)
+    return target
+
+
 def seed_cache(path: Path) -> BuiltinCorpus:
-    """Copy a local file of a built-in corpus into the cache, so no download is needed (CI, offline)."""
+    """Put a local copy of a built-in corpus into the cache, so no download is needed (CI,
+    offline): the corpus file itself, or the fortunes-zh file it is cleaned from."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"cannot seed the cache: {path} is not a file")
@@ -112,8 +146,30 @@ def seed_cache(path: Path) -> BuiltinCorpus:
             os.replace(tmp, target)
             logger.info("seeded %s from %s", target, path)
             return builtin
+    for builtin in BUILTIN_CORPORA.values():
+        if builtin.fortune_file is not None and path.name in (builtin.fortune_file, f"{builtin.fortune_file}.u8"):
+            raw = _decode(path.read_bytes(), str(path))
+            _cache_text(builtin, fortunes.clean_fortune_file(raw).encode("utf-8"), str(path))
+            return builtin
     raise CorpusError(f"{path} (sha256 {digest}) is not the file of any built-in corpus "
                       f"({', '.join(sorted(BUILTIN_CORPORA))})")
+
+
+def _fetch_builtin(builtin: BuiltinCorpus) -> Path:
+    """The cached, verified file of a built-in corpus, downloading it when needed."""
+    if builtin.fortune_file is None:
+        return _fetch(builtin.url, builtin.sha256, builtin.filename)
+    target = cache_dir() / CACHE_SUBDIR / builtin.filename
+    if target.is_file() and sha256_of_file(target) == builtin.sha256:
+        return target
+    try:
+        deb = _fetch(fortunes.DEB_URL, fortunes.DEB_SHA256, fortunes.DEB_FILENAME)
+    except CorpusError as exc:
+        raise CorpusError(f"built-in corpus {builtin.name!r} is not cached and {exc}; or `apt-get install "
+                          f"fortunes-zh` and `charloom data seed "
+                          f"{fortunes.INSTALLED_DIR}/{builtin.fortune_file}`") from None
+    raw = _decode(fortunes.extract_from_deb(deb.read_bytes(), builtin.fortune_file), fortunes.DEB_FILENAME)
+    return _cache_text(builtin, fortunes.clean_fortune_file(raw).encode("utf-8"), fortunes.DEB_URL)
 
 
 def _decode(data: bytes, origin: str) -> str:
@@ -155,7 +211,7 @@ def load_corpus(spec: str, sha256: str | None = None) -> Corpus:
         builtin = BUILTIN_CORPORA[spec]
         if expected and expected != builtin.sha256:
             raise CorpusError(f"built-in corpus {spec!r} has sha256 {builtin.sha256}, not {expected}")
-        return _read_files([_fetch(builtin.url, builtin.sha256, builtin.filename)], source=spec)
+        return _read_files([_fetch_builtin(builtin)], source=spec)
     if spec.startswith(("https://", "http://")):
         if spec.startswith("http://"):
             raise CorpusError(f"refusing plain http URL {spec}; use https")

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from trainer import checkpoints as ckpt
 from trainer import runs
+from trainer.bits_per_character import BitsPerCharacter
 from trainer.callbacks import (METRIC_KEYS, CheckpointWriter, EpochMetrics, ResumableEarlyStopping,
                                ResumableReduceLROnPlateau)
 from trainer.config import TrainingConfig
@@ -30,7 +31,7 @@ from trainer.dataset import batches_per_epoch, check_fits, split_ids, training_d
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import utc_now, write_json_atomic
 from trainer.model import build_model
-from trainer.vocabulary import Vocabulary
+from trainer.vocabulary import Vocabulary, build
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     """Train ``config`` on ``corpus`` into ``run_dir``; see the module docstring for the layout."""
     run_dir = Path(run_dir)
     # Everything that can be wrong with the input fails here, before any TensorFlow work.
-    vocabulary = Vocabulary.from_text(corpus.text)
-    split = split_ids(vocabulary.encode(corpus.text), config.validation_fraction)
+    vocabulary, ids = build(corpus.text, config.tokenizer, config.min_count, config.max_vocab)
+    split = split_ids(ids, config.validation_fraction)
     check_fits(len(split.train), config.seq_len, config.batch_size, "training")
     check_fits(len(split.validation), config.seq_len, config.batch_size, "validation")
     if replicas is not None:
@@ -142,7 +143,7 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
         best_val_loss = runs.align_best(run_dir, start)
     keras.utils.set_random_seed(config.seed)
 
-    model = _compiled_model(config, vocabulary.size, strategy, start)
+    model = _compiled_model(config, vocabulary, strategy, start)
     steps = batches_per_epoch(len(split.train), config.seq_len, config.batch_size, config.steps_per_epoch)
     train_data = strategy.experimental_distribute_dataset(training_dataset(
         split.train, config.seq_len, config.batch_size, config.seed, first_epoch=initial_epoch,
@@ -163,7 +164,8 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
 
     stateful = {}
     callbacks: list[keras.callbacks.Callback] = [
-        EpochMetrics(chars_per_epoch=steps * config.batch_size * config.seq_len),
+        EpochMetrics(chars_per_epoch=round(steps * config.batch_size * config.seq_len * len(corpus.text)
+                                           / max(len(ids), 1))),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / LOGS_DIR), update_freq="epoch",
                                     write_graph=False, profile_batch=0),
     ]
@@ -192,14 +194,16 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     return _result(run_dir, history, stopped_early)
 
 
-def _compiled_model(config: TrainingConfig, vocab_size: int, strategy: tf.distribute.Strategy,
+def _compiled_model(config: TrainingConfig, vocabulary: Vocabulary, strategy: tf.distribute.Strategy,
                     start: ckpt.Checkpoint | None) -> keras.Model:
     """Build and compile under the strategy; on resume restore weights and optimizer state."""
     with strategy.scope():
-        model = build_model(config, vocab_size)
+        model = build_model(config, vocabulary.size)
+        metrics: list[keras.metrics.Metric] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if vocabulary.tokenizer != "char":  # a character model's bpc is its loss / ln 2 (EpochMetrics)
+            metrics.append(BitsPerCharacter(vocabulary.token_lengths))
         model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics)
         if start:
             model.optimizer.build(model.trainable_variables)  # so load_weights restores its state too
             ckpt.load_weights(model, start)

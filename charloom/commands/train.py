@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from charloom.commands.options import add_corpus_arguments, overrides
+from charloom.commands.options import TOKENIZER_OVERRIDES, add_corpus_arguments, add_tokenizer_arguments, overrides
 
 TRAIN_OVERRIDES = ("epochs", "steps_per_epoch", "validation_steps", "batch_size", "seq_len",
                    "learning_rate", "seed", "early_stopping_patience", "reduce_lr_patience")
@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_corpus_arguments(train, required=False)
     train.add_argument("--config", default=None,
                        help="training config: a YAML file or a preset (tiny, tutorial-gru1024, "
-                            "harry-potter-gru, chollet-lstm128); on --resume defaults to the run's")
+                            "harry-potter-gru, chollet-lstm128, chollet-word-lstm256); on --resume "
+                            "defaults to the run's")
     train.add_argument("--out", required=True, help="run directory, e.g. runs/NAME")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its latest checkpoint")
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         kind = float if name == "learning_rate" else int
         train.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                            help=f"override the config's {name}")
+    add_tokenizer_arguments(train)
     train.set_defaults(handler=_train)
 
 
@@ -40,7 +42,7 @@ def _train(args: argparse.Namespace) -> int:
     from trainer.errors import ConfigError, RunError
 
     out = Path(args.out)
-    changes = overrides(args, TRAIN_OVERRIDES)
+    changes = overrides(args, TRAIN_OVERRIDES + TOKENIZER_OVERRIDES)
     corpus_spec = args.corpus
     if args.resume:
         from trainer.runs import read_run

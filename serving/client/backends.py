@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.client.vocabulary import CharVocabulary
+from serving.client.vocabulary import TokenVocabulary
 from serving.client.errors import IncompatibleModelError
 from serving.contract import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE, SAMPLED_IDS, STEP,
                               TEXT)
@@ -80,8 +80,8 @@ class SignatureBackend:
         return {name: value[rows] for name, value in states.items()}
 
 
-def learn_vocabulary(backend: SignatureBackend) -> CharVocabulary:
-    """Ids 0..V-1 through ``detokenize``, one id per row: id i -> the i-th string."""
+def learn_vocabulary(backend: SignatureBackend) -> TokenVocabulary:
+    """Ids 0..V-1 through ``detokenize``, one id per row: id i -> the i-th token."""
     size = backend.signature.vocab_size
     ids = np.arange(size, dtype=np.int32).reshape(size, 1)
-    return CharVocabulary(backend.detokenize(ids))
+    return TokenVocabulary(backend.detokenize(ids))

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from serving.client.backends import SignatureBackend, States
-from serving.client.vocabulary import CharVocabulary
+from serving.client.vocabulary import TokenVocabulary
 from serving.client.errors import SamplingArgumentError
 from serving.client.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
 from serving.client.stop_strings import StopStringScanner
@@ -25,7 +25,7 @@ from serving.client.stop_strings import StopStringScanner
 log = logging.getLogger(__name__)
 
 FINISH_STOP = "stop"  # a stop string was generated (it is not part of the text)
-FINISH_LENGTH = "length"  # max_new_tokens characters were generated
+FINISH_LENGTH = "length"  # max_new_tokens tokens (characters, for a character model) were generated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,7 @@ class TextChunk:
     sample_index: int
     text: str
     finish_reason: str | None = None
-    new_tokens: int | None = None  # on the last chunk: characters sampled, stop string included
+    new_tokens: int | None = None  # on the last chunk: tokens sampled, stop string included
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,7 @@ def prefill_prompts(backend: SignatureBackend, encoded: Sequence[np.ndarray]) ->
     return logits, states
 
 
-def stream_generation(backend: SignatureBackend, vocabulary: CharVocabulary, request: GenerationRequest,
+def stream_generation(backend: SignatureBackend, vocabulary: TokenVocabulary, request: GenerationRequest,
                       steps_per_call: int = 1) -> Iterator[TextChunk]:
     """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
 
@@ -145,7 +145,7 @@ def stream_generation(backend: SignatureBackend, vocabulary: CharVocabulary, req
     while True:
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
-            chunk = _scan_block(TextChunk(row // n, row % n, ""), scanners[row], vocabulary.chars,
+            chunk = _scan_block(TextChunk(row // n, row % n, ""), scanners[row], vocabulary.tokens,
                                 block[position], produced, request.max_new_tokens)
             keep[position] = chunk.finish_reason is None
             if chunk.text or chunk.finish_reason:
@@ -170,13 +170,13 @@ def stream_generation(backend: SignatureBackend, vocabulary: CharVocabulary, req
             block = sample_next(logits, request.sampling, generators)[:, None]
 
 
-def _scan_block(row: TextChunk, scanner: StopStringScanner, chars: Sequence[str], ids: np.ndarray,
+def _scan_block(row: TextChunk, scanner: StopStringScanner, tokens: Sequence[str], ids: np.ndarray,
                 produced: int, max_new_tokens: int) -> TextChunk:
     """``row``'s chunk for its new ``ids``, passed through its stop-string scanner up to the first
-    stop or the length limit (then with the finish reason and the count of sampled characters)."""
+    stop or the length limit (then with the finish reason and the count of sampled tokens)."""
     parts = []
     for offset, token in enumerate(ids.tolist(), start=1):
-        parts.append(scanner.push(chars[token]))
+        parts.append(scanner.push_text(tokens[token]))
         if scanner.stopped or produced + offset == max_new_tokens:
             reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
             parts.append(scanner.flush())

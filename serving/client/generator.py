@@ -30,7 +30,7 @@ from serving.client.grpc_backend import (DEFAULT_RESUME_SECONDS, DEFAULT_TIMEOUT
 from serving.client.readiness import wait_until_serving
 from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.stop_strings import validate_stop_strings
-from serving.client.vocabulary import CharVocabulary
+from serving.client.vocabulary import TokenVocabulary
 from serving.contract import SAMPLE_WIDTH
 
 DEFAULT_MAX_NEW_TOKENS = 200
@@ -61,7 +61,7 @@ class TextGenerator:
                  steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
         self.steps_per_call = validate_steps_per_call(steps_per_call)
         self._backend = backend
-        self._vocabularies: dict[int | None, CharVocabulary] = {}  # by model version
+        self._vocabularies: dict[int | None, TokenVocabulary] = {}  # by model version
         self._connect_lock = threading.Lock()  # threads may share a generator; connect once
         self._just_connected = False
 
@@ -83,18 +83,18 @@ class TextGenerator:
             return self._backend
 
     @property
-    def vocabulary(self) -> CharVocabulary:
+    def vocabulary(self) -> TokenVocabulary:
         """The vocabulary of `backend`'s version."""
         return self._vocabulary_of(self.backend)
 
-    def _vocabulary_of(self, backend: SignatureBackend) -> CharVocabulary:
+    def _vocabulary_of(self, backend: SignatureBackend) -> TokenVocabulary:
         version = getattr(backend, "version", None)
         with self._connect_lock:
             if version not in self._vocabularies:
                 self._vocabularies[version] = learn_vocabulary(backend)
             return self._vocabularies[version]
 
-    def _model_for_text(self) -> tuple[SignatureBackend, CharVocabulary]:
+    def _model_for_text(self) -> tuple[SignatureBackend, TokenVocabulary]:
         """The backend and vocabulary a new text runs on: the latest version (one metadata call
         per text; none for the first text, which the connection itself learned)."""
         backend = self.backend
@@ -148,7 +148,7 @@ class TextGenerator:
         backend, vocabulary = self._model_for_text()
         return self._stream_on(backend, vocabulary, request)
 
-    def _stream_on(self, backend: SignatureBackend, vocabulary: CharVocabulary,
+    def _stream_on(self, backend: SignatureBackend, vocabulary: TokenVocabulary,
                    request: GenerationRequest) -> Iterator[TextChunk]:
         for prompt in request.prompts:
             vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC

@@ -53,6 +53,15 @@ class StopStringScanner:
                 return self._release(len(self._text))
         return self._release(len(self._text) - self._held_back())
 
+    def push_text(self, text: str) -> str:
+        """Add a token's characters one by one, up to a stop string; the text safe to emit."""
+        out = []
+        for char in text:
+            out.append(self.push(char))
+            if self.stopped:
+                break
+        return "".join(out)
+
     def flush(self) -> str:
         """The text still held back (call when generation ends without a stop string)."""
         return self._release(len(self._text))

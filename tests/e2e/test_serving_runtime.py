@@ -117,3 +117,38 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
                     np.testing.assert_allclose(theirs, value, atol=1e-4, err_msg=f"{signature} {alias}")
     finally:
         here.close()
+
+
+WORD_TEXT = ("春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 3 +
+             "ROMEO: But soft, what light through yonder window breaks? 春风 soft light\n" * 2)
+
+
+@pytest.mark.parametrize("version", defaults.TF_SERVING_RUNTIME_VERSIONS)
+def test_a_word_model_tokenizes_in_the_serving_images_tensorflow(version, tmp_path):
+    """The greedy longest match runs on core ops (a hash table, gathers, scatters) in each runtime,
+    and gives the contract's ids."""
+    from serving.contract import longest_match
+    from trainer.vocabulary import build
+
+    vocabulary, _ = build(WORD_TEXT, "word", min_count=2)
+    assert any(len(t) > 1 for t in vocabulary.tokens)
+    config = TrainingConfig(tokenizer="word", units=(8,), embedding_dim=4)
+    path = export_saved_model(build_model(config, vocabulary.size), config, vocabulary, tmp_path / "models")
+    texts = ["春眠不觉晓，处处闻啼鸟。", "But soft, what light", "花落知多少 ROMEO 春风\n", "é春"]
+    table = {token: i for i, token in enumerate(vocabulary.tokens)}
+    longest = max(len(t) for t in vocabulary.tokens)
+    expected = [longest_match(text, table, longest) for text in texts]
+    ids = np.array([row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected], np.int32)
+    np.savez(tmp_path / "inputs.npz", **{"tokenize:text": np.array([t.encode() for t in texts]),
+                                         "detokenize:input_ids": ids})
+    result = subprocess.run([str(runtime_python(version)), str(PROBE), str(path), str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=600,
+                            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(tmp_path / "outputs.npz") as data:
+        lengths, got = data["tokenize:lengths"], data["tokenize:input_ids"]
+        texts_back = data["detokenize:text"]
+    for row, want in enumerate(expected):
+        assert got[row, :lengths[row]].tolist() == want, texts[row]
+    assert expected[-1][0] == -1  # é is no token
+    assert [t.decode() for t in texts_back.tolist()] == ["".join(vocabulary.tokens[i] for i in r) for r in ids]

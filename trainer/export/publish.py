@@ -67,7 +67,7 @@ def prepare_model_base_path(model_base_path: Path | str) -> Path:
 
 def model_metadata(config: TrainingConfig, vocabulary: Vocabulary, metrics: dict | None,
                    source: dict | None) -> dict:
-    return {"format": METADATA_FORMAT, "vocabulary": list(vocabulary.chars),
+    return {"format": METADATA_FORMAT, "tokenizer": vocabulary.tokenizer, "vocabulary": list(vocabulary.tokens),
             "vocabulary_fingerprint": vocabulary.fingerprint, "config": config.to_dict(),
             "metrics": dict(metrics or {}), "source": dict(source or {}), "created": utc_now()}
 

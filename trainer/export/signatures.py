@@ -16,13 +16,13 @@ signature functions read the originals.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from serving import contract
 from trainer.config import TrainingConfig
 from trainer.model import prefill, state_names, step
 from trainer.export.sampling import sample_ids
+from trainer.export.tokenize import make_tokenizer
 from trainer.vocabulary import Vocabulary
 
 
@@ -52,8 +52,7 @@ class CharModelSignatures(tf.Module):
         self._config = config
         self._vocab_size = vocabulary.size
         self._states = state_names(config)
-        # The vocabulary is in code-point order, so a binary search maps code points to ids.
-        self._codepoints = tf.constant(np.array([ord(c) for c in vocabulary.chars], dtype=np.int32))
+        self.tokenizer = make_tokenizer(vocabulary)  # tracked: its tables are part of the SavedModel
 
         ids = contract.INPUT_IDS
         state_specs = {name: tf.TensorSpec([None, units], tf.float32, name=name)
@@ -199,27 +198,11 @@ class CharModelSignatures(tf.Module):
         return self._outputs(logits, new_states)
 
     def _tokenize(self, inputs: dict) -> dict:
-        text = inputs[contract.TEXT]
-        limit = contract.MAX_PROMPT_TOKENS
-        too_long = f"tokenize takes texts of at most {limit} characters"
-        # Bytes first (a code point is at most 4), so a huge string is refused before decoding.
-        checks = [tf.debugging.assert_less_equal(tf.strings.length(text), 4 * limit, message=too_long)]
-        with tf.control_dependencies(checks):
-            text = tf.identity(text)
-        # errors="strict": invalid UTF-8 raises InvalidArgumentError.
-        codepoints = tf.strings.unicode_decode(text, "UTF-8", errors="strict")
-        lengths = tf.cast(codepoints.row_lengths(), tf.int32)
-        with tf.control_dependencies([tf.debugging.assert_less_equal(lengths, limit, message=too_long)]):
-            flat = tf.identity(codepoints.flat_values)
-        index = tf.searchsorted(self._codepoints, flat, side="left", out_type=tf.int32)
-        found = tf.gather(self._codepoints, tf.minimum(index, self._vocab_size - 1)) == flat
-        ids = codepoints.with_flat_values(tf.where(found, index, contract.NO_ID))
-        return {contract.INPUT_IDS: ids.to_tensor(default_value=0, shape=[None, limit]),
-                contract.LENGTHS: lengths}
+        ids, lengths = self.tokenizer.tokenize(inputs[contract.TEXT])
+        return {contract.INPUT_IDS: ids, contract.LENGTHS: lengths}
 
     def _detokenize(self, inputs: dict) -> dict:
         input_ids = inputs[contract.INPUT_IDS]
         with tf.control_dependencies(self._check_ids(input_ids)):
             input_ids = tf.identity(input_ids)
-        text = tf.strings.unicode_encode(tf.gather(self._codepoints, input_ids), "UTF-8")
-        return {contract.TEXT: text}
+        return {contract.TEXT: self.tokenizer.detokenize(input_ids)}

@@ -20,7 +20,7 @@ def test_assets_describe_the_model(exported):
     config, _, path, _ = exported["gru", 3]
     meta = json.loads((path / "assets" / "charloom.json").read_text(encoding="utf-8"))
     assert meta["format"] == "charloom-model/1"
-    assert meta["vocabulary"] == list(VOCAB.chars)
+    assert meta["vocabulary"] == list(VOCAB.tokens)
     assert meta["vocabulary_fingerprint"] == VOCAB.fingerprint
     assert TrainingConfig.from_mapping(meta["config"]) == config
     assert meta["metrics"]["val_bpc"] == 2.5 and meta["source"] == {"run": "test"}
