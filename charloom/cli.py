@@ -8,10 +8,10 @@ the one list of them. Heavy imports (TensorFlow, Ray) happen inside the handlers
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
+from charloom.console import configure, import_tensorflow_quietly
 from charloom.commands import data, export, generate, serve, train, tune
 from serving.client.errors import GenerationError
 from serving.errors import ServingError
@@ -25,9 +25,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (TrainerError, ServingError, Gene
 def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], ...]]:
     parser = argparse.ArgumentParser(
         prog="charloom",
-        description="Train, tune, export, serve and sample character-level GRU/LSTM models.")
-    parser.add_argument("--log-level", default=os.environ.get("CHARLOOM_LOG_LEVEL", "WARNING"),
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="library log level")
+        description="Train, tune, export, serve and sample GRU/LSTM text generators (character or word level).")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show TensorFlow, CUDA, gRPC and Ray's own logs and charloom's INFO logs")
+    parser.add_argument("--log-level", default=os.environ.get("CHARLOOM_LOG_LEVEL"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="charloom's log level (default WARNING, INFO with --verbose)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)
@@ -35,10 +38,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner off the terminal
     parser, user_errors = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.verbose, args.log_level)  # before any handler imports TensorFlow
+    if not args.verbose and getattr(args, "uses_tensorflow", True):
+        import_tensorflow_quietly()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -38,7 +38,7 @@ class ServerProcess:
         self.port, self.monitoring_port = free_port(), free_port()
         self.target = f"127.0.0.1:{self.port}"
         command = [CHARLOOM, "serve", "--model-base-path", str(model_base_path), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--monitoring-port", str(self.monitoring_port),
+                   "--port", str(self.port), "--rest-api-port", str(self.monitoring_port),
                    "--file-system-poll-wait-seconds", "0", *extra_flags]
         if batching:
             command.append("--enable-batching")
@@ -54,8 +54,8 @@ class ServerProcess:
         """(sum, count) of the processed-batch-size histogram, for a mean over an interval."""
         url = f"http://127.0.0.1:{self.monitoring_port}/monitoring/prometheus/metrics"
         text = urllib.request.urlopen(url, timeout=10).read().decode()
-        total = re.search(r"^charloom_batching_processed_batch_size_sum\S* (\S+)$", text, re.M)
-        count = re.search(r"^charloom_batching_processed_batch_size_count\S* (\S+)$", text, re.M)
+        total = re.search(r"^:tensorflow:serving:batching_session:processed_batch_size_sum\S* (\S+)$", text, re.M)
+        count = re.search(r"^:tensorflow:serving:batching_session:processed_batch_size_count\S* (\S+)$", text, re.M)
         return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
     def stop(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from charloom.commands.options import add_corpus_arguments, overrides
+from charloom.commands.options import TOKENIZER_OVERRIDES, add_corpus_arguments, add_tokenizer_arguments, overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,11 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("--batch-size", type=int, default=None)
     inspect.add_argument("--validation-fraction", type=float, default=None)
     inspect.add_argument("--sample-chars", type=int, default=250, help="how much text to show")
+    add_tokenizer_arguments(inspect)
     inspect.set_defaults(handler=_inspect)
 
     seed = data_sub.add_parser("seed", help="copy a local copy of a built-in corpus into the cache")
-    seed.add_argument("file", help="e.g. ../shared/data/tinyshakespeare.txt")
-    seed.set_defaults(handler=_seed)
+    seed.add_argument("file", help="e.g. ../shared/data/tinyshakespeare.txt, ../shared/data/zh-tang300.txt, or "
+                                   "/usr/share/games/fortunes/tang300 of Debian's fortunes-zh package")
+    seed.set_defaults(handler=_seed, uses_tensorflow=False)
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -39,7 +41,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from trainer.corpus import load_corpus
     from trainer.inspection import inspect_corpus
 
-    config = load_config(args.config, overrides(args, ("seq_len", "batch_size", "validation_fraction")))
+    config = load_config(args.config, overrides(args, ("seq_len", "batch_size", "validation_fraction")
+                                                + TOKENIZER_OVERRIDES))
     corpus = load_corpus(args.corpus, args.corpus_sha256)
     report = inspect_corpus(corpus, config)
     print(report.render(sample_chars=args.sample_chars))

@@ -37,8 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     network = parser.add_argument_group("network")
     network.add_argument("--port", type=int, default=defaults.GRPC_PORT, help="gRPC port (default %(default)s)")
     network.add_argument("--host", default="0.0.0.0", help="address to bind (default %(default)s)")
-    network.add_argument("--monitoring-port", type=int,
-                         help=f"serve Prometheus metrics over HTTP at {defaults.MONITORING_PATH} on this port")
+    network.add_argument("--rest-api-port", type=int,
+                         help=f"serve TF Serving's REST API (/v1/models/...) and Prometheus metrics "
+                              f"({defaults.MONITORING_PATH}) over HTTP on this port (TF Serving's is {defaults.REST_PORT})")
+    network.add_argument("--rest-api-num-threads", type=int, default=None,
+                         help="threads for REST calls (default: 4 per CPU, as TF Serving)")
+    network.add_argument("--rest-api-timeout-in-ms", type=int, default=30_000,
+                         help="deadline of each REST predict call (default %(default)s, as TF Serving)")
     network.add_argument("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key: serve TLS)")
     network.add_argument("--tls-key", type=Path, help="PEM private key")
     network.add_argument("--grace-seconds", type=float, default=defaults.SHUTDOWN_GRACE_SECONDS,
@@ -76,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 - imported lazily
     """Validate the flags into a ServerConfig (ServingError on any mistake)."""
     from serving.server.batching_parameters import read_batching_parameters_file
-    from serving.server.config import (BatchingOptions, RuntimeOptions, ServerConfig, ServerLimits,
+    from serving.server.config import (BatchingOptions, RestOptions, RuntimeOptions, ServerConfig, ServerLimits,
                                       read_model_config_file, single_model)
 
     if args.model_config_file and args.model_base_path:
@@ -96,13 +101,16 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
     overrides = {name: getattr(args, name) for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads")
                  if getattr(args, name) is not None}
     batching = replace(batching, **overrides)
+    rest = RestOptions(port=args.rest_api_port, timeout_in_ms=args.rest_api_timeout_in_ms)
+    if args.rest_api_num_threads is not None:
+        rest = replace(rest, num_threads=args.rest_api_num_threads)
     return ServerConfig(
         models=models, port=args.port, host=args.host, poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=batching, limits=ServerLimits(args.max_message_bytes, args.max_request_batch,
                                                args.max_prompt_length, args.max_concurrent_requests),
         runtime=RuntimeOptions(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
                                args.enable_model_warmup),
-        monitoring_port=args.monitoring_port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        rest=rest, tls_cert=args.tls_cert, tls_key=args.tls_key,
         grace_seconds=args.grace_seconds)
 
 
@@ -115,8 +123,9 @@ def run_serve(args: argparse.Namespace) -> int:
         for model in config.models:
             versions = handle.manager.available_versions(model.name)
             print(f"serving {model.name} versions {versions} on port {handle.port}", flush=True)
-        if handle.monitoring_port is not None:
-            print(f"metrics at http://{config.host}:{handle.monitoring_port}{defaults.MONITORING_PATH}", flush=True)
+        if handle.rest_port is not None:
+            print(f"REST API at http://{config.host}:{handle.rest_port}/v1/models/{config.models[0].name}, "
+                  f"metrics at {defaults.MONITORING_PATH}", flush=True)
 
     run_server(config, on_ready=announce)
     return 0

@@ -53,11 +53,16 @@ def _resolved(path: str) -> str:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from trainer.tuning.experiment import resume_tuning, run_tuning
+    from charloom.console import ProgressPrinter, quiet_environment
+    from trainer.tuning.experiment import Display, resume_tuning, run_tuning
     from trainer.tuning.options import TuneOptions
 
+    verbose = bool(getattr(args, "verbose", False))
+    printer = ProgressPrinter()
+    display = Display(report=printer, verbose=verbose, worker_env=quiet_environment(verbose))
     if args.resume:
-        outcome = resume_tuning(args.resume, address=args.address)
+        print(f"resuming {args.resume}", flush=True)
+        outcome = resume_tuning(args.resume, address=args.address, display=display)
     else:
         options = TuneOptions(
             corpus=_absolute(args.corpus), corpus_sha256=args.corpus_sha256, space=_absolute(args.space),
@@ -68,7 +73,12 @@ def _tune(args: argparse.Namespace) -> int:
             name=args.name, address=args.address,
             model_base_path=_resolved(args.model_base_path) or None,
             max_failures=args.max_failures, seed=args.seed)
-        outcome = run_tuning(options)
+        budget = f", time budget {options.time_budget_s:g} s" if options.time_budget_s else ""
+        print(f"tuning {options.num_samples} trial(s) on {options.corpus} (space {options.space or 'quick'}, "
+              f"scheduler {options.scheduler}{budget})", flush=True)
+        outcome = run_tuning(options, display)
+    printer.close()
+    print()
     print(outcome.table)
     print(f"\nexperiment: {outcome.experiment_path}")
     print(f"learning curves: {outcome.curves_path}")

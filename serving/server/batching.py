@@ -49,7 +49,8 @@ MAX_PADDED_RANK = 6
 class BatchScheduler:
     """Queues per signature and a shared pool of batch threads; `run` blocks for its outputs."""
 
-    def __init__(self, options: BatchingOptions, on_batch: Callable[[int], None] | None = None) -> None:
+    def __init__(self, options: BatchingOptions,
+                 on_batch: Callable[[list[int], int], None] | None = None) -> None:
         self._options = options
         self._on_batch = on_batch
         self._queues: dict[Hashable, SignatureQueue] = {}
@@ -137,7 +138,7 @@ class BatchScheduler:
         try:
             merged, total = self._merge(tasks)
             if self._on_batch:
-                self._on_batch(total)
+                self._on_batch([task.size for task in tasks], total)
             deadlines = [t.request.deadline for t in tasks]
             deadline = None if None in deadlines else max(deadlines)  # type: ignore[type-var]
             outputs = queue.runner(merged, queue.fetches, deadline)

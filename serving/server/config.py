@@ -124,6 +124,16 @@ class RuntimeOptions:
 
 
 @dataclass(frozen=True)
+class RestOptions:
+    """The HTTP port: TF Serving's REST API and the Prometheus metrics (TF Serving's
+    ``--rest_api_port``, ``--rest_api_num_threads`` (4 per CPU), ``--rest_api_timeout_in_ms``)."""
+
+    port: int | None = None  # None: no HTTP port
+    num_threads: int = field(default_factory=lambda: 4 * _cpu_count())
+    timeout_in_ms: int = 30_000
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     models: tuple[ModelConfig, ...]
     port: int = defaults.GRPC_PORT
@@ -132,7 +142,7 @@ class ServerConfig:
     batching: BatchingOptions = BatchingOptions()
     limits: ServerLimits = ServerLimits()
     runtime: RuntimeOptions = RuntimeOptions()
-    monitoring_port: int | None = None
+    rest: "RestOptions" = field(default_factory=lambda: RestOptions())
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
@@ -165,8 +175,14 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError(f"--grace-seconds must be a number >= 0, got {config.grace_seconds}")
     if not 0 <= config.port < 65536:
         raise ServingError(f"--port {config.port} is not a TCP port")
-    if config.monitoring_port is not None and not 0 <= config.monitoring_port < 65536:
-        raise ServingError(f"--monitoring-port {config.monitoring_port} is not a TCP port")
+    if config.rest.port is not None and not 0 <= config.rest.port < 65536:
+        raise ServingError(f"--rest-api-port {config.rest.port} is not a TCP port")
+    if config.rest.port is not None and config.rest.port == config.port != 0:
+        raise ServingError(f"--rest-api-port and --port are both {config.port}")
+    if config.rest.num_threads < 1:
+        raise ServingError("--rest-api-num-threads must be positive")
+    if config.rest.timeout_in_ms < 0:
+        raise ServingError("--rest-api-timeout-in-ms must not be negative")
 
 
 def single_model(name: str, base_path: Path | str) -> ModelConfig:

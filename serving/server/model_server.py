@@ -1,6 +1,6 @@
 """Assemble the TF-Serving-compatible gRPC server, start it, and stop it gracefully.
 
-`start_server(config)` returns a handle (`.port`, `.monitoring_port`, `.stop()`), for tests and
+`start_server(config)` returns a handle (`.port`, `.rest_port`, `.stop()`), for tests and
 benchmarks in-process; `run_server` is the blocking loop of `charloom serve` (SIGTERM/SIGINT:
 health goes NOT_SERVING, in-flight calls drain for `grace_seconds`, then the process exits).
 """
@@ -23,7 +23,9 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.errors import ServingError
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
-from serving.server.metrics import MonitoringEndpoint, ServerMetrics
+from serving.server.metrics import ServerMetrics
+from serving.server.rest.api import RestApi, Services
+from serving.server.rest.server import RestServer
 from serving.server.model_service import ModelService
 from serving.server.predict import Admission, PredictionService, Predictor
 from serving.server.servables import Servable, ServableManager, load_servable
@@ -41,14 +43,14 @@ class ServerHandle:
     """A running server; `stop()` is idempotent."""
 
     port: int
-    monitoring_port: int | None
+    rest_port: int | None
     config: ServerConfig
     manager: ServableManager
     metrics: ServerMetrics
     _server: grpc.Server
     _health: health.HealthServicer
     _scheduler: BatchScheduler | None
-    _monitoring: MonitoringEndpoint | None
+    _rest: RestServer | None
     _stopped: threading.Event
 
     def stop(self, grace: float | None = None) -> None:
@@ -61,8 +63,8 @@ class ServerHandle:
         if self._scheduler is not None:
             self._scheduler.stop()
         self.manager.stop()
-        if self._monitoring is not None:
-            self._monitoring.stop()
+        if self._rest is not None:
+            self._rest.stop()
         logger.info("server on port %d stopped", self.port)
 
     def __enter__(self) -> "ServerHandle":
@@ -93,7 +95,7 @@ def start_server(config: ServerConfig) -> ServerHandle:
         if not model.base_path.is_dir():
             raise ServingError(f"model base path {model.base_path} of model {model.name!r} is not a directory")
     credentials = _credentials(config)
-    metrics = ServerMetrics(config.batching.max_batch_size, tuple(m.name for m in config.models))
+    metrics = ServerMetrics(tuple(m.name for m in config.models))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     manager: ServableManager
 
@@ -128,9 +130,10 @@ def start_server(config: ServerConfig) -> ServerHandle:
     threads = limits.max_concurrent_requests + CONTROL_THREADS
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
                          options=options, maximum_concurrent_rpcs=threads + limits.max_concurrent_requests)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, predictor, metrics, Admission(limits.max_concurrent_requests)), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager, metrics), server)
+    prediction_service = PredictionService(manager, predictor, metrics, Admission(limits.max_concurrent_requests))
+    model_service = ModelService(manager, metrics)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{config.host}:{config.port}"
     try:
@@ -146,16 +149,22 @@ def start_server(config: ServerConfig) -> ServerHandle:
         raise ServingError(f"cannot listen on {address} (port in use or not permitted)")
     server.start()
     manager.start_polling(config.poll_wait_seconds)
-    monitoring = None
-    if config.monitoring_port is not None:
+    rest = None
+    if config.rest.port is not None:
+        timeout = config.rest.timeout_in_ms / 1000 if config.rest.timeout_in_ms else None
+        api = RestApi(Services(status=model_service.status, metadata=prediction_service.metadata,
+                               predict=prediction_service.predict, signature=prediction_service.signature),
+                      metrics, timeout)
         try:
-            monitoring = MonitoringEndpoint(metrics.registry, config.monitoring_port, config.host)
-        except OSError as exc:
+            rest = RestServer(api, metrics.registry, config.host, config.rest.port,
+                              threads=config.rest.num_threads, max_body_bytes=limits.max_message_bytes)
+        except ServingError:
             server.stop(0)
-            raise ServingError(f"cannot serve metrics on port {config.monitoring_port}: {exc}") from exc
-    return ServerHandle(port=port, monitoring_port=monitoring.port if monitoring else None, config=config,
+            manager.stop()
+            raise
+    return ServerHandle(port=port, rest_port=rest.port if rest else None, config=config,
                         manager=manager, metrics=metrics, _server=server, _health=health_servicer,
-                        _scheduler=scheduler, _monitoring=monitoring, _stopped=threading.Event())
+                        _scheduler=scheduler, _rest=rest, _stopped=threading.Event())
 
 
 def run_server(config: ServerConfig, on_ready: Callable[[ServerHandle], None] | None = None) -> None:

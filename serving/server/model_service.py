@@ -21,17 +21,20 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
                        context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
-        return handle_rpc(context, self._metrics, "get_model_status", request.model_spec.name,
-                          lambda: self._status(request))
+        return handle_rpc(context, self._metrics, "GetModelStatus", request.model_spec.name,
+                          lambda: self.status(request))
 
-    def _status(self, request: get_model_status_pb2.GetModelStatusRequest
-                ) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(self, request: get_model_status_pb2.GetModelStatusRequest
+               ) -> get_model_status_pb2.GetModelStatusResponse:
+        """GetModelStatus, for gRPC and REST alike (raises ServingStatus)."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         spec = request.model_spec
         records = self._manager.version_states(spec.name)
-        if spec.HasField("version"):
-            version = spec.version.value
+        version = spec.version.value if spec.HasField("version") else None
+        if spec.version_label:
+            version = self._manager.version_of_label(spec.name, spec.version_label)
+        if version is not None:
             if version not in records:
                 raise not_found(f"Could not find version {version} of model {spec.name}")
             records = {version: records[version]}
@@ -41,6 +44,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         for version in sorted(records):
             record = records[version]
             status = response.model_version_status.add(version=version, state=record.state)
+            status.status.SetInParent()  # error_code OK, as TF Serving reports a version without error
             if record.error:
                 status.status.error_code = _UNKNOWN_ERROR_CODE
                 status.status.error_message = record.error

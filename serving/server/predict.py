@@ -16,7 +16,8 @@ from typing import Iterator, Mapping
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
 from serving.server.batching import BatchScheduler
@@ -114,24 +115,34 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request: predict_pb2.PredictRequest,
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
-        def body() -> predict_pb2.PredictResponse:
-            with self._admission.slot():
-                return self._predict(request, context)
-        return handle_rpc(context, self._metrics, "predict", request.model_spec.name, body)
+        return handle_rpc(context, self._metrics, "Predict", request.model_spec.name,
+                          lambda: self.predict(request, deadline_of(context)), recorded=True)
 
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
                          context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        def body() -> get_model_metadata_pb2.GetModelMetadataResponse:
-            with self._admission.slot():
-                return self._metadata(request)
-        return handle_rpc(context, self._metrics, "get_model_metadata", request.model_spec.name, body)
+        return handle_rpc(context, self._metrics, "GetModelMetadata", request.model_spec.name,
+                          lambda: self.metadata(request))
 
-    def _predict(self, request: predict_pb2.PredictRequest,
-                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
-        if not request.HasField("model_spec"):
-            raise invalid_argument("Missing ModelSpec")
-        with self._manager.acquire(request.model_spec) as servable:
-            return self._predictor.predict(servable, request, deadline_of(context))
+    def predict(self, request: predict_pb2.PredictRequest, deadline: float | None) -> predict_pb2.PredictResponse:
+        """Predict, for gRPC and REST alike (raises ServingStatus)."""
+        with self._admission.slot():
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            with self._manager.acquire(request.model_spec) as servable:
+                return self._predictor.predict(servable, request, deadline)
+
+    def signature(self, spec: model_pb2.ModelSpec, name: str) -> meta_graph_pb2.SignatureDef:
+        """The signature a REST predict names (its inputs' dtypes type the JSON values)."""
+        with self._manager.acquire(spec) as servable:
+            found = servable.signature_defs.get(name)
+            if found is None:
+                raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+            return found
+
+    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
+                 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        with self._admission.slot():
+            return self._metadata(request)
 
     def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
                   ) -> get_model_metadata_pb2.GetModelMetadataResponse:

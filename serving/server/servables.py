@@ -140,11 +140,7 @@ class ServableManager:
         with self._lock:
             records = self._records.get(spec.name, {})
             if choice == "version_label":
-                model = self._models.get(spec.name)
-                labels = model.version_labels if model else {}
-                if spec.version_label not in labels:
-                    raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
-                version: int | None = labels[spec.version_label]
+                version: int | None = self.version_of_label(spec.name, spec.version_label)
             else:
                 version = spec.version.value if choice == "version" else None
             if version is None:
@@ -159,6 +155,13 @@ class ServableManager:
                 raise not_found(f"Servable not found for request: {request}")
             record.servable.enter()
             return record.servable
+
+    def version_of_label(self, name: str, label: str) -> int:
+        model = self._models.get(name)
+        labels = model.version_labels if model else {}
+        if label not in labels:
+            raise invalid_argument(f"Unrecognized servable version label: {label}")
+        return labels[label]
 
     # ---- status ---------------------------------------------------------------------------
     def model_names(self) -> list[str]:

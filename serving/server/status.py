@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 import grpc
 import tensorflow as tf
 
-from serving.server.metrics import ServerMetrics
+from serving.server.metrics import GRPC, ServerMetrics
 
 logger = logging.getLogger(__name__)
 Response = TypeVar("Response")
@@ -53,6 +53,10 @@ def failed_precondition(message: str) -> ServingStatus:
 
 def unavailable(message: str) -> ServingStatus:
     return ServingStatus(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def unimplemented(message: str) -> ServingStatus:
+    return ServingStatus(grpc.StatusCode.UNIMPLEMENTED, message)
 
 
 def resource_exhausted(message: str) -> ServingStatus:
@@ -95,8 +99,9 @@ def deadline_of(context: grpc.ServicerContext) -> float | None:
 
 
 def handle_rpc(context: grpc.ServicerContext, metrics: ServerMetrics, api: str, model_name: str,
-               body: Callable[[], Response]) -> Response:
-    """Run `body`; ServingStatus -> its code, anything else -> INTERNAL with a logged traceback."""
+               body: Callable[[], Response], recorded: bool = False) -> Response:
+    """Run `body`; ServingStatus -> its code, anything else -> INTERNAL with a logged traceback.
+    ``recorded``: count it in the request metrics (TF Serving counts Predict, not metadata or status)."""
     started = time.monotonic()
     status = grpc.StatusCode.OK
     try:
@@ -115,4 +120,5 @@ def handle_rpc(context: grpc.ServicerContext, metrics: ServerMetrics, api: str, 
         context.abort(status, f"internal server error in {api}; see the server log")
         raise  # unreachable: abort raises
     finally:
-        metrics.record_request(model_name, api, status.name, time.monotonic() - started)
+        if recorded:
+            metrics.record_request(model_name, api, GRPC, status.name, time.monotonic() - started)

@@ -15,7 +15,7 @@ def one_line_error(argv: list[str], capsys) -> str:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--monitoring-port", "70000"], "--monitoring-port 70000 is not a TCP port"),
+    (["--rest-api-port", "70000"], "--rest-api-port 70000 is not a TCP port"),
     (["--file-system-poll-wait-seconds", "nan"], "--file-system-poll-wait-seconds must be a number >= 0, got nan"),
     (["--file-system-poll-wait-seconds", "-1"], "--file-system-poll-wait-seconds must be a number >= 0"),
     (["--grace-seconds", "inf"], "--grace-seconds must be a number >= 0, got inf"),

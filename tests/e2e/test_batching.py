@@ -92,7 +92,7 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
     port, monitoring = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "charloom", "serve", "--model-config-file", str(model_config), "--port", str(port),
-         "--host", "127.0.0.1", "--monitoring-port", str(monitoring), "--enable-batching", "--batching-parameters-file", str(BATCHING_FILE),
+         "--host", "127.0.0.1", "--rest-api-port", str(monitoring), "--enable-batching", "--batching-parameters-file", str(BATCHING_FILE),
          "--file-system-poll-wait-seconds", "0", "--grace-seconds", "2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -132,7 +132,7 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
             server.kill()
             _, err = server.communicate()
     assert not errors, "\n".join(errors) + "\nserver log:\n" + err[-3000:]
-    batches = {kind: float(re.search(rf"^charloom_batching_processed_batch_size_{kind} (\S+)$", metrics,
+    batches = {kind: float(re.search(rf"^:tensorflow:serving:batching_session:processed_batch_size_{kind} (\S+)$", metrics,
                                       re.M).group(1)) for kind in ("sum", "count")}
     assert batches["sum"] > batches["count"], "no two requests were ever batched together"
     assert results.keys() == expected.keys()

@@ -56,7 +56,7 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
     port, monitoring = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "charloom", "serve", "--model-base-path", str(base), "--port", str(port),
-         "--host", "127.0.0.1", "--monitoring-port", str(monitoring), "--enable-batching",
+         "--host", "127.0.0.1", "--rest-api-port", str(monitoring), "--enable-batching",
          "--file-system-poll-wait-seconds", "0.2", "--grace-seconds", "2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -76,7 +76,7 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
             assert time.monotonic() < deadline, "version 2 never served"
             time.sleep(0.2)
         url = f"http://127.0.0.1:{monitoring}{defaults.MONITORING_PATH}"
-        assert "charloom_request_count_total" in urllib.request.urlopen(url, timeout=10).read().decode()
+        assert ":tensorflow:serving:request_count{" in urllib.request.urlopen(url, timeout=10).read().decode()
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -86,6 +86,7 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
             out, err = server.communicate()
     assert server.returncode == 0, err[-2000:]
     assert f"serving charloom versions [1] on port {port}" in out
+    assert f"REST API at http://127.0.0.1:{monitoring}/v1/models/charloom" in out
 
 
 @pytest.mark.parametrize("argv, message", [

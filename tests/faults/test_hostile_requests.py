@@ -7,16 +7,19 @@ still succeed afterwards. Requests are generated from a fixed seed, so a failure
 
 from __future__ import annotations
 
+import json
 import random
 
 import grpc
 import numpy as np
 import pytest
+import requests
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from serving import contract
 from serving.tensors import to_tensor_proto
+from tests.helpers.ports import free_port
 from tests.helpers.processes import peak_rss_bytes
 
 pytestmark = pytest.mark.e2e
@@ -171,3 +174,49 @@ def test_hostile_requests_get_client_errors_in_bounded_memory(serve_toy, batchin
     assert server.alive()
     reply = stub.Predict(valid_step(2), timeout=30)
     assert reply.outputs[contract.LOGITS].tensor_shape.dim[1].size == 5
+
+
+def hostile_bodies(rng: random.Random) -> list[bytes]:
+    """JSON a REST client could send: malformed, deeply nested, out of range, mistyped, huge."""
+    fixed = [b"", b"{", b"null", b"[]", b'"x"', b"{}" * 1000, b"[" * 5000 + b"]" * 5000,
+             b'{"instances": ' + b"[" * 200 + b"1" + b"]" * 200 + b"}",
+             b'{"signature_name": "detokenize", "instances": [[1e400]]}',
+             b'{"signature_name": "detokenize", "instances": [[100000000000000000000000]]}',
+             b'{"signature_name": "detokenize", "instances": [[NaN]]}',
+             b'{"signature_name": "tokenize", "instances": [{"b64": 5}]}',
+             b'{"signature_name": "tokenize", "inputs": {"text": [[["a"]]]}}',
+             b'{"signature_name": "sample", "instances": [{"input_ids": [1]}]}',
+             b'{"instances": [{"input_ids": [1], "layer_0_h": "x"}]}',
+             b'{"instances": [{"input_ids": [1], "layer_0_h": [0.0]}]}',
+             b'\xff\xfe\x00', "{\"signature_name\": \"\u00e9\u0000\", \"instances\": [1]}".encode()]
+    values = [0, -1, 2 ** 31, 1.5, "a", None, True, [], {}, {"b64": "AAAA"}, [[1, 2], [3]]]
+    signatures = ["", "serving_default", "tokenize", "detokenize", "prefill", "sample", "nope"]
+    names = ["input_ids", "layer_0_h", "text", "lengths", "x"]
+    random_bodies = []
+    for _ in range(100):
+        document = {"signature_name": rng.choice(signatures)}
+        key = rng.choice(["instances", "inputs", "instance"])
+        if rng.random() < 0.5:
+            document[key] = [{rng.choice(names): rng.choice(values) for _ in range(rng.randint(0, 3))}
+                             for _ in range(rng.randint(0, 3))]
+        else:
+            document[key] = rng.choice(values)
+        random_bodies.append(json.dumps(document).encode())
+    return fixed + random_bodies
+
+
+def test_hostile_rest_bodies_get_client_errors(serve_toy):
+    server = serve_toy(args=["--rest-api-port", str(free_port())])
+    url = f"http://127.0.0.1:{server.rest_port}"
+    before = peak_rss_bytes(server.pid)
+    unexpected = []
+    for body in hostile_bodies(random.Random(7)):
+        for path in ("/v1/models/charloom:predict", "/v1/models/charloom/labels/x:predict"):
+            reply = requests.post(url + path, data=body, timeout=30)
+            if reply.status_code not in (200, 400, 404, 413, 429):
+                unexpected.append((reply.status_code, reply.text[:200], body[:120]))
+            elif reply.status_code != 200:
+                assert "error" in reply.json()
+    assert not unexpected, f"{len(unexpected)} bodies got a server error, first: {unexpected[:3]}"
+    assert peak_rss_bytes(server.pid) - before < PEAK_RSS_GROWTH_BOUND
+    assert requests.get(url + "/v1/models/charloom", timeout=30).status_code == 200

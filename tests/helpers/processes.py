@@ -47,6 +47,13 @@ class ServeProcess:
         return self.process.pid
 
     @property
+    def rest_port(self) -> int | None:
+        """The --rest-api-port it was started with."""
+        if "--rest-api-port" not in self.args:
+            return None
+        return int(self.args[self.args.index("--rest-api-port") + 1])
+
+    @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 

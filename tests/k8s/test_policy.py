@@ -97,7 +97,7 @@ def tf_serving_args_as_local_flags(container: dict[str, Any], config_dir: Path) 
         elif name == "enable_batching" and value == "true":
             local.append("--enable-batching")
         elif name == "rest_api_port":  # TF Serving's metrics live on the REST port
-            local += ["--monitoring-port", value]
+            local += ["--rest-api-port", value]
     return local
 
 
@@ -232,7 +232,7 @@ def test_local_server_accepts_the_deployment_flags(
     parser, _ = build_parser()
     args = parser.parse_args(tf_serving_args_as_local_flags(serving_container(docs, find), tmp_path))
     config = config_from_args(args)
-    assert config.port == defaults.GRPC_PORT and config.monitoring_port == defaults.REST_PORT
+    assert config.port == defaults.GRPC_PORT and config.rest.port == defaults.REST_PORT
     assert [m.name for m in config.models] == [defaults.MODEL_NAME]
     assert config.batching.enabled
     assert (config.batching.max_batch_size, config.batching.batch_timeout_micros,

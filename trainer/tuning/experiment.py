@@ -19,6 +19,7 @@ from trainer.corpus import load_corpus
 from trainer.errors import TrainerError
 from trainer.tuning import schedulers
 from trainer.tuning.options import TuneOptions, load_options, save_options
+from trainer.tuning.progress import Report, TuneProgress
 from trainer.tuning.report import METRIC, TrialSummary, plot_curves, render_table, summarize
 from trainer.tuning.space import SearchSpace, load_space
 
@@ -43,16 +44,29 @@ def _storage_path(path: str) -> str:
     return path if "://" in path else str(Path(path).expanduser().resolve())
 
 
-def _init_ray(address: str | None) -> None:
+@dataclasses.dataclass(frozen=True)
+class Display:
+    """How a run shows itself: progress lines (see trainer/tuning/progress.py), whether trial
+    workers' own output reaches this console, and the environment the workers get."""
+
+    report: Report | None = None
+    verbose: bool = False
+    worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _init_ray(address: str | None, display: Display) -> None:
     import ray
 
     if ray.is_initialized():
         return
+    settings: dict[str, Any] = dict(
+        log_to_driver=display.verbose, logging_level=logging.INFO if display.verbose else logging.ERROR,
+        runtime_env={"env_vars": dict(display.worker_env)} if display.worker_env else None)
     try:
         if address or os.environ.get("RAY_ADDRESS"):  # a cluster, e.g. inside `ray job submit`
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, **settings)
         else:
-            ray.init(include_dashboard=False, log_to_driver=True)
+            ray.init(include_dashboard=False, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise TrainerError(f"cannot start or join Ray (address={address or 'local'}): "
                            f"{str(exc).splitlines()[0]}") from None
@@ -109,7 +123,13 @@ def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
                        best_val_bpc=best_bpc)
 
 
-def run_tuning(options: TuneOptions) -> TuneOutcome:
+def _callbacks(options: TuneOptions, space: SearchSpace, display: Display) -> list:
+    if display.report is None:
+        return []
+    return [TuneProgress(options.num_samples, _max_epochs(options, space), options.time_budget_s, display.report)]
+
+
+def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcome:
     """Validate, run a new experiment, report and export."""
     from ray import tune
 
@@ -119,7 +139,7 @@ def run_tuning(options: TuneOptions) -> TuneOutcome:
     max_epochs = _max_epochs(options, space)
     name = options.name or time.strftime("charloom-tune-%Y%m%d-%H%M%S")
     storage = _storage_path(options.storage_path)
-    _init_ray(options.address)
+    _init_ray(options.address, display)
     tuner = tune.Tuner(
         schedulers.trainable(options, corpus),
         param_space=param_space,
@@ -129,14 +149,15 @@ def run_tuning(options: TuneOptions) -> TuneOutcome:
             scheduler=schedulers.scheduler(options, space, max_epochs),
             search_alg=schedulers.search_alg(options), time_budget_s=options.time_budget_s),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, verbose=1,
+            name=name, storage_path=storage, verbose=1 if display.verbose and display.report is None else 0,
+            callbacks=_callbacks(options, space, display),
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             checkpoint_config=schedulers.checkpoint_config(options)))
     save_options(storage, name, options)
     return _finish(tuner.fit(), options, space)
 
 
-def resume_tuning(experiment_path: str, address: str | None = None) -> TuneOutcome:
+def resume_tuning(experiment_path: str, address: str | None = None, display: Display = Display()) -> TuneOutcome:
     """Restore an interrupted experiment (driver killed, cluster lost) and finish it."""
     from ray import tune
 
@@ -148,6 +169,8 @@ def resume_tuning(experiment_path: str, address: str | None = None) -> TuneOutco
         raise TrainerError(f"{experiment_path} has no restorable Ray Tune experiment state")
     space = load_space(options.space)
     corpus = load_corpus(options.corpus, options.corpus_sha256)
-    _init_ray(options.address)
+    _init_ray(options.address, display)
+    # Ray keeps the original run's config (callbacks included) in the experiment state: a resumed
+    # run is quiet but shows no progress line.
     tuner = tune.Tuner.restore(path, trainable=schedulers.trainable(options, corpus), resume_errored=True)
     return _finish(tuner.fit(), options, space)

@@ -119,9 +119,9 @@ def test_batched_sample_calls_keep_each_streams_text(start_server, exported):
     reference = TextGenerator(LocalBackend(exported), steps_per_call=1)
     expected = [reference.generate(prompt, max_new_tokens=48, **o)[0].text for prompt, o in jobs]
     registry = handle.metrics.registry
-    counts = lambda: (registry.get_sample_value("charloom_batching_processed_batch_size_count"),  # noqa: E731
-                      registry.get_sample_value("charloom_request_count_total",
-                                                {"model_name": "charloom", "API": "predict", "status": "OK"}) or 0)
+    counts = lambda: (registry.get_sample_value(":tensorflow:serving:batching_session:processed_batch_size_count"),  # noqa: E731
+                      registry.get_sample_value(":tensorflow:serving:request_count",
+                                                {"model_name": "charloom", "status": "OK"}) or 0)
     with GenerationClient(f"127.0.0.1:{handle.port}", "charloom", timeout=30) as client:
         client.generate("A", max_new_tokens=2, seed=0)  # learn the model before the streams start
         calls_before, requests_before = counts()

@@ -14,7 +14,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import defaults
 from serving.server.batching_parameters import parse_batching_parameters
-from serving.server.config import BatchingOptions, ModelConfig
+from serving.server.config import BatchingOptions, ModelConfig, RestOptions
 from serving.tensors import from_tensor_proto, to_tensor_proto
 from tests.helpers.session_model import SessionSignatures
 
@@ -37,9 +37,9 @@ def sample(handle, name: str, labels: dict | None = None) -> float:
 def test_concurrent_streams_share_model_calls(start_server, model_base):
     options = BatchingOptions(enabled=True, max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1)
     base = model_base(1)
-    handle = start_server(models=(ModelConfig("toy", base),), batching=options, monitoring_port=0)
-    warmup_calls = sample(handle, "charloom_batching_processed_batch_size_count")  # the export's warmup
-    warmup_rows = sample(handle, "charloom_batching_processed_batch_size_sum")
+    handle = start_server(models=(ModelConfig("toy", base),), batching=options, rest=RestOptions(port=0))
+    warmup_calls = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")  # the export's warmup
+    warmup_rows = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
     reference = SessionSignatures(base / "1")["serving_default"]  # each stream's answer, computed alone
     streams, steps = 8, 3
     barrier = threading.Barrier(streams)
@@ -75,16 +75,15 @@ def test_concurrent_streams_share_model_calls(start_server, model_base):
             np.testing.assert_allclose(logits, 1.0)  # version 1's stamp
             np.testing.assert_allclose(state, alone["layer_0_h"], atol=1e-6)
     requests = streams * steps
-    calls = sample(handle, "charloom_batching_processed_batch_size_count") - warmup_calls
-    rows = sample(handle, "charloom_batching_processed_batch_size_sum") - warmup_rows
+    calls = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") - warmup_calls
+    rows = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") - warmup_rows
     assert rows == sum(1 + t % 2 for t in range(streams)) * steps
     assert calls < requests / 2, f"{requests} requests took {calls} model calls"
-    assert sample(handle, "charloom_request_count_total",
-                  {"model_name": "toy", "API": "predict", "status": "OK"}) == requests
-    url = f"http://127.0.0.1:{handle.monitoring_port}{defaults.MONITORING_PATH}"
+    assert sample(handle, ":tensorflow:serving:request_count", {"model_name": "toy", "status": "OK"}) == requests
+    url = f"http://127.0.0.1:{handle.rest_port}{defaults.MONITORING_PATH}"
     text = urllib.request.urlopen(url, timeout=10).read().decode()
-    assert "charloom_batching_processed_batch_size_bucket" in text
-    assert 'charloom_request_latency_seconds_count{API="predict",model_name="toy"}' in text
+    assert ":tensorflow:serving:batching_session:processed_batch_size_bucket" in text
+    assert ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"}' in text
 
 
 def test_a_bad_request_fails_its_whole_batch_as_on_tf_serving(start_server, model_base):
@@ -109,8 +108,8 @@ def test_a_bad_request_fails_its_whole_batch_as_on_tf_serving(start_server, mode
         thread.join(timeout=30)
     assert outcomes == {1: grpc.StatusCode.INVALID_ARGUMENT, 2: grpc.StatusCode.INVALID_ARGUMENT,
                         99: grpc.StatusCode.INVALID_ARGUMENT}
-    assert sample(handle, "charloom_batching_processed_batch_size_count") == WARMUP_REQUESTS + 1  # one batch
-    assert sample(handle, "charloom_batching_processed_batch_size_sum") == WARMUP_REQUESTS + 3
+    assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS + 1  # one batch
+    assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") == WARMUP_REQUESTS + 3
 
 
 def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, model_base):
@@ -125,17 +124,17 @@ def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, mod
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert time.monotonic() - started < 1.0
         deadline = time.monotonic() + 10
-        labels = {"model_name": "toy", "API": "predict", "status": "DEADLINE_EXCEEDED"}
-        while sample(handle, "charloom_request_count_total", labels) < 1:
+        labels = {"model_name": "toy", "status": "DEADLINE_EXCEEDED"}
+        while sample(handle, ":tensorflow:serving:request_count", labels) < 1:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(1.5)  # past the batch timeout: the expired request must not have run
-        assert sample(handle, "charloom_batching_processed_batch_size_count") == WARMUP_REQUESTS
+        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS
         response = stub.Predict(step_request(2), timeout=30)  # a patient request still succeeds
         np.testing.assert_allclose(from_tensor_proto(response.outputs["logits"]), 1.0)
         # one model call with one row: the expired request was never run, alone or batched
-        assert sample(handle, "charloom_batching_processed_batch_size_count") == WARMUP_REQUESTS + 1
-        assert sample(handle, "charloom_batching_processed_batch_size_sum") == WARMUP_REQUESTS + 1
+        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS + 1
+        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") == WARMUP_REQUESTS + 1
 
 
 def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):

@@ -45,7 +45,7 @@ def test_server_bug_is_internal_and_logged(start_server, model_base, monkeypatch
     assert "a bug in the server" not in caught.value.details()  # internals stay in the log
     assert any("a bug in the server" in (record.exc_text or "") for record in caplog.records)
     assert handle.metrics.registry.get_sample_value(
-        "charloom_request_count_total", {"model_name": "toy", "API": "predict", "status": "INTERNAL"}) == 1
+        ":tensorflow:serving:request_count", {"model_name": "toy", "status": "INTERNAL"}) == 1
 
 
 def test_runtime_message_drops_the_python_wrapper():

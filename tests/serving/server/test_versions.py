@@ -83,7 +83,7 @@ def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_bas
             thread.join(timeout=30)
     assert failures == []
     if batching:
-        assert handle.metrics.registry.get_sample_value("charloom_batching_processed_batch_size_count") > 0
+        assert handle.metrics.registry.get_sample_value(":tensorflow:serving:batching_session:processed_batch_size_count") > 0
     for versions in seen:
         assert versions[0] == 1 and versions[-1] == 2
         assert versions == sorted(versions)  # never back to the old version once the new one answered

@@ -30,7 +30,7 @@ def exported(tmp_path_factory):
 
 
 def batches(handle) -> float:
-    return handle.metrics.registry.get_sample_value("charloom_batching_processed_batch_size_count") or 0.0
+    return handle.metrics.registry.get_sample_value(":tensorflow:serving:batching_session:processed_batch_size_count") or 0.0
 
 
 def test_the_exports_warmup_runs_before_the_version_is_available(start_server, exported, tmp_path):
