@@ -17,7 +17,8 @@ from typing import Iterator
 VERBOSE_ENV = "CHARLOOM_VERBOSE"
 # Third-party Python loggers that report internals (retracing notes, SavedModel tracing, Ray's
 # start-up, jieba's dictionary): errors only, unless --verbose.
-NOISY_LOGGERS = ("tensorflow", "absl", "h5py", "ray", "ray.tune", "ray.train", "jieba", "matplotlib", "aiohttp")
+NOISY_LOGGERS = ("tensorflow", "absl", "h5py", "ray", "ray.tune", "ray.train", "jieba", "matplotlib", "aiohttp",
+                 "mlflow", "alembic")
 
 
 def quiet_environment(verbose: bool) -> dict[str, str]:

@@ -99,7 +99,27 @@ def monitoring_config() -> str:
     return f'prometheus_config {{ enable: true, path: "{defaults.MONITORING_PATH}" }}\n'
 
 
-def server_args() -> list[str]:
+# CPUs of a serving container (its limit): TF Serving sizes its thread pools by the node's cores,
+# not the container's, so the flags below are derived from these.
+SERVING_CPUS = 2
+GPU_SERVING_CPUS = 4
+# gRPC channels are long-lived and stick to one pod: a connection is closed after this age (its
+# calls get the grace to finish; clients reconnect, through the Service, to any pod), so
+# clients spread over pods added by the HPA. Clients that want every call spread use the
+# headless Service with round_robin (docs/kubernetes.md).
+MAX_CONNECTION_AGE_MS = 300_000
+MAX_CONNECTION_AGE_GRACE_MS = 30_000
+HEADLESS_SERVICE = f"{APP_NAME}-headless"
+
+
+def thread_args(cpus: int) -> list[str]:
+    """TensorFlow's and the REST server's pools sized for ``cpus`` (TF Serving's defaults: the node's
+    cores, and 4 REST threads per core)."""
+    return [f"--tensorflow_intra_op_parallelism={cpus}", f"--tensorflow_inter_op_parallelism={cpus}",
+            f"--rest_api_num_threads={4 * cpus}"]
+
+
+def server_args(cpus: int = SERVING_CPUS) -> list[str]:
     """tensorflow_model_server flags; tests check each name against TF Serving's main.cc."""
     config = CONFIG_DIR_IN_CONTAINER
     return [
@@ -111,6 +131,9 @@ def server_args() -> list[str]:
         f"--file_system_poll_wait_seconds={defaults.FILE_SYSTEM_POLL_WAIT_SECONDS}",
         f"--monitoring_config_file={config}/{MONITORING_CONFIG}",
         "--enable_grpc_healthcheck_service=true",
+        f"--grpc_channel_arguments=grpc.max_connection_age_ms={MAX_CONNECTION_AGE_MS},"
+        f"grpc.max_connection_age_grace_ms={MAX_CONNECTION_AGE_GRACE_MS}",
+        *thread_args(cpus),
     ]
 
 
@@ -136,7 +159,7 @@ def deployment() -> dict[str, Any]:
         "readinessProbe": _grpc_probe(period=10, failures=3),
         "livenessProbe": _grpc_probe(period=20, failures=3),
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
-                      "limits": {"cpu": "2", "memory": "2Gi"}},
+                      "limits": {"cpu": str(SERVING_CPUS), "memory": "2Gi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -208,6 +231,70 @@ def service() -> dict[str, Any]:
     }
 
 
+def headless_service() -> dict[str, Any]:
+    """A headless Service: DNS answers every ready pod's address, for client-side load balancing
+    (``dns:///charloom-serving-headless.charloom.svc.cluster.local:8500`` with round_robin)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": HEADLESS_SERVICE, "labels": COMMON_LABELS},
+        "spec": {
+            "clusterIP": "None",
+            "selector": SELECTOR_LABELS,
+            "ports": [{"name": "grpc", "port": defaults.GRPC_PORT, "targetPort": "grpc",
+                       "protocol": "TCP", "appProtocol": "grpc"}],
+        },
+    }
+
+
+def gpu_patch() -> dict[str, Any]:
+    """The GPU overlay's Deployment patch: one GPU, more CPUs, and thread flags to match."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": APP_NAME},
+        "spec": {"template": {"spec": {
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{
+                "name": "tensorflow-serving",
+                "args": server_args(GPU_SERVING_CPUS),
+                "resources": {"requests": {"cpu": str(GPU_SERVING_CPUS // 2), "memory": "4Gi", "nvidia.com/gpu": "1"},
+                              "limits": {"cpu": str(GPU_SERVING_CPUS), "memory": "8Gi", "nvidia.com/gpu": "1"}},
+            }]}}}}
+
+
+# The ephemeral RayJob: a bounded run that creates its own cluster and deletes it afterwards.
+EPHEMERAL_JOB = "charloom-tune-once"
+EPHEMERAL_TTL_SECONDS = 600  # how long the finished job (and its logs) stays before deletion
+EPHEMERAL_DEADLINE_SECONDS = 24 * 3600  # the job fails if it runs longer
+
+
+def ephemeral_rayjob(root: Path = K8S_DIR) -> dict[str, Any]:
+    """overlays/tuning-ephemeral's RayJob: the long-lived RayCluster's spec as its rayClusterSpec and
+    the long-lived RayJob's entrypoint and submitter, so the two variants cannot drift apart."""
+    cluster = yaml.safe_load((root / "base" / "tuning" / "raycluster.yaml").read_text(encoding="utf-8"))
+    job = yaml.safe_load((root / "base" / "tuning" / "rayjob.yaml").read_text(encoding="utf-8"))
+    submitter = job["spec"]["submitterPodTemplate"]
+    for container in submitter["spec"]["containers"]:
+        # KubeRay gives the submitter of a cluster it creates for the job that cluster's token.
+        container["env"] = [e for e in container.get("env", []) if not e["name"].startswith("RAY_AUTH_")]
+        if not container["env"]:
+            del container["env"]
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"name": EPHEMERAL_JOB, "labels": job["metadata"]["labels"]},
+        "spec": {
+            "entrypoint": job["spec"]["entrypoint"],
+            "submissionMode": job["spec"]["submissionMode"],
+            "shutdownAfterJobFinishes": True,
+            "ttlSecondsAfterFinished": EPHEMERAL_TTL_SECONDS,
+            "activeDeadlineSeconds": EPHEMERAL_DEADLINE_SECONDS,
+            "backoffLimit": 0,
+            "rayClusterSpec": cluster["spec"],
+            "submitterPodTemplate": submitter,
+        },
+    }
+
+
 def network_policy() -> dict[str, Any]:
     """Ingress only from labelled clients of this namespace or of labelled namespaces (both
     ports), and from Prometheus in the monitoring namespace (REST port only)."""
@@ -235,7 +322,8 @@ def network_policy() -> dict[str, Any]:
     }
 
 
-HEADER = "# Generated by k8s/generate.py from serving/defaults.py. Do not edit: run k8s/generate.py.\n"
+HEADER = ("# Generated by k8s/generate.py from serving/defaults.py (and base/tuning/*.yaml). "
+          "Do not edit: run k8s/generate.py.\n")
 
 
 class _NoAliasDumper(yaml.SafeDumper):
@@ -271,9 +359,12 @@ def outputs() -> dict[str, str]:
         f"{config}/{MONITORING_CONFIG}": _text(monitoring_config()),
         "base/serving/deployment.yaml": _yaml(deployment()),
         "base/serving/service.yaml": _yaml(service()),
+        "base/serving/service-headless.yaml": _yaml(headless_service()),
+        "overlays/gpu/gpu.yaml": _yaml(gpu_patch()),
         "base/serving/networkpolicy.yaml": _yaml(network_policy()),
         f"overlays/bucket/{MODELS_CONFIG}": _text(models_config(BUCKET_MODEL_BASE_PATH)),
         "overlays/gpu/kustomization.yaml": _yaml(gpu_kustomization()),
+        "base/tuning-ephemeral/rayjob.yaml": _yaml(ephemeral_rayjob()),
     }
 
 

@@ -6,6 +6,9 @@ on a GRU-1024 a one-device MirroredStrategy cost 38 % of the training speed (ben
 Splitting the CPU into logical devices (``--replicas N``) exercises the multi-replica code path
 (per-replica batches, all-reduce of gradients) on a machine without GPUs. TensorFlow only
 accepts device and thread settings before its runtime starts, so this must run first.
+
+GPUs get TensorFlow's memory growth: by default TensorFlow maps nearly all of a GPU's memory at
+start, so two trials sharing a GPU (``--gpus-per-trial 0.5``) would leave the second none.
 """
 
 from __future__ import annotations
@@ -53,6 +56,18 @@ def _split_cpu(replicas: int) -> None:
                           f"{have}): {TOO_LATE}") from None
 
 
+def enable_memory_growth(gpus: list) -> None:
+    """Let TensorFlow take GPU memory as it needs it instead of all of it at start, so trials that
+    share a GPU can coexist (each still fails cleanly with an out-of-memory error if together
+    they need more than the GPU has)."""
+    for gpu in gpus:
+        try:
+            if not tf.config.experimental.get_memory_growth(gpu):
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            raise ConfigError(f"cannot enable memory growth on {gpu.name}: {TOO_LATE}") from None
+
+
 def configure_strategy(replicas: int | None = None, threads: int | None = None) -> tf.distribute.Strategy:
     """A MirroredStrategy over all GPUs, or over ``replicas`` (default 1) logical CPU devices;
     the default strategy when that is a single device."""
@@ -65,6 +80,7 @@ def configure_strategy(replicas: int | None = None, threads: int | None = None) 
         if replicas not in (None, len(gpus)):
             raise ConfigError(f"--replicas {replicas} does not match the {len(gpus)} visible GPU(s); "
                               f"use CUDA_VISIBLE_DEVICES to choose GPUs")
+        enable_memory_growth(gpus)
         devices = [f"/gpu:{i}" for i in range(len(gpus))]
     else:
         replicas = replicas or 1

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume-seconds", type=float, default=defaults.CLIENT_RESUME_SECONDS, metavar="SECONDS",
                         help="if the server goes away mid-text, wait this long for it to come back and "
                              "continue the text (0: fail at once; default %(default)s)")
+    parser.add_argument("--load-balancing", choices=("pick_first", "round_robin"), default="pick_first",
+                        help="round_robin: spread calls over every address of a dns:/// target (the pods "
+                             "behind a headless Service); default pick_first")
     parser.add_argument("--wait-ready", type=float, default=None, metavar="SECONDS",
                         help="first wait up to SECONDS for the server to report SERVING")
     parser.add_argument("--tls-ca", default=None, help="CA certificate (PEM): use TLS and verify the server")
@@ -68,7 +71,7 @@ def run_generate(args: argparse.Namespace) -> int:
                               retry=RetryPolicy(max_attempts=args.max_attempts),
                               tls_ca=args.tls_ca, tls_server_name=args.tls_server_name,
                               steps_per_call=args.steps_per_call, max_rows_per_call=args.max_rows_per_call,
-                              resume_seconds=args.resume_seconds)
+                              resume_seconds=args.resume_seconds, load_balancing=args.load_balancing)
     with client:
         request = client.request(args.prompt, **options)  # bad arguments fail before any RPC
         if args.wait_ready is not None:

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="threads for REST calls (default: 4 per CPU, as TF Serving)")
     network.add_argument("--rest-api-timeout-in-ms", type=int, default=30_000,
                          help="deadline of each REST predict call (default %(default)s, as TF Serving)")
+    network.add_argument("--grpc-channel-arguments", default="",
+                         help="gRPC server arguments as TF Serving takes them, e.g. "
+                              "grpc.max_connection_age_ms=300000,grpc.max_connection_age_grace_ms=30000")
     network.add_argument("--tls-cert", type=Path, help="PEM certificate chain (with --tls-key: serve TLS)")
     network.add_argument("--tls-key", type=Path, help="PEM private key")
     network.add_argument("--grace-seconds", type=float, default=defaults.SHUTDOWN_GRACE_SECONDS,
@@ -82,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
     """Validate the flags into a ServerConfig (ServingError on any mistake)."""
     from serving.server.batching_parameters import read_batching_parameters_file
     from serving.server.config import (BatchingOptions, RestOptions, RuntimeOptions, ServerConfig, ServerLimits,
-                                      read_model_config_file, single_model)
+                                      parse_channel_arguments, read_model_config_file, single_model)
 
     if args.model_config_file and args.model_base_path:
         raise ServingError("give either --model-config-file or --model-base-path, not both")
@@ -111,7 +114,7 @@ def config_from_args(args: argparse.Namespace) -> "ServerConfig":  # noqa: F821 
         runtime=RuntimeOptions(args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
                                args.enable_model_warmup),
         rest=rest, tls_cert=args.tls_cert, tls_key=args.tls_key,
-        grace_seconds=args.grace_seconds)
+        grace_seconds=args.grace_seconds, grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments))
 
 
 def run_serve(args: argparse.Namespace) -> int:

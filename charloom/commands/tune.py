@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="export the best model as the next version here ('' to skip)")
     p.add_argument("--max-failures", type=int, default=2, help="restarts of a crashed trial from its checkpoint")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mlflow-tracking-uri", default=None, metavar="URI",
+                   help="also log every trial to MLflow (e.g. sqlite:///mlflow.db, http://host:5000); "
+                        "needs pip install 'charloom[mlflow]'")
     p.add_argument("--resume", metavar="EXPERIMENT_PATH", default=None,
                    help="restore an interrupted experiment (its directory under --storage-path) and finish it")
     p.set_defaults(handler=_tune)
@@ -72,7 +75,7 @@ def _tune(args: argparse.Namespace) -> int:
             replicas=args.replicas, time_budget_s=args.time_budget_s, storage_path=args.storage_path,
             name=args.name, address=args.address,
             model_base_path=_resolved(args.model_base_path) or None,
-            max_failures=args.max_failures, seed=args.seed)
+            max_failures=args.max_failures, seed=args.seed, mlflow_tracking_uri=args.mlflow_tracking_uri)
         budget = f", time budget {options.time_budget_s:g} s" if options.time_budget_s else ""
         print(f"tuning {options.num_samples} trial(s) on {options.corpus} (space {options.space or 'quick'}, "
               f"scheduler {options.scheduler}{budget})", flush=True)

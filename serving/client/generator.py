@@ -178,6 +178,8 @@ class GenerationClient(TextGenerator):
     call (TF Serving's ``max_batch_size``); more rows are sent as several calls at once, and a
     server's smaller limit is learned. A server that goes away mid-text is waited for up to
     ``resume_seconds`` (0: fail at once), and the text continues where it was.
+    ``load_balancing="round_robin"`` with a ``dns:///`` target spreads calls over every address
+    (every pod behind a headless Service).
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
@@ -186,7 +188,7 @@ class GenerationClient(TextGenerator):
                  tls_server_name: str | None = None, wait_for_ready: bool = False,
                  steps_per_call: int = DEFAULT_STEPS_PER_CALL,
                  max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL,
-                 resume_seconds: float = DEFAULT_RESUME_SECONDS) -> None:
+                 resume_seconds: float = DEFAULT_RESUME_SECONDS, load_balancing: str = "pick_first") -> None:
         super().__init__(steps_per_call=steps_per_call)
         if not timeout or not timeout > 0:
             raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
@@ -206,6 +208,7 @@ class GenerationClient(TextGenerator):
         self.tls = TlsOptions(tls_ca, tls_server_name) if tls_ca is not None else None
         self.wait_for_ready = wait_for_ready
         self.resume_seconds = resume_seconds
+        self.load_balancing = load_balancing
         self._channel: grpc.Channel | None = None
         self._channel_lock = threading.Lock()
 
@@ -214,7 +217,7 @@ class GenerationClient(TextGenerator):
         """The one channel every RPC of this client uses (opened on first use)."""
         with self._channel_lock:
             if self._channel is None:
-                self._channel = open_channel(self.target, self.retry, self.tls)
+                self._channel = open_channel(self.target, self.retry, self.tls, self.load_balancing)
             return self._channel
 
     def wait_until_ready(self, wait_seconds: float) -> None:

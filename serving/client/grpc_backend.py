@@ -71,7 +71,7 @@ class RetryPolicy:
         if not 0 < self.initial_backoff <= self.max_backoff or self.backoff_multiplier < 1:
             raise GenerationError("backoff needs 0 < initial_backoff <= max_backoff and multiplier >= 1")
 
-    def service_config(self) -> str:
+    def service_config(self, load_balancing: str = "pick_first") -> str:
         method_config: dict = {"name": [{"service": s} for s in RETRIED_SERVICES]}
         if self.max_attempts > 1:
             method_config["retryPolicy"] = {
@@ -81,7 +81,7 @@ class RetryPolicy:
                 "backoffMultiplier": self.backoff_multiplier,
                 "retryableStatusCodes": ["UNAVAILABLE"],
             }
-        return json.dumps({"methodConfig": [method_config]})
+        return json.dumps({"methodConfig": [method_config], "loadBalancingConfig": [{load_balancing: {}}]})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,11 +99,19 @@ class TlsOptions:
         return grpc.ssl_channel_credentials(root_certificates=ca)
 
 
-def open_channel(target: str, retry: RetryPolicy = RetryPolicy(),
-                 tls: TlsOptions | None = None) -> grpc.Channel:
+LOAD_BALANCING = ("pick_first", "round_robin")
+
+
+def open_channel(target: str, retry: RetryPolicy = RetryPolicy(), tls: TlsOptions | None = None,
+                 load_balancing: str = "pick_first") -> grpc.Channel:
+    """The client's channel. ``round_robin`` spreads calls over every address the target resolves
+    to: with ``dns:///SERVICE:8500`` and a headless Kubernetes Service, over every serving pod, and
+    it picks up pods as DNS changes (a long-lived channel otherwise stays on one pod)."""
+    if load_balancing not in LOAD_BALANCING:
+        raise GenerationError(f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, got {load_balancing!r}")
     options = [
         ("grpc.enable_retries", 1),
-        ("grpc.service_config", retry.service_config()),
+        ("grpc.service_config", retry.service_config(load_balancing)),
         ("grpc.max_send_message_length", defaults.MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", defaults.MAX_MESSAGE_BYTES),
         # Reconnect quickly to a server that is (re)starting: gRPC's default backoff grows to 120 s.

@@ -146,6 +146,7 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()  # TF Serving's --grpc_channel_arguments
 
     def __post_init__(self) -> None:
         validate_server_config(self)
@@ -183,6 +184,19 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError("--rest-api-num-threads must be positive")
     if config.rest.timeout_in_ms < 0:
         raise ServingError("--rest-api-timeout-in-ms must not be negative")
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """TF Serving's ``--grpc_channel_arguments``: ``key=value`` pairs separated by commas (integer
+    values become integers), e.g. ``grpc.max_connection_age_ms=300000``."""
+    arguments = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ServingError(f"--grpc-channel-arguments: {item!r} is not key=value")
+        value = value.strip()
+        arguments.append((key.strip(), int(value) if value.lstrip("-").isdigit() else value))
+    return tuple(arguments)
 
 
 def single_model(name: str, base_path: Path | str) -> ModelConfig:

@@ -126,7 +126,8 @@ def start_server(config: ServerConfig) -> ServerHandle:
     limits = config.limits
     options = [("grpc.max_receive_message_length", limits.max_message_bytes),
                ("grpc.max_send_message_length", limits.max_message_bytes),
-               ("grpc.so_reuseport", 0)]  # a second server on a busy port fails instead of sharing it
+               ("grpc.so_reuseport", 0),  # a second server on a busy port fails instead of sharing it
+               *config.grpc_channel_arguments]
     threads = limits.max_concurrent_requests + CONTROL_THREADS
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
                          options=options, maximum_concurrent_rpcs=threads + limits.max_concurrent_requests)

@@ -45,15 +45,26 @@ def test_two_trials_with_two_replicas_export_the_best(tmp_path, small_corpus):
     assert "exported:" in proc.stdout
 
 
-def test_asha_stops_a_bad_trial_early(tmp_path, small_corpus):
+def test_asha_stops_a_bad_trial_early_and_trials_are_logged_to_mlflow(tmp_path, small_corpus):
+    mlflow = pytest.importorskip("mlflow", reason="the test extra installs mlflow-skinny")
     space = write_space(tmp_path / "space.yaml", cell="gru", learning_rate={"grid": [0.02, 1e-7]}, epochs=3)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     _run(["--corpus", str(small_corpus), "--space", str(space), "--num-samples", "1", "--max-concurrent", "1",
           "--grace-period", "1", "--reduction-factor", "2", "--storage-path", str(tmp_path / "results"),
-          "--name", "asha", "--model-base-path", ""])
+          "--name", "asha", "--model-base-path", "", "--mlflow-tracking-uri", store])
     table = (tmp_path / "results" / "asha" / "results.md").read_text(encoding="utf-8").splitlines()
     good, bad = table[2], table[3]
-    assert "| 3/3 | no | 0.02 |" in good
-    assert "| 1/3 | yes | 1e-07 |" in bad
+    assert "| 3/3 | completed | 0.02 |" in good
+    assert "| 1/3 | stopped early | 1e-07 |" in bad
+
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("asha")
+    runs = client.search_runs([experiment.experiment_id])
+    by_lr = {float(run.data.params["learning_rate"]): run for run in runs}
+    assert sorted(by_lr) == [1e-7, 0.02]
+    assert all(run.info.status == "FINISHED" for run in runs)
+    assert by_lr[0.02].data.metrics["val_bpc"] < by_lr[1e-7].data.metrics["val_bpc"]
+    assert [m.step for m in client.get_metric_history(by_lr[0.02].info.run_id, "val_bpc")] == [1, 2, 3]
 
 
 def test_crashed_trial_restarts_from_its_checkpoint(tmp_path, small_corpus):
@@ -100,7 +111,7 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
     resumed = _run(["--resume", str(experiment)])
     assert "exported:" in resumed.stdout
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
-    assert len(table) == 4 and all("| 4/4 | no |" in row for row in table[2:])
+    assert len(table) == 4 and all("| 4/4 | completed |" in row for row in table[2:])
     assert (tmp_path / "models" / "1").is_dir()
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 

@@ -16,7 +16,7 @@ from serving import defaults
 
 Docs = dict[str, list[dict[str, Any]]]
 Find = Callable[..., dict[str, Any]]
-OVERLAYS = ("cpu", "gpu", "bucket", "tuning")
+OVERLAYS = ("cpu", "gpu", "bucket", "tuning", "tuning-ephemeral")
 RAY_HEAD_PORTS = {6379, 8265, 10001}  # GCS, dashboard (job API), Ray client
 
 
@@ -64,6 +64,8 @@ def test_serving_admits_prometheus_from_the_monitoring_namespace_to_the_rest_por
 
 
 def test_ray_requires_a_token_everywhere(rendered: Docs, find: Find) -> None:
+    ephemeral = find(rendered["tuning-ephemeral"], "RayJob")["spec"]["rayClusterSpec"]
+    assert ephemeral["authOptions"] == {"mode": "token"}  # KubeRay gives the job's submitter the token
     docs = rendered["tuning"]
     cluster = find(docs, "RayCluster")
     assert cluster["spec"]["authOptions"] == {"mode": "token"}
@@ -75,18 +77,24 @@ def test_ray_requires_a_token_everywhere(rendered: Docs, find: Find) -> None:
     assert secret == {"name": f"{cluster['metadata']['name']}-auth-secret", "key": "auth_token"}
 
 
-def test_ray_pods_admit_only_their_cluster_the_submitter_and_the_operator(rendered: Docs, find: Find) -> None:
-    docs = rendered["tuning"]
-    cluster = find(docs, "RayCluster")
-    name = cluster["metadata"]["name"]
-    policy = find(docs, "NetworkPolicy", name)
-    assert policy["spec"]["podSelector"]["matchLabels"] == {"ray.io/cluster": name}
+@pytest.mark.parametrize("overlay", ("tuning", "tuning-ephemeral"))
+def test_ray_pods_admit_only_their_cluster_the_submitter_and_the_operator(
+        overlay: str, rendered: Docs, find: Find) -> None:
+    from tests.k8s.test_policy import pod_templates
+
+    docs = rendered[overlay]
+    policy = find(docs, "NetworkPolicy", "charloom-tune")
+    ray_pods = policy["spec"]["podSelector"]["matchLabels"]
+    templates = dict(pod_templates(docs))
+    for where, template in templates.items():  # the policy selects every Ray pod, not the submitter
+        selected = ray_pods.items() <= template["metadata"]["labels"].items()
+        assert selected == (not where.endswith("/submitter")), where
     submitter = find(docs, "RayJob")["spec"]["submitterPodTemplate"]["metadata"]["labels"]
     for rule in policy["spec"]["ingress"]:
         ports = rule_ports(rule)
         for peer in rule["from"]:
             labels = peer["podSelector"]["matchLabels"]
-            if labels == {"ray.io/cluster": name}:
+            if labels == ray_pods:
                 assert "namespaceSelector" not in peer  # the cluster's own namespace
             elif labels.items() <= submitter.items():
                 assert ports == {8265}, "the submitter needs the job API only"

@@ -25,7 +25,7 @@ from charloom.commands.serve import config_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_OVERLAYS = ("cpu", "gpu", "bucket")
-ALL_OVERLAYS = (*SERVING_OVERLAYS, "tuning")
+ALL_OVERLAYS = (*SERVING_OVERLAYS, "tuning", "tuning-ephemeral")
 Docs = dict[str, list[dict[str, Any]]]
 Find = Callable[..., dict[str, Any]]
 
@@ -68,8 +68,14 @@ def pod_templates(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, A
             yield f"{where}/head", spec["headGroupSpec"]["template"]
             for group in spec.get("workerGroupSpecs", []):
                 yield f"{where}/{group['groupName']}", group["template"]
-        elif kind == "RayJob" and "submitterPodTemplate" in spec:
-            yield f"{where}/submitter", spec["submitterPodTemplate"]
+        elif kind == "RayJob":
+            cluster = spec.get("rayClusterSpec")
+            if cluster:
+                yield f"{where}/head", cluster["headGroupSpec"]["template"]
+                for group in cluster.get("workerGroupSpecs", []):
+                    yield f"{where}/{group['groupName']}", group["template"]
+            if "submitterPodTemplate" in spec:
+                yield f"{where}/submitter", spec["submitterPodTemplate"]
 
 
 def flags(container: dict[str, Any]) -> dict[str, str]:
@@ -96,8 +102,9 @@ def tf_serving_args_as_local_flags(container: dict[str, Any], config_dir: Path) 
             local += [f"--{name.replace('_', '-')}", value]
         elif name == "enable_batching" and value == "true":
             local.append("--enable-batching")
-        elif name == "rest_api_port":  # TF Serving's metrics live on the REST port
-            local += ["--rest-api-port", value]
+        elif name in ("rest_api_port", "rest_api_num_threads", "grpc_channel_arguments",
+                      "tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
+            local += [f"--{name.replace('_', '-')}", value]
     return local
 
 
@@ -304,7 +311,9 @@ def test_cpu_and_gpu_overlays_run_the_pinned_tf_serving_images(
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
     pod = find(gpu_docs, "Deployment", "charloom-serving")["spec"]["template"]["spec"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
-    assert flags(cpu) == flags(gpu)
+    threads = {"tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism", "rest_api_num_threads"}
+    assert {k: v for k, v in flags(cpu).items() if k not in threads} == \
+        {k: v for k, v in flags(gpu).items() if k not in threads}  # only the CPU-sized pools differ
 
 
 # --- Service, HPA, PDB, NetworkPolicy wiring ----------------------------------------------------------
@@ -319,7 +328,8 @@ def test_service_hpa_pdb_and_policy_select_the_serving_pods(
     deployment = find(docs, "Deployment", "charloom-serving")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert _selects(deployment["spec"]["selector"]["matchLabels"], labels)
-    assert _selects(find(docs, "Service")["spec"]["selector"], labels)
+    for service in ("charloom-serving", "charloom-serving-headless"):
+        assert _selects(find(docs, "Service", service)["spec"]["selector"], labels)
     pdb = find(docs, "PodDisruptionBudget")
     assert _selects(pdb["spec"]["selector"]["matchLabels"], labels)
     hpa = find(docs, "HorizontalPodAutoscaler")

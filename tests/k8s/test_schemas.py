@@ -17,7 +17,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-OVERLAYS = ("shared", "cpu", "gpu", "bucket", "tuning")
+OVERLAYS = ("shared", "cpu", "gpu", "bucket", "tuning", "tuning-ephemeral")
 # 1.35: the oldest release the manifests promise to work on; 1.37: the pinned kubectl's release.
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 KUBERAY_KINDS = {"RayCluster", "RayJob"}
@@ -174,6 +174,8 @@ def test_overlay_renders(overlay: str, rendered: dict[str, list[dict[str, Any]]]
         assert kinds == {"Namespace", "PersistentVolumeClaim"}
     elif overlay == "tuning":
         assert kinds == {"RayCluster", "RayJob", "NetworkPolicy"}
+    elif overlay == "tuning-ephemeral":
+        assert kinds == {"RayJob", "NetworkPolicy"}
     else:
         assert {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
                 "PodDisruptionBudget", "NetworkPolicy"} <= kinds

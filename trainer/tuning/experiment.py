@@ -22,6 +22,7 @@ from trainer.tuning.options import TuneOptions, load_options, save_options
 from trainer.tuning.progress import Report, TuneProgress
 from trainer.tuning.report import METRIC, TrialSummary, plot_curves, render_table, summarize
 from trainer.tuning.space import SearchSpace, load_space
+from trainer.tuning.tracking import mlflow_callback
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,14 @@ def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
                        best_val_bpc=best_bpc)
 
 
-def _callbacks(options: TuneOptions, space: SearchSpace, display: Display) -> list:
-    if display.report is None:
-        return []
-    return [TuneProgress(options.num_samples, _max_epochs(options, space), options.time_budget_s, display.report)]
+def _callbacks(options: TuneOptions, space: SearchSpace, display: Display, name: str) -> list:
+    callbacks = []
+    if options.mlflow_tracking_uri:
+        callbacks.append(mlflow_callback(options.mlflow_tracking_uri, name))
+    if display.report is not None:
+        callbacks.append(TuneProgress(options.num_samples, _max_epochs(options, space), options.time_budget_s,
+                                      display.report))
+    return callbacks
 
 
 def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcome:
@@ -139,6 +144,7 @@ def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcom
     max_epochs = _max_epochs(options, space)
     name = options.name or time.strftime("charloom-tune-%Y%m%d-%H%M%S")
     storage = _storage_path(options.storage_path)
+    callbacks = _callbacks(options, space, display, name)
     _init_ray(options.address, display)
     tuner = tune.Tuner(
         schedulers.trainable(options, corpus),
@@ -150,7 +156,7 @@ def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcom
             search_alg=schedulers.search_alg(options), time_budget_s=options.time_budget_s),
         run_config=tune.RunConfig(
             name=name, storage_path=storage, verbose=1 if display.verbose and display.report is None else 0,
-            callbacks=_callbacks(options, space, display),
+            callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             checkpoint_config=schedulers.checkpoint_config(options)))
     save_options(storage, name, options)

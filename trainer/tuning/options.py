@@ -35,6 +35,7 @@ class TuneOptions:
     model_base_path: str | None = "models/charloom"
     max_failures: int = 2
     seed: int = 0
+    mlflow_tracking_uri: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -63,6 +64,10 @@ class TuneOptions:
             problems.append(f"--time-budget-s must be > 0, got {self.time_budget_s}")
         if self.max_failures < 0:
             problems.append(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.mlflow_tracking_uri is not None and "://" not in self.mlflow_tracking_uri \
+                and self.mlflow_tracking_uri != "databricks":
+            problems.append(f"--mlflow-tracking-uri must be a URI such as sqlite:///mlflow.db or "
+                            f"http://host:5000, got {self.mlflow_tracking_uri!r}")
         if problems:
             raise ConfigError("; ".join(problems))
 

@@ -22,10 +22,24 @@ class TrialSummary:
     curve: tuple[tuple[int, float], ...]  # (epoch, val_bpc) per report
     error: str | None
     path: str
+    stopped_by_decision: bool = False  # its last result was marked done (a scheduler, or its own early stopping)
+
+    @property
+    def ended(self) -> str:
+        """How the trial ended: ``completed``, ``stopped early`` (ASHA/PBT or the trial's own early
+        stopping), ``time budget`` (still running when the experiment stopped), ``not started`` or
+        ``error: ...``."""
+        if self.error:
+            return "error: " + self.error
+        if not self.curve:
+            return "not started"
+        if self.epochs_run >= self.max_epochs:
+            return "completed"
+        return "stopped early" if self.stopped_by_decision else "time budget"
 
     @property
     def stopped_early(self) -> bool:
-        return self.error is None and self.epochs_run < self.max_epochs
+        return self.ended == "stopped early"
 
 
 def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epochs: int) -> list[TrialSummary]:
@@ -47,7 +61,10 @@ def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epoc
             best_val_bpc=min((v for _, v in curve), default=math.inf),
             curve=curve,
             error=_ANSI.sub("", str(result.error)).splitlines()[0] if result.error else None,
-            path=str(result.path)))
+            path=str(result.path),
+            # Ray marks the last result done when a scheduler stops the trial or the trainable
+            # returns; a trial stopped because the experiment ended (time budget) keeps done False.
+            stopped_by_decision=bool(metrics.get("done"))))
     return sorted(summaries, key=lambda s: (s.error is not None, s.best_val_bpc))
 
 
@@ -62,13 +79,12 @@ def _format(value: Any) -> str:
 def render_table(summaries: Sequence[TrialSummary]) -> str:
     """Markdown: one row per trial, best first."""
     keys = list(summaries[0].config) if summaries else []
-    header = ["rank", "trial", "best val_bpc", "epochs", "stopped early", *keys]
+    header = ["rank", "trial", "best val_bpc", "epochs", "ended", *keys]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, s in enumerate(summaries, 1):
-        status = "error: " + s.error if s.error else ("yes" if s.stopped_early else "no")
         bpc = f"{s.best_val_bpc:.4f}" if math.isfinite(s.best_val_bpc) else "-"
-        row = [str(rank), s.trial_id, bpc, f"{s.epochs_run}/{s.max_epochs}", status,
-               *(_format(s.config[k]) for k in keys)]
+        row = [str(rank), s.trial_id, bpc, f"{s.epochs_run}/{s.max_epochs}", s.ended,
+               *(_format(s.config[k]) if s.config[k] is not None else "-" for k in keys)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
