@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED_CORPUS ?= ../shared/data/tinyshakespeare.txt
 DEMO_DIR ?= demo-output
+DEMO_BUDGET_S ?= 180
 PORT ?= 8500
 
 .PHONY: install seed demo test clean
@@ -22,7 +23,7 @@ seed: install
 
 # The main job end to end: tune -> export the best trial -> serve it -> generate over gRPC.
 demo: install seed
-	$(BIN)/charloom tune --corpus shakespeare --space quick --num-samples 4 \
+	$(BIN)/charloom tune --corpus shakespeare --space quick --num-samples 4 --time-budget-s $(DEMO_BUDGET_S) \
 	    --storage-path $(DEMO_DIR)/ray_results --model-base-path $(DEMO_DIR)/models/charloom
 	@bash -c 'set -euo pipefail; \
 	  $(BIN)/charloom serve --model-base-path $(DEMO_DIR)/models/charloom --port $(PORT) & server=$$!; \

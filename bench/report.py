@@ -33,10 +33,14 @@ than absolute times**. Each table names its date and machine.
 SECTIONS = (
     ("serving", "Serving", ".venv/bin/python -m bench.serving             # ~10 min; --checkpoint RUN for trained weights"),
     ("warmup", "Model warmup", ".venv/bin/python -m bench.warmup              # ~3 min"),
+    ("checkouts", "Before and after a change", ".venv/bin/python -m bench.checkouts --before OLD --after .   # ~10 min"),
     ("pipeline", "Input pipeline", ".venv/bin/python -m bench.pipeline            # ~1 min"),
     ("training", "Training", ".venv/bin/python -m bench.training            # ~10 min"),
     ("tuning", "Tuning", ".venv/bin/python -m bench.tuning              # ~15 min"),
-    ("quality", "Quality under a time budget", ".venv/bin/python -m bench.quality             # ~25 min (2 x 600 s budget)"),
+    ("training_knobs", "Training knobs", ".venv/bin/python -m bench.training_knobs      # ~15 min"),
+    ("quality", "Quality under a time budget", ".venv/bin/python -m bench.quality             # ~45 min (2 x 1200 s budget)"),
+    ("demo", "The demo", ".venv/bin/python -m bench.demo                # ~8 min (make demo, twice)"),
+    ("chinese", "Chinese: characters or words", ".venv/bin/python -m bench.chinese             # ~25 min (2 x 600 s budget)"),
 )
 
 

@@ -1,7 +1,7 @@
 """Tuning benchmark: the same 4-trial `charloom tune` search with 1 vs 2 concurrent trials, and
 ASHA vs no early stopping (FIFO): compute spent to reach the same best val_bpc.
 
-    .venv/bin/python -m bench.tuning           # three searches of the quick space, ~15 minutes
+    .venv/bin/python -m bench.tuning           # three searches of bench/spaces/tuning.yaml, ~15 minutes
     .venv/bin/python -m bench.tuning --quick   # 2 trials x 2 epochs each
 
 Every search samples the same trials (random search, seed 0). Compute is counted in trial-epochs
@@ -23,13 +23,14 @@ from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, 
                           targets_markdown, write_results)
 
 CHARLOOM = str(Path(sys.executable).parent / "charloom")
+SPACE = REPO / "bench" / "spaces" / "tuning.yaml"
 # name -> (scheduler, max concurrent trials, CPUs per trial); both concurrency settings use both cores.
 SEARCHES = {"fifo-1x2cpu": ("fifo", 1, 2), "fifo-2x1cpu": ("fifo", 2, 1), "asha-2x1cpu": ("asha", 2, 1)}
 
 
 def run_search(name: str, storage: Path, num_samples: int, max_epochs: int | None) -> dict:
     scheduler, concurrent, cpus = SEARCHES[name]
-    command = [CHARLOOM, "tune", "--corpus", "shakespeare", "--space", "quick", "--num-samples", str(num_samples),
+    command = [CHARLOOM, "tune", "--corpus", "shakespeare", "--space", str(SPACE), "--num-samples", str(num_samples),
                "--scheduler", scheduler, "--max-concurrent", str(concurrent), "--cpus-per-trial", str(cpus),
                "--seed", "0", "--storage-path", str(storage), "--name", name, "--model-base-path", ""]
     if max_epochs:
@@ -106,7 +107,7 @@ def main() -> int:
             reach["fifo-2x1cpu"]["trial_seconds"] / reach["asha-2x1cpu"]["trial_seconds"], 1.0))
     markdown = "\n".join([
         f"Machine: {machine_line(info)}", "",
-        f"Search: `--space quick --num-samples {num_samples} --seed 0` (random search: every run samples the "
+        f"Search: `--space bench/spaces/tuning.yaml --num-samples {num_samples} --seed 0` (random search: every run samples the "
         f"same trials){f', --max-epochs {max_epochs}' if max_epochs else ''}.", "",
         markdown_table(("search", "wall s", "trials", "trial-epochs", "trial-seconds", "best val_bpc"), rows), "",
         f"Compute until a trial first reports val_bpc <= {common_best:.3f} (the worse of the two searches' bests, "

@@ -48,6 +48,7 @@ class TrainingConfig:
     reduce_lr_patience: int | None = 2  # epochs before the LR is cut; None disables
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
+    jit_compile: bool = False  # XLA-compile the training step (bench/training_knobs.py measures it)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,7 +97,11 @@ def _convert(name: str, value: Any, default: Any) -> Any:
                 raise TypeError("expected a string")
             return value.lower()
         if isinstance(default, bool):
-            return bool(value)
+            if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+                return value.strip().lower() == "true"
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
         if isinstance(default, int) or name in ("steps_per_epoch", "validation_steps", "max_vocab",
                                                 "early_stopping_patience", "reduce_lr_patience"):
             return _as_int(value)

@@ -160,7 +160,7 @@ def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: 
                        f"checkpoint's ({checkpoint.vocabulary.size}); resume with the same corpus")
     changeable = {"epochs", "steps_per_epoch", "validation_steps", "early_stopping_patience",
                   "reduce_lr_patience", "learning_rate", "dropout", "clipnorm", "reduce_lr_factor",
-                  "min_learning_rate"}
+                  "min_learning_rate", "jit_compile"}
     old, new = checkpoint.config.to_dict(), config.to_dict()
     changed = sorted(k for k in old if k not in changeable and old[k] != new.get(k))
     if changed:

@@ -203,7 +203,8 @@ def _compiled_model(config: TrainingConfig, vocabulary: Vocabulary, strategy: tf
         if vocabulary.tokenizer != "char":  # a character model's bpc is its loss / ln 2 (EpochMetrics)
             metrics.append(BitsPerCharacter(vocabulary.token_lengths))
         model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics)
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics,
+                      jit_compile=config.jit_compile)
         if start:
             model.optimizer.build(model.trainable_variables)  # so load_weights restores its state too
             ckpt.load_weights(model, start)

@@ -25,10 +25,17 @@ def test_units_broadcast_per_layer():
     ({"seq_len": "long"}, "'seq_len': cannot use 'long'"),
     ({"batch_size": 2.5}, "'batch_size'"),
     ({"colour": "blue"}, "unknown config key"),
+    ({"jit_compile": "yes"}, "'jit_compile': cannot use 'yes' .expected true or false"),
+    ({"jit_compile": 1}, "'jit_compile'"),
 ])
 def test_bad_values(values, message):
     with pytest.raises(ConfigError, match=message):
         TrainingConfig.from_mapping(values)
+
+
+def test_a_switch_takes_booleans_or_their_names():
+    assert TrainingConfig.from_mapping({"jit_compile": "False"}).jit_compile is False
+    assert TrainingConfig.from_mapping({"jit_compile": True}).jit_compile is True
 
 
 def test_seed_models_expressible():

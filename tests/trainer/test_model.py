@@ -46,3 +46,38 @@ def test_step_and_prefill_reproduce_the_full_sequence(cell):
     row = [s[1:2] for s in prefill_states]
     logits, _ = step(model, config, ids[1:2, 4:5], row)
     np.testing.assert_allclose(logits.numpy()[0], full[1, 4], atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_layers_qualify_for_the_fused_cudnn_kernel(cell):
+    """On a GPU, Keras runs a GRU/LSTM as one cuDNN kernel only under these settings
+    (keras/src/backend/tensorflow/rnn.py, cudnn_ok); anything else falls back to a loop of
+    small kernels, several times slower. Dropout sits between layers, never recurrent."""
+    import keras
+
+    from trainer.model import rnn_layers
+
+    config = TrainingConfig(cell=cell, num_layers=2, units=(16, 16), dropout=0.1)
+    for layer in rnn_layers(build_model(config, 11), config):
+        assert layer.cell.activation is keras.activations.tanh
+        assert layer.cell.recurrent_activation is keras.activations.sigmoid
+        assert layer.cell.use_bias and not layer.unroll
+        assert layer.cell.recurrent_dropout == 0
+        assert layer.use_cudnn == "auto"
+        if cell == "gru":
+            assert layer.cell.reset_after
+
+
+def test_xla_is_off_by_default_and_can_be_turned_on():
+    """XLA slowed training on CPU (bench/results/training_knobs.md), and on a GPU Keras turns it
+    off for cuDNN layers anyway: off by default, a config key to turn it on."""
+    import tensorflow as tf
+
+    from trainer.training import _compiled_model
+    from trainer.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.from_text("abcdefg")
+    config = TrainingConfig(units=(8,), embedding_dim=4)
+    strategy = tf.distribute.get_strategy()
+    assert _compiled_model(config, vocabulary, strategy, None).jit_compile is False
+    assert _compiled_model(config.replace(jit_compile=True), vocabulary, strategy, None).jit_compile is True

@@ -7,11 +7,12 @@ from trainer.tuning.space import load_space, parse_space
 
 
 def test_bundled_spaces_are_valid():
-    for name in ("quick", "full"):
+    searched = {"quick": {"units", "learning_rate"},  # the demo's: what matters most in 3 minutes
+                "full": {"cell", "num_layers", "units", "embedding_dim", "dropout", "learning_rate",
+                         "batch_size", "seq_len", "optimizer"}}
+    for name, keys in searched.items():
         space = load_space(name)
-        keys = {d.key for d in space.dimensions}
-        assert {"cell", "num_layers", "units", "embedding_dim", "dropout", "learning_rate",
-                "batch_size", "seq_len", "optimizer"} <= keys
+        assert keys <= {d.key for d in space.dimensions}
     assert load_space(None).source.endswith("quick.yaml")
 
 
