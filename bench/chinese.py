@@ -17,18 +17,15 @@ bench/results/chinese.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-from bench.lib.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.tune_run import run_tune
 
-CHARLOOM = str(Path(sys.executable).parent / "charloom")
 CORPUS = "zh-fortunes"
 SAMPLE_PROMPT = "人生"
 SAMPLE_TOKENS = 100
@@ -42,20 +39,11 @@ MODELS = {"char": {"tokenizer": "char", "seq_len": 100},
 def run(name: str, budget_s: float, storage: Path) -> dict:
     space = storage / f"{name}-space.yaml"
     space.write_text(yaml.safe_dump({**COMMON, **MODELS[name]}), encoding="utf-8")
-    models = storage / "models" / name
-    command = [CHARLOOM, "tune", "--corpus", CORPUS, "--space", str(space), "--time-budget-s", str(budget_s),
-               "--seed", "0", "--storage-path", str(storage), "--name", name, "--model-base-path", str(models),
-               "--num-samples", "1", "--scheduler", "fifo", "--max-concurrent", "1", "--cpus-per-trial", "2"]
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=budget_s * 3 + 900)
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
-    version = sorted(p for p in models.iterdir() if p.name.isdigit())[-1]
-    metadata = json.loads((version / "assets" / "charloom.json").read_text(encoding="utf-8"))
-    return {"command": " ".join(command[1:]), "wall_seconds": wall, "saved_model": str(version),
-            "checkpoint": metadata["source"]["checkpoint"], "config": metadata["config"],
-            "vocabulary": len(metadata["vocabulary"]), "epochs": metadata["metrics"].get("epoch"),
+    result = run_tune(CORPUS, space, budget_s, storage, name, ["--num-samples", "1", "--scheduler", "fifo",
+                      "--max-concurrent", "1", "--cpus-per-trial", "2"], timeout_s=budget_s * 3 + 900)
+    metadata = result.pop("metadata")
+    del result["trials_table"]
+    return {**result, "vocabulary": len(metadata["vocabulary"]), "epochs": metadata["metrics"].get("epoch"),
             "tune_val_bpc": metadata["metrics"].get("val_bpc")}
 
 

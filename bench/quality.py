@@ -15,12 +15,9 @@ seq_len 100, batch 64), so their val_bpc compare exactly. Writes bench/results/q
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -28,8 +25,8 @@ import yaml
 
 from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
                               targets_markdown, write_results)
+from bench.lib.tune_run import run_tune
 
-CHARLOOM = str(Path(sys.executable).parent / "charloom")
 TUNED_SPACE = REPO / "bench" / "spaces" / "quality.yaml"
 SAMPLE_PROMPT = "ROMEO:"
 # The tutorial config's own epochs (~155 steps of ~4.5 s here) would not finish one epoch in the
@@ -47,22 +44,10 @@ def tutorial_space(directory: Path) -> Path:
     return path
 
 
-def run_tune(name: str, space: Path, budget_s: float, storage: Path, extra: list[str]) -> dict:
-    models = storage / "models" / name
-    command = [CHARLOOM, "tune", "--corpus", "shakespeare", "--space", str(space), "--time-budget-s",
-               str(budget_s), "--seed", "0", "--storage-path", str(storage), "--name", name,
-               "--model-base-path", str(models), *extra]
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=budget_s * 3 + 600)
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
-    version = sorted(p for p in models.iterdir() if p.name.isdigit())[-1]
-    metadata = json.loads((version / "assets" / "charloom.json").read_text(encoding="utf-8"))
-    table = (storage / name / "results.md").read_text(encoding="utf-8")
-    return {"command": " ".join(command[1:]), "wall_seconds": wall, "saved_model": str(version),
-            "checkpoint": metadata["source"]["checkpoint"], "config": metadata["config"],
-            "tune_val_bpc": metadata["metrics"].get("val_bpc"), "trials_table": table}
+def tune(name: str, space: Path, budget_s: float, storage: Path, extra: list[str]) -> dict:
+    result = run_tune("shakespeare", space, budget_s, storage, name, extra, timeout_s=budget_s * 3 + 600)
+    metadata = result.pop("metadata")
+    return {**result, "tune_val_bpc": metadata["metrics"].get("val_bpc")}
 
 
 def held_out_bpc(checkpoint: str) -> float:
@@ -109,10 +94,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="charloom-bench-quality-") as tmp:
         storage = (args.keep or Path(tmp)).resolve()
         storage.mkdir(parents=True, exist_ok=True)
-        runs = {"tutorial": run_tune("tutorial", tutorial_space(storage), budget, storage,
+        runs = {"tutorial": tune("tutorial", tutorial_space(storage), budget, storage,
                                      ["--num-samples", "1", "--scheduler", "fifo", "--max-concurrent", "1",
                                       "--cpus-per-trial", "2"]),
-                "tuned": run_tune("tuned", TUNED_SPACE, budget, storage,
+                "tuned": tune("tuned", TUNED_SPACE, budget, storage,
                                   ["--num-samples", str(args.num_samples), "--scheduler", "asha",
                                    "--grace-period", "2", "--max-concurrent", "2", "--cpus-per-trial", "1"])}
         for name, run in runs.items():

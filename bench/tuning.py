@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 
-from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
+from bench.lib.common import (CHARLOOM, REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
                           targets_markdown, write_results)
 
-CHARLOOM = str(Path(sys.executable).parent / "charloom")
 SPACE = REPO / "bench" / "spaces" / "tuning.yaml"
 # name -> (scheduler, max concurrent trials, CPUs per trial); both concurrency settings use both cores.
 SEARCHES = {"fifo-1x2cpu": ("fifo", 1, 2), "fifo-2x1cpu": ("fifo", 2, 1), "asha-2x1cpu": ("asha", 2, 1)}

@@ -212,6 +212,11 @@ def deployment() -> dict[str, Any]:
     }
 
 
+def _service_port(name: str, port: int) -> dict[str, Any]:
+    """A Service port onto the container port of the same name (and protocol)."""
+    return {"name": name, "port": port, "targetPort": name, "protocol": "TCP", "appProtocol": name}
+
+
 def service() -> dict[str, Any]:
     """ClusterIP Service: gRPC for clients, HTTP for model status and metrics."""
     return {
@@ -221,12 +226,7 @@ def service() -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": SELECTOR_LABELS,
-            "ports": [
-                {"name": "grpc", "port": defaults.GRPC_PORT, "targetPort": "grpc",
-                 "protocol": "TCP", "appProtocol": "grpc"},
-                {"name": "http", "port": defaults.REST_PORT, "targetPort": "http",
-                 "protocol": "TCP", "appProtocol": "http"},
-            ],
+            "ports": [_service_port("grpc", defaults.GRPC_PORT), _service_port("http", defaults.REST_PORT)],
         },
     }
 
@@ -241,8 +241,7 @@ def headless_service() -> dict[str, Any]:
         "spec": {
             "clusterIP": "None",
             "selector": SELECTOR_LABELS,
-            "ports": [{"name": "grpc", "port": defaults.GRPC_PORT, "targetPort": "grpc",
-                       "protocol": "TCP", "appProtocol": "grpc"}],
+            "ports": [_service_port("grpc", defaults.GRPC_PORT)],
         },
     }
 

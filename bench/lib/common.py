@@ -11,10 +11,12 @@ import json
 import os
 import platform
 import statistics
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
+CHARLOOM = str(Path(sys.executable).parent / "charloom")  # the installed command, as a user runs it
 RESULTS_DIR = REPO / "bench" / "results"
 
 

@@ -21,6 +21,8 @@ import statistics
 import sys
 import time
 
+from bench.lib.training_worker import EpochTimer
+
 
 def setup(args):
     import tensorflow as tf
@@ -56,17 +58,9 @@ def speed(args) -> dict:
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     steps = max(4, round(args.chars_per_epoch / (args.batch * args.seq)))
     data = training_dataset(split.train, config.seq_len, config.batch_size, 0, 0, args.epochs, steps)
-    seconds: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(time.perf_counter() - self.started)
-
-    model.fit(data, epochs=args.epochs, steps_per_epoch=steps, callbacks=[Timer()], verbose=0)
-    per_epoch = [steps * args.batch * args.seq / s for s in seconds]
+    timer = EpochTimer()
+    model.fit(data, epochs=args.epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
+    per_epoch = [steps * args.batch * args.seq / s for s in timer.train_seconds]
     return {"chars_per_sec": statistics.median(per_epoch[1:]), "per_epoch": per_epoch}
 
 

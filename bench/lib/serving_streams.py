@@ -13,16 +13,14 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.lib.common import REPO, percentile
+from bench.lib.common import CHARLOOM, REPO, percentile
 
-CHARLOOM = str(Path(sys.executable).parent / "charloom")
 
 
 def free_port() -> int:
