@@ -37,10 +37,6 @@ class TrialSummary:
             return "completed"
         return "stopped early" if self.stopped_by_decision else "time budget"
 
-    @property
-    def stopped_early(self) -> bool:
-        return self.ended == "stopped early"
-
 
 def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epochs: int) -> list[TrialSummary]:
     """Turn Ray Tune ``Result`` objects into summaries sorted by best val_bpc (errored trials last)."""

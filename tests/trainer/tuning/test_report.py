@@ -21,8 +21,8 @@ def test_summaries_sorted_best_first_with_early_stops_and_errors():
     ]
     summaries = summarize(results, ["units", "learning_rate"], default_epochs=4)
     assert [s.trial_id for s in summaries] == ["a", "b", "c"]
-    assert summaries[0].best_val_bpc == 2.1 and not summaries[0].stopped_early
-    assert summaries[1].stopped_early and summaries[1].epochs_run == 2
+    assert summaries[0].best_val_bpc == 2.1 and summaries[0].ended == "completed"
+    assert summaries[1].ended == "stopped early" and summaries[1].epochs_run == 2
     assert summaries[2].error == "worker died" and math.isinf(summaries[2].best_val_bpc)
     table = render_table(summaries).splitlines()
     assert table[0].startswith("| rank | trial | best val_bpc | epochs | ended | units | learning_rate")
@@ -41,7 +41,6 @@ def test_a_time_budget_is_not_an_early_stop_and_unstarted_trials_say_so():
     ]
     summaries = summarize(results, ["units"], default_epochs=40)
     assert [s.ended for s in summaries] == ["time budget", "stopped early", "not started"]
-    assert not summaries[0].stopped_early
     table = render_table(summaries).splitlines()
     assert table[2].startswith("| 1 | a | 2.4000 | 2/40 | time budget | 256 |")
     assert table[4].startswith("| 3 | c | - | 0/40 | not started | - |")
