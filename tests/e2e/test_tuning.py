@@ -109,6 +109,9 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (tmp_path / "models" / "1").exists()
     resumed = _run(["--resume", str(experiment)])
+    events = [line for line in resumed.stdout.splitlines() if "  [trials " in line]
+    # the progress line goes on, counting both trials of the space's cell grid
+    assert events and "finished 4 epochs  [trials 2/2 done (0 running) | best val_bpc" in events[-1]
     assert "exported:" in resumed.stdout
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
     assert len(table) == 4 and all("| 4/4 | completed |" in row for row in table[2:])

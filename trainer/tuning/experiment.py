@@ -176,7 +176,7 @@ def resume_tuning(experiment_path: str, address: str | None = None, display: Dis
     space = load_space(options.space)
     corpus = load_corpus(options.corpus, options.corpus_sha256)
     _init_ray(options.address, display)
-    # Ray keeps the original run's config (callbacks included) in the experiment state: a resumed
-    # run is quiet but shows no progress line.
+    # Ray keeps the original run's config, callbacks included, and hands the progress callback the
+    # counts it saved with the experiment (TuneProgress.get_state), so the progress line goes on.
     tuner = tune.Tuner.restore(path, trainable=schedulers.trainable(options, corpus), resume_errored=True)
     return _finish(tuner.fit(), options, space)

@@ -5,7 +5,7 @@ val_bpc so far, elapsed time and what is left of the budget.
 function (``report(line, event)``): ``event`` lines are moments worth keeping (a trial started,
 finished, stopped early, failed; a new best), the others only refresh a status line. The CLI
 decides how to show them (in place on a terminal, one per event otherwise); this module prints
-nothing.
+nothing. Its counts are saved with the experiment, so `charloom tune --resume` goes on from them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class TuneProgress(tune.Callback):
         self._report = report
         self._clock = clock
         self._started = clock()
+        self._elapsed_before = 0.0  # time of the run before a restore (Ray's budget counts it too)
         self._last_refresh = 0.0
         self._running: set[str] = set()
         self._finished: set[str] = set()
@@ -47,7 +48,7 @@ class TuneProgress(tune.Callback):
         self._best_trial = ""
 
     def status(self) -> str:
-        elapsed = self._clock() - self._started
+        elapsed = self._elapsed()
         done = len(self._finished) + len(self._stopped) + len(self._failed)
         parts = [f"trials {done}/{self._total} done"]
         details = [f"{len(self._running)} running"]
@@ -62,6 +63,34 @@ class TuneProgress(tune.Callback):
             timing += f", {_clock(self._budget - elapsed)} of the budget left"
         parts.append(timing)
         return " | ".join(parts)
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + self._clock() - self._started
+
+    def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
+              **info: Any) -> None:
+        """Tune starts (or resumes) the run: the clock starts now, and the total counts every trial
+        Tune will create (``num_samples`` times the grid's combinations)."""
+        self._started = self._clock()
+        self._last_refresh = 0.0
+        if total_num_samples:
+            self._total = int(total_num_samples)
+
+    def get_state(self) -> dict:
+        """What a resumed run (``charloom tune --resume``) needs to go on counting: Tune saves it
+        with the experiment state and hands it to `set_state` on restore."""
+        return {"finished": sorted(self._finished), "stopped": sorted(self._stopped),
+                "failed": sorted(self._failed), "best": self._best, "best_trial": self._best_trial,
+                "elapsed": self._elapsed()}
+
+    def set_state(self, state: dict) -> None:
+        self._finished = set(state.get("finished", ()))
+        self._stopped = set(state.get("stopped", ()))
+        self._failed = set(state.get("failed", ()))
+        self._best = float(state.get("best", math.inf))
+        self._best_trial = str(state.get("best_trial", ""))
+        self._elapsed_before = float(state.get("elapsed", 0.0))
+        self._running = set()
 
     def _event(self, line: str) -> None:
         self._report(f"{line}  [{self.status()}]", True)
