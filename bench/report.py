@@ -31,7 +31,7 @@ than absolute times**. Each table names its date and machine.
 """
 
 SECTIONS = (
-    ("serving", "Serving", ".venv/bin/python -m bench.serving             # ~10 min; --checkpoint RUN for trained weights"),
+    ("serving", "Serving", ".venv/bin/python -m bench.serving             # ~4 min; --checkpoint RUN for trained weights"),
     ("warmup", "Model warmup", ".venv/bin/python -m bench.warmup              # ~3 min"),
     ("checkouts", "Before and after a change", ".venv/bin/python -m bench.checkouts --before OLD --after .   # ~10 min"),
     ("pipeline", "Input pipeline", ".venv/bin/python -m bench.pipeline            # ~1 min"),

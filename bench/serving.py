@@ -1,6 +1,6 @@
 """Serving benchmark: 500 characters from one exported model, five ways, in one run.
 
-    .venv/bin/python -m bench.serving            # ~10 minutes; --quick for a sanity run
+    .venv/bin/python -m bench.serving            # ~4 minutes on a quiet machine; --quick for a sanity run
     .venv/bin/python -m bench.serving --checkpoint runs/NAME   # trained weights instead of random
 
 (1) the TF tutorial's eager Keras loop, (2) the SavedModel's serving_default called in process
