@@ -12,6 +12,7 @@ that resume or export would pick up; weights that do not match their ``checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from trainer.config import TrainingConfig
 from trainer.durable import fsync_path, fsync_tree, sha256_file
@@ -58,9 +59,8 @@ def write_checkpoint(directory: Path, model, config: TrainingConfig, vocabulary:
     """Write a checkpoint atomically to ``directory`` (replacing an older one of that name)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with _staged(directory) as tmp:
+        tmp.mkdir()
         model.save_weights(str(tmp / WEIGHTS_FILE))
         vocabulary.save(tmp)
         meta = {"format": FORMAT, "epoch": epoch, "config": config.to_dict(),
@@ -68,12 +68,21 @@ def write_checkpoint(directory: Path, model, config: TrainingConfig, vocabulary:
                 "history": history or [], "state": state or {}, "source": source or {},
                 "weights_sha256": sha256_file(tmp / WEIGHTS_FILE), "created": utc_now()}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return directory
+
+
+@contextlib.contextmanager
+def _staged(directory: Path) -> Iterator[Path]:
+    """A temporary sibling of ``directory`` for the caller to fill; when the block ends it is
+    flushed to disk and renamed over ``directory``, and if the block fails it is removed."""
+    tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
         fsync_tree(tmp)
         _replace_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return directory
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -91,14 +100,8 @@ def _replace_dir(new: Path, target: Path) -> None:
 def copy_checkpoint(source: Path, directory: Path) -> Path:
     """Copy a complete checkpoint to ``directory`` atomically (used for ``best/``)."""
     directory = Path(directory)
-    tmp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
-    try:
+    with _staged(directory) as tmp:
         shutil.copytree(source, tmp)
-        fsync_tree(tmp)
-        _replace_dir(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
 
 

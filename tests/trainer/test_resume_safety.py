@@ -109,3 +109,26 @@ def test_checkpoints_are_flushed_before_they_are_published(corpus, tmp_path, mon
     assert any(p.endswith("model.weights.h5") for p in synced)
     assert any(p.endswith("checkpoint.json") for p in synced)
     assert str(run_dir / runs.CHECKPOINTS_DIR) in synced  # the rename itself
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_previous_one_and_no_partial_directory(corpus, tmp_path):
+    from trainer.checkpoints import write_checkpoint
+    from trainer.model import build_model
+    from trainer.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary.from_text(corpus.text)
+    model = build_model(CONFIG, vocabulary.size)
+    target = tmp_path / "checkpoints" / "epoch-1"
+    write_checkpoint(target, model, CONFIG, vocabulary, epoch=1)
+
+    class DiskFull:
+        def save_weights(self, path):
+            with open(path, "wb") as handle:
+                handle.write(b"partial")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_checkpoint(target, DiskFull(), CONFIG, vocabulary, epoch=2)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["epoch-1"]
+    assert read_checkpoint(target).epoch == 1
+    verify_weights(read_checkpoint(target))
