@@ -5,12 +5,14 @@ per second, without changing the model.
     .venv/bin/python -m bench.training_knobs --quick    # ~4 minutes, shorter quality runs
 
 Speed: warm training characters/s of the same model (embedding 64, one 384-unit layer, batch 64 x
-100, Adam) with one knob changed at a time: XLA (`jit_compile`), larger batches, one thread.
+100, Adam) with one knob changed at a time: XLA (`jit_compile`), mixed precision, larger batches,
+one thread.
 Quality: bits per character on the whole validation split after the same wall-clock training
 time, for the learning-rate-scaled larger batch and for truncated BPTT (states carried across
 consecutive batches) against charloom's recipe. Every measurement runs in its own process
-(bench/lib/knobs_worker.py). cuDNN and mixed precision need a GPU: not measurable here (see the
-notes). Writes bench/results/training_knobs.{json,md}.
+(bench/lib/knobs_worker.py). cuDNN needs a GPU: not measurable here; mixed precision is measured
+on this CPU, which has no float16 arithmetic, so its GPU speed-up is not (see the notes). Writes
+bench/results/training_knobs.{json,md}.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ WORKER = "bench.lib.knobs_worker"
 SPEED = [  # (label, cell, worker flags)
     ("GRU, batch 64 (charloom's default)", "gru", []),
     ("GRU + `jit_compile` (XLA)", "gru", ["--jit"]),
+    ("GRU + `mixed_precision` (float16 compute, float32 weights)", "gru", ["--mixed-precision"]),
     ("GRU, batch 128", "gru", ["--batch", "128"]),
     ("GRU, batch 256", "gru", ["--batch", "256"]),
     ("GRU, one thread (what each of two parallel trials gets)", "gru", ["--threads", "1"]),
     ("LSTM, batch 64", "lstm", []),
     ("LSTM + `jit_compile` (XLA)", "lstm", ["--jit"]),
+    ("LSTM + `mixed_precision` (float16 compute, float32 weights)", "lstm", ["--mixed-precision"]),
 ]
 QUALITY = [  # (label, worker flags)
     ("states reset every batch, batch 64, lr 0.003 (charloom's recipe)", ["--lr", "0.003"]),
@@ -67,7 +71,9 @@ def main() -> int:
         quality.append({"label": label, **result})
         print(f"{label}: val_bpc {result['val_bpc']:.3f} after {result['steps']} steps", flush=True)
 
-    base = {"gru": speed[0]["chars_per_sec"], "lstm": speed[5]["chars_per_sec"]}
+    base = {}  # each cell's first row is its default
+    for r in speed:
+        base.setdefault(r["args"]["cell"], r["chars_per_sec"])
     speed_rows = [(r["label"], f"{r['chars_per_sec']:,.0f}", f"{r['chars_per_sec'] / base[r['args']['cell']]:.2f}")
                   for r in speed]
     quality_rows = [(r["label"], f"{r['val_bpc']:.3f}", r["steps"], f"{r['epochs']:.2f}", f"{r['chars_per_sec']:,.0f}")

@@ -49,6 +49,7 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
     jit_compile: bool = False  # XLA-compile the training step (bench/training_knobs.py measures it)
+    mixed_precision: bool = False  # train in float16 with float32 weights (GPUs); exports stay float32
     seed: int = 0
 
     def __post_init__(self) -> None:

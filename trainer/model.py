@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EMBEDDING = "embedding"
 LOGITS = "logits"
+MIXED_PRECISION = "mixed_float16"
 
 
 def rnn_layer_name(index: int) -> str:
@@ -43,21 +44,27 @@ def states_per_layer(config: TrainingConfig) -> int:
     return 2 if config.cell == "lstm" else 1
 
 
-def _rnn(cell: str, units: int, name: str) -> keras.layers.Layer:
+def _rnn(cell: str, units: int, name: str, policy: str | None) -> keras.layers.Layer:
     layer_class = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
     # return_state lets inference read the final states of the very layers that trained.
-    return layer_class(units, return_sequences=True, return_state=True, name=name)
+    return layer_class(units, return_sequences=True, return_state=True, name=name, dtype=policy)
 
 
-def build_model(config: TrainingConfig, vocab_size: int) -> keras.Model:
-    """Embedding -> ``num_layers`` GRU/LSTM layers (dropout between) -> Dense logits."""
+def build_model(config: TrainingConfig, vocab_size: int, *, inference: bool = False) -> keras.Model:
+    """Embedding -> ``num_layers`` GRU/LSTM layers (dropout between) -> Dense logits.
+
+    With ``config.mixed_precision`` the training model computes in float16 on float32 weights
+    (Keras' ``mixed_float16`` policy; the logits, and so the loss, stay float32). ``inference=True``
+    builds the same layers in float32, the model exports and evaluation load the weights into.
+    """
+    policy = MIXED_PRECISION if config.mixed_precision and not inference else None
     ids = keras.Input(shape=(None,), dtype="int32", name="input_ids")
-    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name=EMBEDDING)(ids)
+    x = keras.layers.Embedding(vocab_size, config.embedding_dim, name=EMBEDDING, dtype=policy)(ids)
     for i, units in enumerate(config.units):
-        x = _rnn(config.cell, units, rnn_layer_name(i))(x)[0]
+        x = _rnn(config.cell, units, rnn_layer_name(i), policy)(x)[0]
         # Always present (rate 0 is the identity), so a checkpoint resumes under another dropout.
-        x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
-    logits = keras.layers.Dense(vocab_size, name=LOGITS)(x)
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{i}", dtype=policy)(x)
+    logits = keras.layers.Dense(vocab_size, name=LOGITS, dtype="float32")(x)
     return keras.Model(ids, logits, name=f"charloom_{config.cell}")
 
 
@@ -120,9 +127,9 @@ def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths:
 
 
 def load_model(checkpoint: "Checkpoint") -> keras.Model:
-    """Rebuild the training model from a checkpoint's config and load its weights."""
+    """Rebuild the model from a checkpoint's config, in float32 for inference, and load its weights."""
     from trainer.checkpoints import load_weights
 
-    model = build_model(checkpoint.config, checkpoint.vocabulary.size)
+    model = build_model(checkpoint.config, checkpoint.vocabulary.size, inference=True)
     load_weights(model, checkpoint)
     return model

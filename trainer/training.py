@@ -57,9 +57,13 @@ class TrainResult:
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
-    """Adam or RMSprop; ``clipnorm`` clips the global gradient norm across all variables."""
+    """Adam or RMSprop; ``clipnorm`` clips the global gradient norm across all variables. Under
+    mixed precision, wrapped in Keras' dynamic loss scaling so float16 gradients do not underflow."""
     optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[config.optimizer]
-    return optimizer_class(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
+    optimizer = optimizer_class(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
+    if config.mixed_precision:
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def check_replicas(config: TrainingConfig, replicas: int) -> None:

@@ -1,6 +1,6 @@
 """One training-knob measurement in its own process (thread pools are fixed at TF start-up).
 
-    python -m bench.lib.knobs_worker speed   --cell gru --units 384 --batch 64 --seq 100 [--jit] [--threads 2]
+    python -m bench.lib.knobs_worker speed   --cell gru --units 384 --batch 64 --seq 100 [--jit] [--mixed-precision] [--threads 2]
     python -m bench.lib.knobs_worker quality --cell gru --units 384 --batch 64 --seq 100 --lr 0.003 \
         --seconds 120 [--carry-state]
 
@@ -41,7 +41,8 @@ def setup(args):
     vocabulary = Vocabulary.from_text(corpus.text)
     split = split_ids(vocabulary.encode(corpus.text), 0.1)
     config = TrainingConfig(cell=args.cell, units=(args.units,), embedding_dim=64, batch_size=args.batch,
-                            seq_len=args.seq, learning_rate=args.lr, jit_compile=args.jit)
+                            seq_len=args.seq, learning_rate=args.lr, jit_compile=args.jit,
+                            mixed_precision=args.mixed_precision)
     return config, vocabulary, split
 
 
@@ -143,6 +144,7 @@ def main() -> int:
     parser.add_argument("--seq", type=int, default=100)
     parser.add_argument("--lr", type=float, default=0.003)
     parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--chars-per-epoch", type=int, default=160_000)

@@ -81,3 +81,21 @@ def test_xla_is_off_by_default_and_can_be_turned_on():
     strategy = tf.distribute.get_strategy()
     assert _compiled_model(config, vocabulary, strategy, None).jit_compile is False
     assert _compiled_model(config.replace(jit_compile=True), vocabulary, strategy, None).jit_compile is True
+
+
+def test_mixed_precision_trains_in_float16_on_float32_weights_and_inference_is_float32():
+    """Mixed precision (for GPUs with float16 units) changes how the training model computes, not
+    its weights: the model exports and evaluation build is float32 and takes the same weights."""
+    config = TrainingConfig(cell="lstm", units=(16,), embedding_dim=8, mixed_precision=True)
+    mixed = build_model(config, 11)
+    for layer in mixed.layers[1:-1]:  # embedding, LSTM, dropout
+        assert layer.compute_dtype == "float16" and layer.variable_dtype == "float32", layer.name
+    assert all(v.dtype == "float32" for v in mixed.weights)
+    ids = np.array([[1, 2, 3, 4, 5, 6]], np.int32)
+    assert mixed(ids).dtype == "float32"  # logits, and so the loss, stay float32
+
+    inference = build_model(config, 11, inference=True)
+    assert {layer.compute_dtype for layer in inference.layers[1:]} == {"float32"}
+    inference.set_weights(mixed.get_weights())
+    np.testing.assert_allclose(mixed(ids).numpy(), inference(ids).numpy(), atol=1e-2)
+    assert build_model(config.replace(mixed_precision=False), 11).layers[2].compute_dtype == "float32"

@@ -140,3 +140,28 @@ def test_resume_may_change_learning_rate_and_dropout(corpus, tmp_path):
     result = train(changed, corpus, run_dir, resume_from=run_dir, verbose=0)
     assert [h["learning_rate"] for h in result.history] == pytest.approx([0.01, 0.003])
     assert read_checkpoint(run_dir / "checkpoints" / "epoch-0002").config == changed
+
+
+def test_mixed_precision_trains_resumes_with_its_loss_scale_and_exports_float32(corpus, tmp_path):
+    import keras
+
+    from trainer.training import _compiled_model
+    from trainer.vocabulary import Vocabulary
+
+    config = CONFIG.replace(mixed_precision=True, epochs=2)
+    run_dir = tmp_path / "mixed"
+    first = train(config.replace(epochs=1), corpus, run_dir, verbose=0)
+    resumed = train(config, corpus, run_dir, resume_from=run_dir, verbose=0)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert all(np.isfinite(h["val_bpc"]) for h in resumed.history)
+    assert resumed.history[0]["val_bpc"] == pytest.approx(first.best_val_bpc)
+
+    import tensorflow as tf
+
+    model = _compiled_model(config, Vocabulary.from_text("abc"), tf.distribute.get_strategy(), None)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+    exported = load_model(read_checkpoint(resumed.best_checkpoint_dir))
+    assert {layer.compute_dtype for layer in exported.layers[1:]} == {"float32"}
+    with pytest.raises(ConfigError, match="mixed_precision True -> False"):
+        train(config.replace(mixed_precision=False, epochs=3), corpus, run_dir, resume_from=run_dir, verbose=0)
