@@ -68,6 +68,16 @@ def build_model(config: TrainingConfig, vocab_size: int, *, inference: bool = Fa
     return keras.Model(ids, logits, name=f"charloom_{config.cell}")
 
 
+def inference_model(model: keras.Model, config: TrainingConfig, vocab_size: int) -> keras.Model:
+    """``model`` itself, or for a mixed-precision training model its float32 twin holding the
+    same weights: what the export's float32 signatures are traced from."""
+    if not config.mixed_precision:
+        return model
+    twin = build_model(config, vocab_size, inference=True)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def rnn_layers(model: keras.Model, config: TrainingConfig) -> list[keras.layers.Layer]:
     return [model.get_layer(rnn_layer_name(i)) for i in range(config.num_layers)]
 

@@ -25,7 +25,7 @@ from serving.saved_model import SessionBundle, version_number
 from trainer.checkpoints import Checkpoint, intact_checkpoint
 from trainer.durable import fsync_path, fsync_tree
 from trainer.jsonfile import utc_now
-from trainer.model import load_model
+from trainer.model import inference_model, load_model
 from trainer.runs import resolve_checkpoint
 from trainer.config import TrainingConfig
 from trainer.errors import ExportError, RunError
@@ -74,10 +74,11 @@ def model_metadata(config: TrainingConfig, vocabulary: Vocabulary, metrics: dict
 
 def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, model_base_path: Path,
                        metadata: dict | None = None) -> Path:
-    """Export an in-memory model; ``metadata`` may carry ``metrics`` and ``source`` dicts."""
+    """Export an in-memory model (a mixed-precision one as its float32 twin); ``metadata`` may
+    carry ``metrics`` and ``source`` dicts."""
     metadata = dict(metadata or {})
     base = prepare_model_base_path(model_base_path)
-    module = CharModelSignatures(model, config, vocabulary)
+    module = CharModelSignatures(inference_model(model, config, vocabulary.size), config, vocabulary)
     document = model_metadata(config, vocabulary, metadata.get("metrics"), metadata.get("source"))
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(prefix="charloom-assets-") as staging:

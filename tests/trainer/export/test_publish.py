@@ -152,3 +152,23 @@ def test_a_checkpoint_replaced_while_it_is_copied_is_copied_again(tmp_path, monk
     assert len(calls) == 2
     meta = json.loads((path / "assets" / "charloom.json").read_text(encoding="utf-8"))
     assert meta["metrics"]["epoch"] == 1
+
+
+def test_a_mixed_precision_training_model_exports_as_its_float32_twin(tmp_path):
+    from trainer.model import prefill
+
+    config = TrainingConfig(cell="lstm", units=(8,), embedding_dim=4, mixed_precision=True)
+    model = build_model(config, VOCAB.size)  # the training model: float16 compute
+    path = export_saved_model(model, config, VOCAB, tmp_path / "models")
+    twin = build_model(config, VOCAB.size, inference=True)
+    twin.set_weights(model.get_weights())
+    ids, lengths = padded([[1, 2, 3, 4]]), np.array([4], np.int32)
+    served = SessionSignatures(path)
+    try:
+        out = served["prefill"](input_ids=ids, lengths=lengths, **zeros(config, 1))
+    finally:
+        served.close()
+    logits, states = prefill(twin, config, ids, lengths, list(zeros(config, 1).values()))
+    assert out["logits"].dtype == np.float32 and out["layer_0_h"].dtype == np.float32
+    np.testing.assert_allclose(out["logits"], logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(out["layer_0_c"], states[1].numpy(), atol=1e-5)
