@@ -13,25 +13,18 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.lib.common import REPO, machine_info, machine_line, markdown_table, print_machine, target_line, \
+from bench.lib.common import REPO, free_port, machine_info, machine_line, markdown_table, print_machine, target_line, \
     targets_markdown, write_results
 
 TARGET_SECONDS = 300.0  # issue 16: make demo within 5 minutes, install excluded
 TARGET_BPC = 2.6
 BEST = re.compile(r"^best trial (\S+): val_bpc ([0-9.]+)$", re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_demo(directory: Path) -> dict:

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 
-from bench.lib.common import (machine_info, machine_line, markdown_table, print_machine, target_line,
+from bench.lib.common import (free_port, machine_info, machine_line, markdown_table, print_machine, target_line,
                           targets_markdown, write_results)
 from bench.lib.serving_model import (BenchModel, TutorialLoop, matvec_floor_numpy, matvec_floor_tf, prepare_model,
                                  recurrent_kernel)
 from bench.lib.grpc_floor import round_trip_ms
-from bench.lib.serving_streams import ServerProcess, free_port, run_streams
+from bench.lib.serving_streams import ServerProcess, run_streams
 
 PROMPT = "ROMEO:"
 # The deployed batching parameters (k8s/ ships them to TF Serving): what "batching" rows run with.

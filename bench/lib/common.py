@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import socket
 import statistics
 import sys
 from pathlib import Path
@@ -18,6 +19,13 @@ from typing import Any, Iterable, Sequence
 REPO = Path(__file__).resolve().parents[2]
 CHARLOOM = str(Path(sys.executable).parent / "charloom")  # the installed command, as a user runs it
 RESULTS_DIR = REPO / "bench" / "results"
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server a benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cpu_model() -> str:

@@ -151,6 +151,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--carry-state", action="store_true")
     args = parser.parse_args()
+    if args.what == "quality" and args.mixed_precision:
+        # quality's hand-written loop applies gradients itself; Keras' loss scaling runs under fit
+        parser.error("--mixed-precision is measured by 'speed' only (model.fit applies the loss scaling)")
     result = speed(args) if args.what == "speed" else quality(args)
     print("RESULT " + json.dumps({"args": vars(args), **result}), flush=True)
     return 0

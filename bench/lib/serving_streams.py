@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,14 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.lib.common import CHARLOOM, REPO, percentile
-
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.lib.common import CHARLOOM, REPO, free_port, percentile
 
 
 class ServerProcess:
