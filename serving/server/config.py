@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -195,7 +196,8 @@ def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
         if not sep or not key.strip() or not value.strip():
             raise ServingError(f"--grpc-channel-arguments: {item!r} is not key=value")
         value = value.strip()
-        arguments.append((key.strip(), int(value) if value.lstrip("-").isdigit() else value))
+        # an integer as TF Serving's absl::SimpleAtoi reads one (ASCII digits), else the string
+        arguments.append((key.strip(), int(value) if re.fullmatch(r"-?[0-9]+", value) else value))
     return tuple(arguments)
 
 

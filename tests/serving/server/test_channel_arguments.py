@@ -19,6 +19,8 @@ def test_pairs_are_parsed_with_integers_as_integers():
     assert parse_channel_arguments("grpc.max_connection_age_ms=300000, grpc.lb_policy_name=round_robin,") == (
         ("grpc.max_connection_age_ms", 300000), ("grpc.lb_policy_name", "round_robin"))
     assert parse_channel_arguments("") == ()
+    # integers are ASCII digits (as absl::SimpleAtoi reads them); anything else stays a string
+    assert parse_channel_arguments("a=-5,b=3²,c=٣") == (("a", -5), ("b", "3²"), ("c", "٣"))
 
 
 @pytest.mark.parametrize("text", ["grpc.max_connection_age_ms", "=5", "grpc.x="])
