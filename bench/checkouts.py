@@ -19,14 +19,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.lib.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import (
+    REPO,
+    machine_info,
+    machine_line,
+    markdown_table,
+    print_machine,
+    write_results,
+)
 
 WORKER = REPO / "bench" / "lib" / "stream_worker.py"
 
 
 def run_side(root: Path, runs: int) -> dict[str, list[float]]:
-    result = subprocess.run([sys.executable, str(WORKER), str(root), str(runs)], capture_output=True, text=True,
-                            timeout=1800, env={**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = subprocess.run(
+        [sys.executable, str(WORKER), str(root), str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     if result.returncode != 0:
         raise SystemExit(f"{root}: {result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -44,7 +56,10 @@ def main() -> int:
     print_machine(info)
     pairs = []
     for index in range(args.pairs):
-        before, after = run_side(args.before.resolve(), args.runs), run_side(args.after.resolve(), args.runs)
+        before, after = (
+            run_side(args.before.resolve(), args.runs),
+            run_side(args.after.resolve(), args.runs),
+        )
         pairs.append({"before": before, "after": after})
         print(f"pair {index + 1}: before {before} after {after}", flush=True)
     results = {"machine": info, "label": args.label, "pairs": pairs, "runs": args.runs}
@@ -58,16 +73,36 @@ def render(r: dict) -> str:
         before = [statistics.mean(p["before"][per_call]) for p in r["pairs"]]
         after = [statistics.mean(p["after"][per_call]) for p in r["pairs"]]
         ratios = [a / b for a, b in zip(after, before)]
-        rows.append((f"{per_call} per Predict", f"{statistics.median(before):.3f}", f"{statistics.median(after):.3f}",
-                     f"{statistics.median(ratios):.2f}", f"{min(ratios):.2f} - {max(ratios):.2f}"))
-    return "\n".join([
-        f"{r['label']}".strip(), "",
-        f"Machine: {machine_line(r['machine'])}", "",
-        f"One stream, 500 characters after \"ROMEO:\", TF tutorial's GRU-1024 (random weights); {len(r['pairs'])} "
-        f"interleaved pairs of {r['runs']} streams per side:", "",
-        markdown_table(("client -> charloom serve", "before, ms/char (median of pairs)", "after, ms/char",
-                        "after / before (median of pair ratios)", "range of pair ratios"), rows),
-    ])
+        rows.append(
+            (
+                f"{per_call} per Predict",
+                f"{statistics.median(before):.3f}",
+                f"{statistics.median(after):.3f}",
+                f"{statistics.median(ratios):.2f}",
+                f"{min(ratios):.2f} - {max(ratios):.2f}",
+            )
+        )
+    return "\n".join(
+        [
+            f"{r['label']}".strip(),
+            "",
+            f"Machine: {machine_line(r['machine'])}",
+            "",
+            f'One stream, 500 characters after "ROMEO:", TF tutorial\'s GRU-1024 (random weights); {len(r["pairs"])} '
+            f"interleaved pairs of {r['runs']} streams per side:",
+            "",
+            markdown_table(
+                (
+                    "client -> charloom serve",
+                    "before, ms/char (median of pairs)",
+                    "after, ms/char",
+                    "after / before (median of pair ratios)",
+                    "range of pair ratios",
+                ),
+                rows,
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -23,28 +23,67 @@ from pathlib import Path
 
 import yaml
 
-from bench.lib.common import machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import (
+    machine_info,
+    machine_line,
+    markdown_table,
+    print_machine,
+    write_results,
+)
 from bench.lib.tune_run import run_tune
 
 CORPUS = "zh-fortunes"
 SAMPLE_PROMPT = "人生"
 SAMPLE_TOKENS = 100
-COMMON = {"cell": "lstm", "num_layers": 1, "units": 256, "embedding_dim": 128, "batch_size": 64,
-          "learning_rate": 0.005, "optimizer": "adam", "epochs": 1000, "steps_per_epoch": 40,
-          "validation_steps": 8, "early_stopping_patience": None, "reduce_lr_patience": None}
-MODELS = {"char": {"tokenizer": "char", "seq_len": 100},
-          "word": {"tokenizer": "word", "min_count": 2, "max_vocab": 10000, "seq_len": 72}}
+COMMON = {
+    "cell": "lstm",
+    "num_layers": 1,
+    "units": 256,
+    "embedding_dim": 128,
+    "batch_size": 64,
+    "learning_rate": 0.005,
+    "optimizer": "adam",
+    "epochs": 1000,
+    "steps_per_epoch": 40,
+    "validation_steps": 8,
+    "early_stopping_patience": None,
+    "reduce_lr_patience": None,
+}
+MODELS = {
+    "char": {"tokenizer": "char", "seq_len": 100},
+    "word": {"tokenizer": "word", "min_count": 2, "max_vocab": 10000, "seq_len": 72},
+}
 
 
 def run(name: str, budget_s: float, storage: Path) -> dict:
     space = storage / f"{name}-space.yaml"
     space.write_text(yaml.safe_dump({**COMMON, **MODELS[name]}), encoding="utf-8")
-    result = run_tune(CORPUS, space, budget_s, storage, name, ["--num-samples", "1", "--scheduler", "fifo",
-                      "--max-concurrent", "1", "--cpus-per-trial", "2"], timeout_s=budget_s * 3 + 900)
+    result = run_tune(
+        CORPUS,
+        space,
+        budget_s,
+        storage,
+        name,
+        [
+            "--num-samples",
+            "1",
+            "--scheduler",
+            "fifo",
+            "--max-concurrent",
+            "1",
+            "--cpus-per-trial",
+            "2",
+        ],
+        timeout_s=budget_s * 3 + 900,
+    )
     metadata = result.pop("metadata")
     del result["trials_table"]
-    return {**result, "vocabulary": len(metadata["vocabulary"]), "epochs": metadata["metrics"].get("epoch"),
-            "tune_val_bpc": metadata["metrics"].get("val_bpc")}
+    return {
+        **result,
+        "vocabulary": len(metadata["vocabulary"]),
+        "epochs": metadata["metrics"].get("epoch"),
+        "tune_val_bpc": metadata["metrics"].get("val_bpc"),
+    }
 
 
 def held_out_bpc(checkpoint: str) -> tuple[float, int]:
@@ -60,10 +99,15 @@ def held_out_bpc(checkpoint: str) -> tuple[float, int]:
     ckpt = read_checkpoint(Path(checkpoint.removeprefix("file://")))
     model = load_model(ckpt)
     metric = BitsPerCharacter(ckpt.vocabulary.token_lengths)
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[metric])
-    split = split_ids(ckpt.vocabulary.encode(load_corpus(CORPUS).text), ckpt.config.validation_fraction)
-    results = model.evaluate(validation_dataset(split.validation, ckpt.config.seq_len, 64), verbose=0,
-                             return_dict=True)
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[metric]
+    )
+    split = split_ids(
+        ckpt.vocabulary.encode(load_corpus(CORPUS).text), ckpt.config.validation_fraction
+    )
+    results = model.evaluate(
+        validation_dataset(split.validation, ckpt.config.seq_len, 64), verbose=0, return_dict=True
+    )
     characters = int(ckpt.vocabulary.token_lengths[split.validation].sum())
     return float(results["bpc"]), characters
 
@@ -72,15 +116,21 @@ def sample(saved_model: str) -> str:
     from serving.client.generator import TextGenerator
 
     with TextGenerator.from_saved_model(saved_model) as generator:
-        [result] = generator.generate(SAMPLE_PROMPT, max_new_tokens=SAMPLE_TOKENS, seed=0, temperature=0.8)
+        [result] = generator.generate(
+            SAMPLE_PROMPT, max_new_tokens=SAMPLE_TOKENS, seed=0, temperature=0.8
+        )
         return SAMPLE_PROMPT + result.text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budget-s", type=float, default=600.0, help="time budget of each of the two runs")
+    parser.add_argument(
+        "--budget-s", type=float, default=600.0, help="time budget of each of the two runs"
+    )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--keep", type=Path, help="keep the experiments and models here instead of a temp dir")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the experiments and models here instead of a temp dir"
+    )
     args = parser.parse_args()
     budget = 90.0 if args.quick else args.budget_s
     info = machine_info()
@@ -91,28 +141,70 @@ def main() -> int:
         storage.mkdir(parents=True, exist_ok=True)
         for name in MODELS:
             runs[name] = run(name, budget, storage)
-            runs[name]["held_out_bpc"], runs[name]["held_out_characters"] = held_out_bpc(runs[name]["checkpoint"])
+            runs[name]["held_out_bpc"], runs[name]["held_out_characters"] = held_out_bpc(
+                runs[name]["checkpoint"]
+            )
             runs[name]["sample"] = sample(runs[name]["saved_model"])
-            print(f"{name}: vocabulary {runs[name]['vocabulary']}, {runs[name]['epochs']} epochs of 40 steps, "
-                  f"held-out bpc {runs[name]['held_out_bpc']:.3f}\n{runs[name]['sample']}\n", flush=True)
-    rows = [(name, f"{run_['vocabulary']:,}", str(run_["config"]["seq_len"]), str(run_["epochs"]),
-             f"{run_['held_out_bpc']:.3f}", f"{run_['held_out_characters']:,}", f"{run_['wall_seconds']:.0f}")
-            for name, run_ in runs.items()]
+            print(
+                f"{name}: vocabulary {runs[name]['vocabulary']}, {runs[name]['epochs']} epochs of 40 steps, "
+                f"held-out bpc {runs[name]['held_out_bpc']:.3f}\n{runs[name]['sample']}\n",
+                flush=True,
+            )
+    rows = [
+        (
+            name,
+            f"{run_['vocabulary']:,}",
+            str(run_["config"]["seq_len"]),
+            str(run_["epochs"]),
+            f"{run_['held_out_bpc']:.3f}",
+            f"{run_['held_out_characters']:,}",
+            f"{run_['wall_seconds']:.0f}",
+        )
+        for name, run_ in runs.items()
+    ]
     best = min(runs, key=lambda n: runs[n]["held_out_bpc"])
-    markdown = "\n".join([
-        f"Machine: {machine_line(info)}", "",
-        f"Corpus `{CORPUS}` (962,099 characters, 5,965 distinct). Budget: {budget:.0f} s of wall-clock time on "
-        "both cores for each model (`charloom tune --time-budget-s`, one trial), one after the other. Both: "
-        "LSTM 256, embedding 128, Adam 0.005, batch 64, epochs of 40 steps; the word model keeps words seen "
-        "twice or more, at most 10,000, plus every character.", "",
-        markdown_table(("tokenizer", "vocabulary", "seq_len (tokens)", "epochs done",
-                        "held-out bits per character", "held-out characters", "wall s"), rows), "",
-        f"Lower is better: **{best}**. Bits per character = total nats of the held-out targets / the "
-        "characters they spell / ln 2, for both tokenizers.", "",
-        f"Samples ({SAMPLE_TOKENS} tokens after `{SAMPLE_PROMPT}`, seed 0, temperature 0.8):", "",
-        *[line for name in runs for line in (f"{name}:", "", "```", runs[name]["sample"], "```", "")]])
-    results = {"machine": info, "quick": args.quick, "budget_s": budget, "runs": runs, "best": best,
-               "bits_per_character": {n: r["held_out_bpc"] for n, r in runs.items()}}
+    markdown = "\n".join(
+        [
+            f"Machine: {machine_line(info)}",
+            "",
+            f"Corpus `{CORPUS}` (962,099 characters, 5,965 distinct). Budget: {budget:.0f} s of wall-clock time on "
+            "both cores for each model (`charloom tune --time-budget-s`, one trial), one after the other. Both: "
+            "LSTM 256, embedding 128, Adam 0.005, batch 64, epochs of 40 steps; the word model keeps words seen "
+            "twice or more, at most 10,000, plus every character.",
+            "",
+            markdown_table(
+                (
+                    "tokenizer",
+                    "vocabulary",
+                    "seq_len (tokens)",
+                    "epochs done",
+                    "held-out bits per character",
+                    "held-out characters",
+                    "wall s",
+                ),
+                rows,
+            ),
+            "",
+            f"Lower is better: **{best}**. Bits per character = total nats of the held-out targets / the "
+            "characters they spell / ln 2, for both tokenizers.",
+            "",
+            f"Samples ({SAMPLE_TOKENS} tokens after `{SAMPLE_PROMPT}`, seed 0, temperature 0.8):",
+            "",
+            *[
+                line
+                for name in runs
+                for line in (f"{name}:", "", "```", runs[name]["sample"], "```", "")
+            ],
+        ]
+    )
+    results = {
+        "machine": info,
+        "quick": args.quick,
+        "budget_s": budget,
+        "runs": runs,
+        "best": best,
+        "bits_per_character": {n: r["held_out_bpc"] for n, r in runs.items()},
+    }
     write_results("chinese", results, markdown, quick=args.quick)
     return 0
 

@@ -22,9 +22,16 @@ from pathlib import Path
 
 import yaml
 
-
-from bench.lib.common import (REPO, machine_info, machine_line, markdown_table, print_machine, target_line,
-                              targets_markdown, write_results)
+from bench.lib.common import (
+    REPO,
+    machine_info,
+    machine_line,
+    markdown_table,
+    print_machine,
+    target_line,
+    targets_markdown,
+    write_results,
+)
 from bench.lib.tune_run import run_tune
 
 TUNED_SPACE = REPO / "bench" / "spaces" / "quality.yaml"
@@ -45,7 +52,9 @@ def tutorial_space(directory: Path) -> Path:
 
 
 def tune(name: str, space: Path, budget_s: float, storage: Path, extra: list[str]) -> dict:
-    result = run_tune("shakespeare", space, budget_s, storage, name, extra, timeout_s=budget_s * 3 + 600)
+    result = run_tune(
+        "shakespeare", space, budget_s, storage, name, extra, timeout_s=budget_s * 3 + 600
+    )
     metadata = result.pop("metadata")
     return {**result, "tune_val_bpc": metadata["metrics"].get("val_bpc")}
 
@@ -55,9 +64,9 @@ def held_out_bpc(checkpoint: str) -> float:
     import keras
 
     from trainer.checkpoints import read_checkpoint
-    from trainer.model import load_model
     from trainer.corpus import load_corpus
     from trainer.dataset import split_ids, validation_dataset
+    from trainer.model import load_model
 
     ckpt = read_checkpoint(Path(checkpoint.removeprefix("file://")))
     model = load_model(ckpt)
@@ -72,21 +81,31 @@ def sample(saved_model: str, chars: int = 200) -> str:
     from serving.client.generator import TextGenerator
 
     with TextGenerator.from_saved_model(saved_model) as generator:
-        return SAMPLE_PROMPT + generator.generate(SAMPLE_PROMPT, max_new_tokens=chars, seed=0)[0].text
+        return (
+            SAMPLE_PROMPT + generator.generate(SAMPLE_PROMPT, max_new_tokens=chars, seed=0)[0].text
+        )
 
 
 def describe(config: dict) -> str:
     units = "+".join(str(u) for u in config["units"])
-    return (f"{config['cell'].upper()} {units}, embedding {config['embedding_dim']}, lr "
-            f"{config['learning_rate']:.4g}, batch {config['batch_size']} x {config['seq_len']}")
+    return (
+        f"{config['cell'].upper()} {units}, embedding {config['embedding_dim']}, lr "
+        f"{config['learning_rate']:.4g}, batch {config['batch_size']} x {config['seq_len']}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--budget-s", type=float, default=1200.0, help="time budget of each of the two runs")
-    parser.add_argument("--num-samples", type=int, default=6, help="trials the tuned search may start")
+    parser.add_argument(
+        "--budget-s", type=float, default=1200.0, help="time budget of each of the two runs"
+    )
+    parser.add_argument(
+        "--num-samples", type=int, default=6, help="trials the tuned search may start"
+    )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--keep", type=Path, help="keep the experiments and models here instead of a temp dir")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the experiments and models here instead of a temp dir"
+    )
     args = parser.parse_args()
     budget = 90.0 if args.quick else args.budget_s
     info = machine_info()
@@ -94,39 +113,115 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="charloom-bench-quality-") as tmp:
         storage = (args.keep or Path(tmp)).resolve()
         storage.mkdir(parents=True, exist_ok=True)
-        runs = {"tutorial": tune("tutorial", tutorial_space(storage), budget, storage,
-                                     ["--num-samples", "1", "--scheduler", "fifo", "--max-concurrent", "1",
-                                      "--cpus-per-trial", "2"]),
-                "tuned": tune("tuned", TUNED_SPACE, budget, storage,
-                                  ["--num-samples", str(args.num_samples), "--scheduler", "asha",
-                                   "--grace-period", "2", "--max-concurrent", "2", "--cpus-per-trial", "1"])}
+        runs = {
+            "tutorial": tune(
+                "tutorial",
+                tutorial_space(storage),
+                budget,
+                storage,
+                [
+                    "--num-samples",
+                    "1",
+                    "--scheduler",
+                    "fifo",
+                    "--max-concurrent",
+                    "1",
+                    "--cpus-per-trial",
+                    "2",
+                ],
+            ),
+            "tuned": tune(
+                "tuned",
+                TUNED_SPACE,
+                budget,
+                storage,
+                [
+                    "--num-samples",
+                    str(args.num_samples),
+                    "--scheduler",
+                    "asha",
+                    "--grace-period",
+                    "2",
+                    "--max-concurrent",
+                    "2",
+                    "--cpus-per-trial",
+                    "1",
+                ],
+            ),
+        }
         for name, run in runs.items():
-            print(f"{name}: {describe(run['config'])}, tune val_bpc {run['tune_val_bpc']}", flush=True)
+            print(
+                f"{name}: {describe(run['config'])}, tune val_bpc {run['tune_val_bpc']}", flush=True
+            )
             run["held_out_bpc"] = held_out_bpc(run["checkpoint"])
             run["sample"] = sample(run["saved_model"])
             print(f"{name}: held-out bpc {run['held_out_bpc']:.3f}\n{run['sample']}\n", flush=True)
     tutorial, tuned = runs["tutorial"], runs["tuned"]
     winner = "tuned" if tuned["held_out_bpc"] < tutorial["held_out_bpc"] else "tutorial"
-    targets = [target_line(f"tuned model's val_bpc in {budget:.0f} s", tuned["held_out_bpc"], TARGET_BPC,
-                           higher_is_better=False, unit=""),
-               target_line("tuned model's lead over the tutorial config (bpc)",
-                           tutorial["held_out_bpc"] - tuned["held_out_bpc"], TARGET_MARGIN, unit="")]
-    rows = [(label, describe(run["config"]), f"{run['held_out_bpc']:.3f}", f"{run['wall_seconds']:.0f}")
-            for label, run in (("TF tutorial config, trained directly (1 trial)", tutorial),
-                               (f"best of `charloom tune` (ASHA, up to {args.num_samples} trials)", tuned))]
-    markdown = "\n".join([
-        f"Machine: {machine_line(info)}", "",
-        f"Budget: {budget:.0f} s of wall-clock time on both cores for each run (`--time-budget-s {budget:.0f}`), "
-        "run one after the other; val_bpc on the whole validation split (the last 10% of tiny Shakespeare).", "",
-        markdown_table(("model", "config", "val_bpc", "wall s (incl. start-up, export)"), rows), "",
-        f"Winner: **{winner}**.", "",
-        "Targets:", "", targets_markdown(targets), "",
-        "The tuned search's trials:", "", tuned["trials_table"].strip(), "",
-        f"Samples (200 characters after `{SAMPLE_PROMPT}`, seed 0, temperature 1):", "",
-        "Tutorial config:", "", "```", tutorial["sample"], "```", "",
-        "Tuned:", "", "```", tuned["sample"], "```"])
-    results = {"machine": info, "quick": args.quick, "budget_s": budget, "runs": runs, "winner": winner,
-               "targets": targets}
+    targets = [
+        target_line(
+            f"tuned model's val_bpc in {budget:.0f} s",
+            tuned["held_out_bpc"],
+            TARGET_BPC,
+            higher_is_better=False,
+            unit="",
+        ),
+        target_line(
+            "tuned model's lead over the tutorial config (bpc)",
+            tutorial["held_out_bpc"] - tuned["held_out_bpc"],
+            TARGET_MARGIN,
+            unit="",
+        ),
+    ]
+    rows = [
+        (label, describe(run["config"]), f"{run['held_out_bpc']:.3f}", f"{run['wall_seconds']:.0f}")
+        for label, run in (
+            ("TF tutorial config, trained directly (1 trial)", tutorial),
+            (f"best of `charloom tune` (ASHA, up to {args.num_samples} trials)", tuned),
+        )
+    ]
+    markdown = "\n".join(
+        [
+            f"Machine: {machine_line(info)}",
+            "",
+            f"Budget: {budget:.0f} s of wall-clock time on both cores for each run (`--time-budget-s {budget:.0f}`), "
+            "run one after the other; val_bpc on the whole validation split (the last 10% of tiny Shakespeare).",
+            "",
+            markdown_table(("model", "config", "val_bpc", "wall s (incl. start-up, export)"), rows),
+            "",
+            f"Winner: **{winner}**.",
+            "",
+            "Targets:",
+            "",
+            targets_markdown(targets),
+            "",
+            "The tuned search's trials:",
+            "",
+            tuned["trials_table"].strip(),
+            "",
+            f"Samples (200 characters after `{SAMPLE_PROMPT}`, seed 0, temperature 1):",
+            "",
+            "Tutorial config:",
+            "",
+            "```",
+            tutorial["sample"],
+            "```",
+            "",
+            "Tuned:",
+            "",
+            "```",
+            tuned["sample"],
+            "```",
+        ]
+    )
+    results = {
+        "machine": info,
+        "quick": args.quick,
+        "budget_s": budget,
+        "runs": runs,
+        "winner": winner,
+        "targets": targets,
+    }
     write_results("quality", results, markdown, quick=args.quick)
     return 0
 

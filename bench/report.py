@@ -31,16 +31,36 @@ than absolute times**. Each table names its date and machine.
 """
 
 SECTIONS = (
-    ("serving", "Serving", ".venv/bin/python -m bench.serving             # ~4 min; --checkpoint RUN for trained weights"),
+    (
+        "serving",
+        "Serving",
+        ".venv/bin/python -m bench.serving             # ~4 min; --checkpoint RUN for trained weights",
+    ),
     ("warmup", "Model warmup", ".venv/bin/python -m bench.warmup              # ~3 min"),
-    ("checkouts", "Before and after a change", ".venv/bin/python -m bench.checkouts --before OLD --after .   # ~10 min"),
+    (
+        "checkouts",
+        "Before and after a change",
+        ".venv/bin/python -m bench.checkouts --before OLD --after .   # ~10 min",
+    ),
     ("pipeline", "Input pipeline", ".venv/bin/python -m bench.pipeline            # ~1 min"),
     ("training", "Training", ".venv/bin/python -m bench.training            # ~10 min"),
     ("tuning", "Tuning", ".venv/bin/python -m bench.tuning              # ~15 min"),
     ("training_knobs", "Training knobs", ".venv/bin/python -m bench.training_knobs      # ~15 min"),
-    ("quality", "Quality under a time budget", ".venv/bin/python -m bench.quality             # ~45 min (2 x 1200 s budget)"),
-    ("demo", "The demo", ".venv/bin/python -m bench.demo                # ~8 min (make demo, twice)"),
-    ("chinese", "Chinese: characters or words", ".venv/bin/python -m bench.chinese             # ~25 min (2 x 600 s budget)"),
+    (
+        "quality",
+        "Quality under a time budget",
+        ".venv/bin/python -m bench.quality             # ~45 min (2 x 1200 s budget)",
+    ),
+    (
+        "demo",
+        "The demo",
+        ".venv/bin/python -m bench.demo                # ~8 min (make demo, twice)",
+    ),
+    (
+        "chinese",
+        "Chinese: characters or words",
+        ".venv/bin/python -m bench.chinese             # ~25 min (2 x 600 s budget)",
+    ),
 )
 
 
@@ -63,14 +83,18 @@ def page() -> str:
             parts.append(note(name))
         data = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
         for t in data.get("targets", []):
-            summary.append(f"- {'met' if t['met'] else '**missed**'}: {t['target']}: "
-                           f"{t['measured']:.2f}{t['unit']} (target {'>=' if t.get('higher_is_better', True) else '<='} "
-                           f"{t['threshold']}{t['unit']})")
+            summary.append(
+                f"- {'met' if t['met'] else '**missed**'}: {t['target']}: "
+                f"{t['measured']:.2f}{t['unit']} (target {'>=' if t.get('higher_is_better', True) else '<='} "
+                f"{t['threshold']}{t['unit']})"
+            )
         if "winner" in data:
             runs = data["runs"]
-            summary.append(f"- {'met' if data['winner'] == 'tuned' else '**missed**'}: the tuned model beats the "
-                           f"tutorial config under the same {data['budget_s']:.0f} s budget: val_bpc "
-                           f"{runs['tuned']['held_out_bpc']:.3f} vs {runs['tutorial']['held_out_bpc']:.3f}")
+            summary.append(
+                f"- {'met' if data['winner'] == 'tuned' else '**missed**'}: the tuned model beats the "
+                f"tutorial config under the same {data['budget_s']:.0f} s budget: val_bpc "
+                f"{runs['tuned']['held_out_bpc']:.3f} vs {runs['tutorial']['held_out_bpc']:.3f}"
+            )
     if summary:
         parts.append("## Targets met and missed\n\n" + "\n".join(summary) + "\n")
     if note("summary"):

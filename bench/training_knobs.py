@@ -22,7 +22,14 @@ import json
 import subprocess
 import sys
 
-from bench.lib.common import REPO, machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import (
+    REPO,
+    machine_info,
+    machine_line,
+    markdown_table,
+    print_machine,
+    write_results,
+)
 
 WORKER = "bench.lib.knobs_worker"
 SPEED = [  # (label, cell, worker flags)
@@ -39,7 +46,10 @@ SPEED = [  # (label, cell, worker flags)
 QUALITY = [  # (label, worker flags)
     ("states reset every batch, batch 64, lr 0.003 (charloom's recipe)", ["--lr", "0.003"]),
     ("batch 128, lr 0.006 (scaled with the batch)", ["--batch", "128", "--lr", "0.006"]),
-    ("truncated BPTT: states carried across batches, batch 64, lr 0.003", ["--lr", "0.003", "--carry-state"]),
+    (
+        "truncated BPTT: states carried across batches, batch 64, lr 0.003",
+        ["--lr", "0.003", "--carry-state"],
+    ),
 ]
 
 
@@ -55,7 +65,9 @@ def run(what: str, flags: list[str]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seconds", type=float, default=150.0, help="training time of each quality run")
+    parser.add_argument(
+        "--seconds", type=float, default=150.0, help="training time of each quality run"
+    )
     args = parser.parse_args()
     seconds = 45.0 if args.quick else args.seconds
     info = machine_info()
@@ -74,20 +86,52 @@ def main() -> int:
     base = {}  # each cell's first row is its default
     for r in speed:
         base.setdefault(r["args"]["cell"], r["chars_per_sec"])
-    speed_rows = [(r["label"], f"{r['chars_per_sec']:,.0f}", f"{r['chars_per_sec'] / base[r['args']['cell']]:.2f}")
-                  for r in speed]
-    quality_rows = [(r["label"], f"{r['val_bpc']:.3f}", r["steps"], f"{r['epochs']:.2f}", f"{r['chars_per_sec']:,.0f}")
-                    for r in quality]
-    markdown = "\n".join([
-        f"Machine: {machine_line(info)}", "",
-        "Speed: warm training characters/s (median of epochs 2-4 of ~160k characters; one process "
-        "each; embedding 64, one 384-unit layer, seq_len 100, Adam; 2 threads unless noted).", "",
-        markdown_table(("configuration", "chars/s", "vs default"), speed_rows), "",
-        f"Quality per second: val_bpc on the whole validation split (windows of 100 from zero states) "
-        f"after {seconds:.0f} s of training, GRU 384.", "",
-        markdown_table(("recipe", "val_bpc", "steps", "epochs", "chars/s"), quality_rows), ""])
-    write_results("training_knobs", {"machine": info, "quick": args.quick, "seconds": seconds,
-                                     "speed": speed, "quality": quality}, markdown, quick=args.quick)
+    speed_rows = [
+        (
+            r["label"],
+            f"{r['chars_per_sec']:,.0f}",
+            f"{r['chars_per_sec'] / base[r['args']['cell']]:.2f}",
+        )
+        for r in speed
+    ]
+    quality_rows = [
+        (
+            r["label"],
+            f"{r['val_bpc']:.3f}",
+            r["steps"],
+            f"{r['epochs']:.2f}",
+            f"{r['chars_per_sec']:,.0f}",
+        )
+        for r in quality
+    ]
+    markdown = "\n".join(
+        [
+            f"Machine: {machine_line(info)}",
+            "",
+            "Speed: warm training characters/s (median of epochs 2-4 of ~160k characters; one process "
+            "each; embedding 64, one 384-unit layer, seq_len 100, Adam; 2 threads unless noted).",
+            "",
+            markdown_table(("configuration", "chars/s", "vs default"), speed_rows),
+            "",
+            f"Quality per second: val_bpc on the whole validation split (windows of 100 from zero states) "
+            f"after {seconds:.0f} s of training, GRU 384.",
+            "",
+            markdown_table(("recipe", "val_bpc", "steps", "epochs", "chars/s"), quality_rows),
+            "",
+        ]
+    )
+    write_results(
+        "training_knobs",
+        {
+            "machine": info,
+            "quick": args.quick,
+            "seconds": seconds,
+            "speed": speed,
+            "quality": quality,
+        },
+        markdown,
+        quick=args.quick,
+    )
     return 0
 
 

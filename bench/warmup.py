@@ -20,8 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from bench.lib.common import machine_info, machine_line, markdown_table, print_machine, write_results
+from bench.lib.common import (
+    machine_info,
+    machine_line,
+    markdown_table,
+    print_machine,
+    write_results,
+)
 from bench.lib.serving_model import prepare_model
 from bench.lib.serving_streams import ServerProcess
 
@@ -40,11 +45,20 @@ def call_twice(target: str, states: dict) -> dict[str, tuple[float, float]]:
     one = np.zeros((1, 1), np.int32)
     inputs = {
         "detokenize": {contract.INPUT_IDS: one},
-        "prefill": {contract.INPUT_IDS: np.zeros((1, contract.PREFILL_WIDTH), np.int32),
-                    contract.LENGTHS: np.array([6], np.int32), **states},
-        "sample": {contract.INPUT_IDS: one, **states, contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
-                   contract.STEPS: np.array([16], np.int32), contract.TEMPERATURE: np.ones(1),
-                   contract.TOP_K: np.zeros(1, np.int32), contract.TOP_P: np.ones(1)},
+        "prefill": {
+            contract.INPUT_IDS: np.zeros((1, contract.PREFILL_WIDTH), np.int32),
+            contract.LENGTHS: np.array([6], np.int32),
+            **states,
+        },
+        "sample": {
+            contract.INPUT_IDS: one,
+            **states,
+            contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
+            contract.STEPS: np.array([16], np.int32),
+            contract.TEMPERATURE: np.ones(1),
+            contract.TOP_K: np.zeros(1, np.int32),
+            contract.TOP_P: np.ones(1),
+        },
         "serving_default": {contract.INPUT_IDS: one, **states},
     }
     out = {}
@@ -76,18 +90,26 @@ def main() -> int:
     print_machine(info)
     import numpy as np
 
-    results: dict = {"machine": info, "starts": starts, "quick": args.quick, "runs": {"true": [], "false": []}}
+    results: dict = {
+        "machine": info,
+        "starts": starts,
+        "quick": args.quick,
+        "runs": {"true": [], "false": []},
+    }
     with tempfile.TemporaryDirectory(prefix="charloom-bench-warmup-") as tmp:
         model = prepare_model(Path(tmp) / "models", args.config)
         results["model"] = {"config": model.config.to_dict(), "vocabulary": model.vocabulary.size}
         from trainer.model import state_names
 
-        states = {name: np.zeros((1, units), np.float32) for name, units in state_names(model.config)}
+        states = {
+            name: np.zeros((1, units), np.float32) for name, units in state_names(model.config)
+        }
         for _ in range(starts):
             for warmup in ("false", "true"):  # interleaved, so machine noise hits both alike
                 started = time.perf_counter()
-                with ServerProcess(model.saved_model_dir.parent, False,
-                                   ("--enable-model-warmup", warmup)) as server:
+                with ServerProcess(
+                    model.saved_model_dir.parent, False, ("--enable-model-warmup", warmup)
+                ) as server:
                     ready_s = time.perf_counter() - started
                     calls = call_twice(server.target, states)
                 results["runs"][warmup].append({"ready_s": ready_s, "calls_ms": calls})
@@ -105,18 +127,33 @@ def render(r: dict) -> str:
             second = statistics.median(run["calls_ms"][signature][1] for run in r["runs"][warmup])
             row += [f"{first:.1f}", f"{second:.1f}"]
         rows.append(row)
-    ready = {w: statistics.median(run["ready_s"] for run in r["runs"][w]) for w in ("false", "true")}
+    ready = {
+        w: statistics.median(run["ready_s"] for run in r["runs"][w]) for w in ("false", "true")
+    }
     model = r["model"]["config"]
-    return "\n".join([
-        f"Model: {model['cell'].upper()} {model['units']}, embedding {model['embedding_dim']}, vocabulary "
-        f"{r['model']['vocabulary']}, random weights; median of {r['starts']} server starts each way "
-        "(interleaved), one row per call.", "",
-        f"Machine: {machine_line(r['machine'])}", "",
-        markdown_table(("signature", "first call ms, no warmup", "second call ms, no warmup",
-                        "first call ms, warmup", "second call ms, warmup"), rows), "",
-        f"Server start to SERVING (process start, TensorFlow import, load, and the replay when on): "
-        f"{ready['false']:.1f} s without warmup, {ready['true']:.1f} s with it.",
-    ])
+    return "\n".join(
+        [
+            f"Model: {model['cell'].upper()} {model['units']}, embedding {model['embedding_dim']}, vocabulary "
+            f"{r['model']['vocabulary']}, random weights; median of {r['starts']} server starts each way "
+            "(interleaved), one row per call.",
+            "",
+            f"Machine: {machine_line(r['machine'])}",
+            "",
+            markdown_table(
+                (
+                    "signature",
+                    "first call ms, no warmup",
+                    "second call ms, no warmup",
+                    "first call ms, warmup",
+                    "second call ms, warmup",
+                ),
+                rows,
+            ),
+            "",
+            f"Server start to SERVING (process start, TensorFlow import, load, and the replay when on): "
+            f"{ready['false']:.1f} s without warmup, {ready['true']:.1f} s with it.",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import argparse
 import os
 import sys
 
-from charloom.console import configure, import_tensorflow_quietly
 from charloom.commands import data, export, generate, serve, train, tune
+from charloom.console import configure, import_tensorflow_quietly
 from serving.client.errors import GenerationError
 from serving.errors import ServingError
 from trainer.errors import TrainerError
@@ -25,12 +25,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (TrainerError, ServingError, Gene
 def build_parser() -> tuple[argparse.ArgumentParser, tuple[type[BaseException], ...]]:
     parser = argparse.ArgumentParser(
         prog="charloom",
-        description="Train, tune, export, serve and sample GRU/LSTM text generators (character or word level).")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show TensorFlow, CUDA, gRPC and Ray's own logs and charloom's INFO logs")
-    parser.add_argument("--log-level", default=os.environ.get("CHARLOOM_LOG_LEVEL"),
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="charloom's log level (default WARNING, INFO with --verbose)")
+        description="Train, tune, export, serve and sample GRU/LSTM text generators (character or word level).",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show TensorFlow, CUDA, gRPC and Ray's own logs and charloom's INFO logs",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("CHARLOOM_LOG_LEVEL"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="charloom's log level (default WARNING, INFO with --verbose)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(subparsers)

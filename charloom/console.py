@@ -12,28 +12,41 @@ import contextlib
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 VERBOSE_ENV = "CHARLOOM_VERBOSE"
 # Third-party Python loggers that report internals (retracing notes, SavedModel tracing, Ray's
 # start-up, jieba's dictionary): errors only, unless --verbose.
-NOISY_LOGGERS = ("tensorflow", "absl", "h5py", "ray", "ray.tune", "ray.train", "jieba", "matplotlib", "aiohttp",
-                 "mlflow", "alembic")
+NOISY_LOGGERS = (
+    "tensorflow",
+    "absl",
+    "h5py",
+    "ray",
+    "ray.tune",
+    "ray.train",
+    "jieba",
+    "matplotlib",
+    "aiohttp",
+    "mlflow",
+    "alembic",
+)
 
 
 def quiet_environment(verbose: bool) -> dict[str, str]:
     """Environment variables for this process and its workers."""
     if verbose:
         return {VERBOSE_ENV: "1", "TF_CPP_MIN_LOG_LEVEL": "0"}
-    return {VERBOSE_ENV: "0",
-            # C++ logs below FATAL: TensorFlow's and XLA's (the cuInit "error" of a CPU machine, the
-            # CPU-feature banner) and absl's "All log messages before absl::InitializeLog()".
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "GRPC_VERBOSITY": "ERROR",
-            "RAY_DEDUP_LOGS": "1",
-            # Ray Tune's legacy reporter prints nothing at verbose=0 (the new one still prints
-            # a configuration box and TensorBoard hints); charloom prints its own progress.
-            "RAY_AIR_NEW_OUTPUT": "0"}
+    return {
+        VERBOSE_ENV: "0",
+        # C++ logs below FATAL: TensorFlow's and XLA's (the cuInit "error" of a CPU machine, the
+        # CPU-feature banner) and absl's "All log messages before absl::InitializeLog()".
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "GRPC_VERBOSITY": "ERROR",
+        "RAY_DEDUP_LOGS": "1",
+        # Ray Tune's legacy reporter prints nothing at verbose=0 (the new one still prints
+        # a configuration box and TensorBoard hints); charloom prints its own progress.
+        "RAY_AIR_NEW_OUTPUT": "0",
+    }
 
 
 def is_verbose() -> bool:
@@ -46,9 +59,14 @@ def configure(verbose: bool, log_level: str | None = None) -> None:
         if verbose or key not in os.environ or key == VERBOSE_ENV:
             os.environ[key] = value
     level = log_level or ("INFO" if verbose else "WARNING")
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose
-                        else "%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if verbose
+        else "%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
     quiet_loggers(verbose)
 
 

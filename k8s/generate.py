@@ -35,8 +35,11 @@ TF_SERVING_GPU_TAG = f"{defaults.TF_SERVING_GPU_VERSION}-gpu"
 
 APP_NAME = "charloom-serving"
 SELECTOR_LABELS = {"app.kubernetes.io/name": APP_NAME}
-COMMON_LABELS = {**SELECTOR_LABELS, "app.kubernetes.io/component": "serving",
-                 "app.kubernetes.io/part-of": "charloom"}
+COMMON_LABELS = {
+    **SELECTOR_LABELS,
+    "app.kubernetes.io/component": "serving",
+    "app.kubernetes.io/part-of": "charloom",
+}
 # Only pods carrying this label may open connections to the serving pods (NetworkPolicy): in the
 # serving namespace, or in a namespace an administrator labelled with CLIENT_NAMESPACE_LABEL
 # (a pod's own labels are set by whoever deploys it; a namespace's are not).
@@ -80,7 +83,8 @@ def models_config(base_path: str) -> str:
         '    model_platform: "tensorflow"\n'
         "    model_version_policy { latest { num_versions: 1 } }\n"
         "  }\n"
-        "}\n")
+        "}\n"
+    )
 
 
 def batching_config() -> str:
@@ -115,8 +119,11 @@ HEADLESS_SERVICE = f"{APP_NAME}-headless"
 def thread_args(cpus: int) -> list[str]:
     """TensorFlow's and the REST server's pools sized for ``cpus`` (TF Serving's defaults: the node's
     cores, and 4 REST threads per core)."""
-    return [f"--tensorflow_intra_op_parallelism={cpus}", f"--tensorflow_inter_op_parallelism={cpus}",
-            f"--rest_api_num_threads={4 * cpus}"]
+    return [
+        f"--tensorflow_intra_op_parallelism={cpus}",
+        f"--tensorflow_inter_op_parallelism={cpus}",
+        f"--rest_api_num_threads={4 * cpus}",
+    ]
 
 
 def server_args(cpus: int = SERVING_CPUS) -> list[str]:
@@ -140,8 +147,12 @@ def server_args(cpus: int = SERVING_CPUS) -> list[str]:
 def _grpc_probe(period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
     # --enable_grpc_healthcheck_service answers grpc.health.v1; the port opens only after the
     # models in the config file have loaded, so a passing probe means the model is servable.
-    return {"grpc": {"port": defaults.GRPC_PORT}, "periodSeconds": period,
-            "timeoutSeconds": timeout, "failureThreshold": failures}
+    return {
+        "grpc": {"port": defaults.GRPC_PORT},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
 
 
 def deployment() -> dict[str, Any]:
@@ -153,13 +164,17 @@ def deployment() -> dict[str, Any]:
         # The image's entrypoint script adds --model_name/--model_base_path; call the binary.
         "command": ["/usr/bin/tensorflow_model_server"],
         "args": server_args(),
-        "ports": [{"name": "grpc", "containerPort": defaults.GRPC_PORT, "protocol": "TCP"},
-                  {"name": "http", "containerPort": defaults.REST_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "grpc", "containerPort": defaults.GRPC_PORT, "protocol": "TCP"},
+            {"name": "http", "containerPort": defaults.REST_PORT, "protocol": "TCP"},
+        ],
         "startupProbe": _grpc_probe(period=5, failures=60),  # up to 5 min for the first load
         "readinessProbe": _grpc_probe(period=10, failures=3),
         "livenessProbe": _grpc_probe(period=20, failures=3),
-        "resources": {"requests": {"cpu": "1", "memory": "1Gi"},
-                      "limits": {"cpu": str(SERVING_CPUS), "memory": "2Gi"}},
+        "resources": {
+            "requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": str(SERVING_CPUS), "memory": "2Gi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -168,24 +183,33 @@ def deployment() -> dict[str, Any]:
         },
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR_IN_CONTAINER, "readOnly": True},
-            {"name": "model-store", "mountPath": defaults.MODEL_BASE_PATH_IN_CONTAINER,
-             "subPath": MODEL_STORE_SUBPATH, "readOnly": True},
+            {
+                "name": "model-store",
+                "mountPath": defaults.MODEL_BASE_PATH_IN_CONTAINER,
+                "subPath": MODEL_STORE_SUBPATH,
+                "readOnly": True,
+            },
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
     pod_spec = {
         "automountServiceAccountToken": False,
         "securityContext": {
-            "runAsNonRoot": True, "runAsUser": RUN_AS_USER, "runAsGroup": RUN_AS_GROUP,
-            "fsGroup": RUN_AS_GROUP, "fsGroupChangePolicy": "OnRootMismatch",
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_GROUP,
+            "fsGroup": RUN_AS_GROUP,
+            "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": 30,
         "containers": [container],
         "volumes": [
             {"name": "config", "configMap": {"name": CONFIG_MAP}},
-            {"name": "model-store",
-             "persistentVolumeClaim": {"claimName": SHARED_CLAIM, "readOnly": True}},
+            {
+                "name": "model-store",
+                "persistentVolumeClaim": {"claimName": SHARED_CLAIM, "readOnly": True},
+            },
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
     }
@@ -197,14 +221,18 @@ def deployment() -> dict[str, Any]:
             "replicas": 2,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": SELECTOR_LABELS},
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
             "template": {
                 "metadata": {
                     "labels": COMMON_LABELS,
-                    "annotations": {"prometheus.io/scrape": "true",
-                                    "prometheus.io/port": str(defaults.REST_PORT),
-                                    "prometheus.io/path": defaults.MONITORING_PATH},
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(defaults.REST_PORT),
+                        "prometheus.io/path": defaults.MONITORING_PATH,
+                    },
                 },
                 "spec": pod_spec,
             },
@@ -226,7 +254,10 @@ def service() -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": SELECTOR_LABELS,
-            "ports": [_service_port("grpc", defaults.GRPC_PORT), _service_port("http", defaults.REST_PORT)],
+            "ports": [
+                _service_port("grpc", defaults.GRPC_PORT),
+                _service_port("http", defaults.REST_PORT),
+            ],
         },
     }
 
@@ -249,15 +280,37 @@ def headless_service() -> dict[str, Any]:
 def gpu_patch() -> dict[str, Any]:
     """The GPU overlay's Deployment patch: one GPU, more CPUs, and thread flags to match."""
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": APP_NAME},
-        "spec": {"template": {"spec": {
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-            "containers": [{
-                "name": "tensorflow-serving",
-                "args": server_args(GPU_SERVING_CPUS),
-                "resources": {"requests": {"cpu": str(GPU_SERVING_CPUS // 2), "memory": "4Gi", "nvidia.com/gpu": "1"},
-                              "limits": {"cpu": str(GPU_SERVING_CPUS), "memory": "8Gi", "nvidia.com/gpu": "1"}},
-            }]}}}}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": APP_NAME},
+        "spec": {
+            "template": {
+                "spec": {
+                    "tolerations": [
+                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+                    ],
+                    "containers": [
+                        {
+                            "name": "tensorflow-serving",
+                            "args": server_args(GPU_SERVING_CPUS),
+                            "resources": {
+                                "requests": {
+                                    "cpu": str(GPU_SERVING_CPUS // 2),
+                                    "memory": "4Gi",
+                                    "nvidia.com/gpu": "1",
+                                },
+                                "limits": {
+                                    "cpu": str(GPU_SERVING_CPUS),
+                                    "memory": "8Gi",
+                                    "nvidia.com/gpu": "1",
+                                },
+                            },
+                        }
+                    ],
+                }
+            }
+        },
+    }
 
 
 # The ephemeral RayJob: a bounded run that creates its own cluster and deletes it afterwards.
@@ -269,12 +322,16 @@ EPHEMERAL_DEADLINE_SECONDS = 24 * 3600  # the job fails if it runs longer
 def ephemeral_rayjob(root: Path = K8S_DIR) -> dict[str, Any]:
     """overlays/tuning-ephemeral's RayJob: the long-lived RayCluster's spec as its rayClusterSpec and
     the long-lived RayJob's entrypoint and submitter, so the two variants cannot drift apart."""
-    cluster = yaml.safe_load((root / "base" / "tuning" / "raycluster.yaml").read_text(encoding="utf-8"))
+    cluster = yaml.safe_load(
+        (root / "base" / "tuning" / "raycluster.yaml").read_text(encoding="utf-8")
+    )
     job = yaml.safe_load((root / "base" / "tuning" / "rayjob.yaml").read_text(encoding="utf-8"))
     submitter = job["spec"]["submitterPodTemplate"]
     for container in submitter["spec"]["containers"]:
         # KubeRay gives the submitter of a cluster it creates for the job that cluster's token.
-        container["env"] = [e for e in container.get("env", []) if not e["name"].startswith("RAY_AUTH_")]
+        container["env"] = [
+            e for e in container.get("env", []) if not e["name"].startswith("RAY_AUTH_")
+        ]
         if not container["env"]:
             del container["env"]
     return {
@@ -297,8 +354,10 @@ def ephemeral_rayjob(root: Path = K8S_DIR) -> dict[str, Any]:
 def network_policy() -> dict[str, Any]:
     """Ingress only from labelled clients of this namespace or of labelled namespaces (both
     ports), and from Prometheus in the monitoring namespace (REST port only)."""
-    both_ports = [{"protocol": "TCP", "port": defaults.GRPC_PORT},
-                  {"protocol": "TCP", "port": defaults.REST_PORT}]
+    both_ports = [
+        {"protocol": "TCP", "port": defaults.GRPC_PORT},
+        {"protocol": "TCP", "port": defaults.REST_PORT},
+    ]
     clients = {"matchLabels": dict([CLIENT_LABEL])}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -308,21 +367,36 @@ def network_policy() -> dict[str, Any]:
             "podSelector": {"matchLabels": SELECTOR_LABELS},
             "policyTypes": ["Ingress"],
             "ingress": [
-                {"from": [{"podSelector": clients},
-                          {"namespaceSelector": {"matchLabels": dict([CLIENT_NAMESPACE_LABEL])},
-                           "podSelector": clients}],
-                 "ports": both_ports},
-                {"from": [{"namespaceSelector": {"matchLabels": {
-                               "kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
-                           "podSelector": {"matchLabels": dict([PROMETHEUS_LABEL])}}],
-                 "ports": [{"protocol": "TCP", "port": defaults.REST_PORT}]},
+                {
+                    "from": [
+                        {"podSelector": clients},
+                        {
+                            "namespaceSelector": {"matchLabels": dict([CLIENT_NAMESPACE_LABEL])},
+                            "podSelector": clients,
+                        },
+                    ],
+                    "ports": both_ports,
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict([PROMETHEUS_LABEL])},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": defaults.REST_PORT}],
+                },
             ],
         },
     }
 
 
-HEADER = ("# Generated by k8s/generate.py from serving/defaults.py (and base/tuning/*.yaml). "
-          "Do not edit: run k8s/generate.py.\n")
+HEADER = (
+    "# Generated by k8s/generate.py from serving/defaults.py (and base/tuning/*.yaml). "
+    "Do not edit: run k8s/generate.py.\n"
+)
 
 
 class _NoAliasDumper(yaml.SafeDumper):
@@ -333,8 +407,9 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 
 def _yaml(obj: dict[str, Any]) -> str:
-    return HEADER + yaml.dump(obj, Dumper=_NoAliasDumper, sort_keys=False,
-                              default_flow_style=False, width=100)
+    return HEADER + yaml.dump(
+        obj, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, width=100
+    )
 
 
 def _text(body: str) -> str:
@@ -343,10 +418,14 @@ def _text(body: str) -> str:
 
 def gpu_kustomization() -> dict[str, Any]:
     """The GPU overlay: the base with the `-gpu` image and the GPU patch."""
-    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": "charloom",
-            "resources": ["../../base/serving"],
-            "images": [{"name": TF_SERVING_IMAGE, "newTag": TF_SERVING_GPU_TAG}],
-            "patches": [{"path": "gpu.yaml"}]}
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "charloom",
+        "resources": ["../../base/serving"],
+        "images": [{"name": TF_SERVING_IMAGE, "newTag": TF_SERVING_GPU_TAG}],
+        "patches": [{"path": "gpu.yaml"}],
+    }
 
 
 def outputs() -> dict[str, str]:
@@ -369,8 +448,11 @@ def outputs() -> dict[str, str]:
 
 def stale(root: Path) -> list[str]:
     """Generated files under `root` that are missing or differ from what would be written."""
-    return [rel for rel, body in outputs().items()
-            if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != body]
+    return [
+        rel
+        for rel, body in outputs().items()
+        if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != body
+    ]
 
 
 def write(root: Path) -> list[str]:
@@ -386,8 +468,9 @@ def write(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=K8S_DIR, help="k8s directory to write into")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 when a generated file is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when a generated file is stale"
+    )
     args = parser.parse_args(argv)
     if args.check:
         out_of_date = stale(args.out)

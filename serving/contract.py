@@ -8,13 +8,17 @@ Every input of every signature has the batch in dimension 0 and a fixed width in
 TensorFlow Serving's batching (one queue per signature, requests concatenated along dimension 0,
 shapes otherwise equal unless it pads them) can merge any requests of one signature.
 
-| signature | inputs | outputs |
-| --- | --- | --- |
-| ``serving_default`` | ``input_ids`` int32 [B, 1], states | ``logits`` float32 [B, V], states |
-| ``prefill`` | ``input_ids`` int32 [B, PREFILL_WIDTH], ``lengths`` int32 [B] in [0, PREFILL_WIDTH], states | ``logits`` [B, V] after each row's last fed token, states |
-| ``sample`` | ``input_ids`` [B, 1], states, ``uniforms`` float64 [B, SAMPLE_WIDTH], ``steps`` int32 [B] in [1, SAMPLE_WIDTH], ``temperature`` / ``top_p`` float64 [B], ``top_k`` int32 [B] | ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states |
-| ``tokenize`` | ``text`` string [B] | ``input_ids`` int32 [B, MAX_PROMPT_TOKENS] (NO_ID for an unknown character, 0 past the text), ``lengths`` int32 [B] |
-| ``detokenize`` | ``input_ids`` int32 [B, L] | ``text`` string [B] |
+Signatures (B is the batch; inputs -> outputs):
+
+- ``serving_default``: ``input_ids`` int32 [B, 1], states -> ``logits`` float32 [B, V], states.
+- ``prefill``: ``input_ids`` int32 [B, PREFILL_WIDTH], ``lengths`` int32 [B] in
+  [0, PREFILL_WIDTH], states -> ``logits`` [B, V] after each row's last fed token, states.
+- ``sample``: ``input_ids`` [B, 1], states, ``uniforms`` float64 [B, SAMPLE_WIDTH], ``steps``
+  int32 [B] in [1, SAMPLE_WIDTH], ``temperature`` / ``top_p`` float64 [B], ``top_k`` int32 [B]
+  -> ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states.
+- ``tokenize``: ``text`` string [B] -> ``input_ids`` int32 [B, MAX_PROMPT_TOKENS] (NO_ID for an
+  unknown character, 0 past the text), ``lengths`` int32 [B].
+- ``detokenize``: ``input_ids`` int32 [B, L] -> ``text`` string [B].
 
 States are float32 [B, units] tensors named by `state_name`; zeros are the initial state.
 
@@ -89,7 +93,7 @@ def longest_match(text: str, ids: dict[str, int], max_chars: int) -> list[int]:
     out, position = [], 0
     while position < len(text):
         for length in range(min(max_chars, len(text) - position), 0, -1):
-            found = ids.get(text[position:position + length])
+            found = ids.get(text[position : position + length])
             if found is not None:
                 out.append(found)
                 position += length
@@ -110,7 +114,11 @@ def describe_char(char: str) -> str:
 def unknown_characters_message(subject: str, vocabulary: str, missing: list[str]) -> str:
     """``prompt contains 2 character(s) not in the model's vocabulary: 'é' (U+00E9 ...), ...``"""
     shown = ", ".join(describe_char(c) for c in missing[:NAMED_UNKNOWN_CHARACTERS])
-    more = f" and {len(missing) - NAMED_UNKNOWN_CHARACTERS} more" if len(missing) > NAMED_UNKNOWN_CHARACTERS else ""
+    more = (
+        f" and {len(missing) - NAMED_UNKNOWN_CHARACTERS} more"
+        if len(missing) > NAMED_UNKNOWN_CHARACTERS
+        else ""
+    )
     return f"{subject} contains {len(missing)} character(s) not in {vocabulary}: {shown}{more}"
 
 
@@ -124,7 +132,9 @@ class ArrayOps(Protocol):
     def cumsum(self, x: Any) -> Any: ...
     def total(self, x: Any) -> Any: ...  # sum over the last axis, kept as a dimension
     def count(self, condition: Any) -> Any: ...  # int32 number of True along the last axis
-    def sort_descending(self, x: Any) -> tuple[Any, Any]: ...  # (values, positions); ties by position
+    def sort_descending(
+        self, x: Any
+    ) -> tuple[Any, Any]: ...  # (values, positions); ties by position
     def unsort(self, sorted_x: Any, order: Any) -> Any: ...  # back to the original positions
     def positions(self, x: Any) -> Any: ...  # 0 .. width-1, shaped to broadcast over rows
     def argmax(self, x: Any) -> Any: ...  # int32
@@ -132,7 +142,9 @@ class ArrayOps(Protocol):
     def width(self, x: Any) -> Any: ...  # the size of the last axis
 
 
-def token_probabilities(ops: ArrayOps, logits: Any, temperature: Any, top_k: Any, top_p: Any) -> Any:
+def token_probabilities(
+    ops: ArrayOps, logits: Any, temperature: Any, top_k: Any, top_p: Any
+) -> Any:
     """Each row's distribution [B, V], in vocabulary order: logits [B, V]; temperature, top_p [B]
     float64; top_k [B] int32.
 
@@ -144,7 +156,9 @@ def token_probabilities(ops: ArrayOps, logits: Any, temperature: Any, top_k: Any
     x = ops.float64(logits) / ops.where(temperature == 0.0, 1.0, temperature)[:, None]
     sorted_x, order = ops.sort_descending(x)
     k = top_k[:, None]
-    sorted_x = ops.where((k <= 0) | (k >= ops.width(x)) | (ops.positions(x) < k), sorted_x, float("-inf"))
+    sorted_x = ops.where(
+        (k <= 0) | (k >= ops.width(x)) | (ops.positions(x) < k), sorted_x, float("-inf")
+    )
     p = ops.exp(sorted_x - sorted_x[:, :1])
     p = p / ops.total(p)
     mass_before = ops.cumsum(p) - p
@@ -156,11 +170,17 @@ def first_reaching(ops: ArrayOps, probabilities: Any, uniforms: Any) -> Any:
     """The first token, in vocabulary order, whose cumulative probability reaches ``u`` times the
     row's total (``u`` in (0, 1]), so a token of probability 0 is never chosen."""
     cdf = ops.cumsum(probabilities)
-    return ops.minimum(ops.count(cdf < uniforms[:, None] * cdf[:, -1:]), ops.width(probabilities) - 1)
+    return ops.minimum(
+        ops.count(cdf < uniforms[:, None] * cdf[:, -1:]), ops.width(probabilities) - 1
+    )
 
 
-def choose_tokens(ops: ArrayOps, logits: Any, uniforms: Any, temperature: Any, top_k: Any, top_p: Any) -> Any:
+def choose_tokens(
+    ops: ArrayOps, logits: Any, uniforms: Any, temperature: Any, top_k: Any, top_p: Any
+) -> Any:
     """The sampling rule: each row's next token from its logits and its uniform ``u``; temperature
     0 is greedy (argmax of the logits, ``u`` unused)."""
-    chosen = first_reaching(ops, token_probabilities(ops, logits, temperature, top_k, top_p), uniforms)
+    chosen = first_reaching(
+        ops, token_probabilities(ops, logits, temperature, top_k, top_p), uniforms
+    )
     return ops.where(temperature == 0.0, ops.argmax(logits), chosen)

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.saved_model.loader_impl import SavedModelLoader
-
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +39,16 @@ def is_saved_model_dir(path: Path) -> bool:
     return any((path / name).is_file() for name in SAVED_MODEL_FILES)
 
 
-def session_config(intra_op_parallelism: int = 0, inter_op_parallelism: int = 0) -> config_pb2.ConfigProto:
+def session_config(
+    intra_op_parallelism: int = 0, inter_op_parallelism: int = 0
+) -> config_pb2.ConfigProto:
     """TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (0: a
     thread per core)."""
-    return config_pb2.ConfigProto(intra_op_parallelism_threads=intra_op_parallelism,
-                                  inter_op_parallelism_threads=inter_op_parallelism,
-                                  allow_soft_placement=True)
+    return config_pb2.ConfigProto(
+        intra_op_parallelism_threads=intra_op_parallelism,
+        inter_op_parallelism_threads=inter_op_parallelism,
+        allow_soft_placement=True,
+    )
 
 
 class SessionBundle:
@@ -77,8 +80,12 @@ class SessionBundle:
                 self._outputs[tensor_name] = found
         return found
 
-    def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
-            timeout_seconds: float | None = None) -> list[np.ndarray]:
+    def run(
+        self,
+        feeds: Mapping[str, np.ndarray],
+        fetches: Sequence[str],
+        timeout_seconds: float | None = None,
+    ) -> list[np.ndarray]:
         """``Session::Run`` by tensor names, as TF Serving calls it: no shape or dtype checks of its
         own (the runtime makes them). A timeout cancels the step with DEADLINE_EXCEEDED, as TF
         Serving's RunOptions derived from the RPC deadline do. Raises tf.errors.OpError."""
@@ -90,7 +97,8 @@ class SessionBundle:
             feed_handles = {self.handle(name): value for name, value in feeds.items()}
             fetch_handles = [self.handle(name) for name in fetches]
             return self.session._call_tf_sessionrun(  # noqa: SLF001 - the C API call, without Python's shape checks
-                options, feed_handles, fetch_handles, [], None)
+                options, feed_handles, fetch_handles, [], None
+            )
         finally:
             if options is not None:
                 pywrap_tf_session.TF_DeleteBuffer(options)

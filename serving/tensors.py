@@ -48,8 +48,10 @@ def fill_tensor_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
     """Encode an array into an empty ``proto`` in place (a response's map entry: no copy)."""
     if array.dtype.kind in ("U", "S", "O"):
         proto.dtype = types_pb2.DT_STRING
-        proto.string_val.extend(v.encode("utf-8") if isinstance(v, str) else bytes(v)
-                                for v in array.reshape(-1).tolist())
+        proto.string_val.extend(
+            v.encode("utf-8") if isinstance(v, str) else bytes(v)
+            for v in array.reshape(-1).tolist()
+        )
     else:
         native = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
         enum = _BY_NUMPY.get(np.dtype(native))
@@ -74,14 +76,16 @@ def declared_shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     if len(shape) > MAX_DIMS:
         raise TensorCodecError(f"tensor shape has {len(shape)} dimensions, more than {MAX_DIMS}")
     if len(shape) > MAX_ARRAY_DIMS:
-        raise TensorCodecError(f"tensor shape has {len(shape)} dimensions, more than this server decodes "
-                               f"({MAX_ARRAY_DIMS})")
+        raise TensorCodecError(
+            f"tensor shape has {len(shape)} dimensions, more than this server decodes "
+            f"({MAX_ARRAY_DIMS})"
+        )
     if any(d < 0 for d in shape):
         raise TensorCodecError(f"tensor shape {list(shape)} has a negative dimension")
     count = 1
     for d in shape:
         count *= d
-    if count >= 2 ** 63:
+    if count >= 2**63:
         raise TensorCodecError(f"tensor shape {list(shape)} has too many elements")
     return shape
 
@@ -99,15 +103,21 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         if proto.tensor_content:
             raise TensorCodecError("string tensors cannot use tensor_content here")
         values = _fill(list(proto.string_val), count, b"")
-        return np.array(values, dtype=object).reshape(shape) if count else np.empty(shape, dtype=object)
+        return (
+            np.array(values, dtype=object).reshape(shape)
+            if count
+            else np.empty(shape, dtype=object)
+        )
     if proto.dtype not in _DTYPES:
         raise TensorCodecError(f"unsupported dtype {_enum_name(proto.dtype)}")
     np_dtype, field = _DTYPES[proto.dtype]
     if proto.tensor_content:
         if len(proto.tensor_content) != count * np_dtype.itemsize:
-            raise TensorCodecError(f"tensor_content has {len(proto.tensor_content)} bytes, shape "
-                                   f"{list(shape)} of {dtype_name(proto.dtype)} needs "
-                                   f"{count * np_dtype.itemsize}")
+            raise TensorCodecError(
+                f"tensor_content has {len(proto.tensor_content)} bytes, shape "
+                f"{list(shape)} of {dtype_name(proto.dtype)} needs "
+                f"{count * np_dtype.itemsize}"
+            )
         return np.frombuffer(proto.tensor_content, dtype=np_dtype).reshape(shape)
     values = getattr(proto, field)
     if proto.dtype == types_pb2.DT_HALF:
@@ -118,7 +128,9 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
         return array[:count].reshape(shape)
     if array.size == 0:
         return np.zeros(shape, dtype=np_dtype)
-    return np.concatenate([array, np.full(count - array.size, array[-1], dtype=np_dtype)]).reshape(shape)
+    return np.concatenate([array, np.full(count - array.size, array[-1], dtype=np_dtype)]).reshape(
+        shape
+    )
 
 
 def _fill(values: list, count: int, empty: object) -> list:

@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CHARLOOM_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 SHARED_SHAKESPEARE = SHARED_DATA / "tinyshakespeare.txt"
-SHARED_CORPORA = ("tinyshakespeare.txt", "zh-tang300.txt", "zh-fortunes.txt")  # built-in corpora's files
+SHARED_CORPORA = (
+    "tinyshakespeare.txt",
+    "zh-tang300.txt",
+    "zh-fortunes.txt",
+)  # built-in corpora's files
 
-_WORDS = ("the king my lord and thou art not what shall be done to him that love "
-          "in her eyes with all this night I have heard of your grace good sir").split()
+_WORDS = (
+    "the king my lord and thou art not what shall be done to him that love "
+    "in her eyes with all this night I have heard of your grace good sir"
+).split()
 
 
 def synthetic_text(n_chars: int, seed: int = 0) -> str:
@@ -58,7 +64,9 @@ def tang300_path() -> Path:
     """zh-tang300.txt (2,579 distinct characters), or a skip naming where it was looked for."""
     path = SHARED_DATA / "zh-tang300.txt"
     if not path.is_file():
-        pytest.skip(f"zh-tang300.txt not present at {path} (`charloom data seed` it, see docs/training.md)")
+        pytest.skip(
+            f"zh-tang300.txt not present at {path} (`charloom data seed` it, see docs/training.md)"
+        )
     return path
 
 
@@ -106,10 +114,15 @@ def start_fake_server(toy_gru_dir):
         health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         address = f"127.0.0.1:{port}"
-        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials
+            else server.add_insecure_port(address)
+        )
         server.start()
         servers.append(server)
         return port, servicer
+
     yield start
     for server in servers:
         server.stop(grace=None)

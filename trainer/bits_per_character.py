@@ -22,7 +22,9 @@ class BitsPerCharacter(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self._token_lengths = np.asarray(token_lengths, dtype=np.float32)
         self.nats = self.add_variable(shape=(), initializer="zeros", name="nats", aggregation="sum")
-        self.characters = self.add_variable(shape=(), initializer="zeros", name="characters", aggregation="sum")
+        self.characters = self.add_variable(
+            shape=(), initializer="zeros", name="characters", aggregation="sum"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
         y_true = keras.ops.cast(y_true, "int32")

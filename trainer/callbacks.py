@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import keras
 
 from trainer.checkpoints import copy_checkpoint, write_checkpoint
-from trainer.runs import BEST_DIR, epoch_dir, prune_checkpoints
 from trainer.config import TrainingConfig
+from trainer.runs import BEST_DIR, epoch_dir, prune_checkpoints
 from trainer.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,12 @@ class ResumableEarlyStopping(_RestoresCounters, keras.callbacks.EarlyStopping):
         self.best_epoch = int(self._restore.get("best_epoch", 0))
 
     def state(self) -> dict:
-        return {"wait": self.wait, "best": _finite(self.best), "best_epoch": self.best_epoch,
-                "stopped": bool(self.model.stop_training)}
+        return {
+            "wait": self.wait,
+            "best": _finite(self.best),
+            "best_epoch": self.best_epoch,
+            "stopped": bool(self.model.stop_training),
+        }
 
 
 class ResumableReduceLROnPlateau(_RestoresCounters, keras.callbacks.ReduceLROnPlateau):
@@ -104,11 +109,24 @@ class ResumableReduceLROnPlateau(_RestoresCounters, keras.callbacks.ReduceLROnPl
             self.best = float(self._restore["best"])
 
     def state(self) -> dict:
-        return {"wait": self.wait, "best": _finite(self.best), "cooldown_counter": self.cooldown_counter}
+        return {
+            "wait": self.wait,
+            "best": _finite(self.best),
+            "cooldown_counter": self.cooldown_counter,
+        }
 
 
-METRIC_KEYS = ("loss", "accuracy", "bpc", "val_loss", "val_accuracy", "val_bpc",
-               "chars_per_sec", "learning_rate", "epoch_seconds")
+METRIC_KEYS = (
+    "loss",
+    "accuracy",
+    "bpc",
+    "val_loss",
+    "val_accuracy",
+    "val_bpc",
+    "chars_per_sec",
+    "learning_rate",
+    "epoch_seconds",
+)
 
 
 class CheckpointWriter(keras.callbacks.Callback):
@@ -118,10 +136,19 @@ class CheckpointWriter(keras.callbacks.Callback):
     Must come after EarlyStopping/ReduceLROnPlateau so their updated counters are saved.
     """
 
-    def __init__(self, run_dir: Path, config: TrainingConfig, vocabulary: Vocabulary, *,
-                 history: list[dict], source: dict, keep: int,
-                 stateful: dict[str, Any], on_saved: Callable[[int, dict, Path], None],
-                 best_val_loss: float = math.inf):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: TrainingConfig,
+        vocabulary: Vocabulary,
+        *,
+        history: list[dict],
+        source: dict,
+        keep: int,
+        stateful: dict[str, Any],
+        on_saved: Callable[[int, dict, Path], None],
+        best_val_loss: float = math.inf,
+    ):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.config = config
@@ -140,13 +167,23 @@ class CheckpointWriter(keras.callbacks.Callback):
         self.history.append({"epoch": completed, **metrics})
         state = {name: cb.state() for name, cb in self.stateful.items()}
         state["stopped_early"] = bool(self.model.stop_training)
-        checkpoint = write_checkpoint(epoch_dir(self.run_dir, completed), self.model, self.config,
-                                      self.vocabulary, epoch=completed, metrics=metrics,
-                                      history=self.history, state=state, source=self.source)
+        checkpoint = write_checkpoint(
+            epoch_dir(self.run_dir, completed),
+            self.model,
+            self.config,
+            self.vocabulary,
+            epoch=completed,
+            metrics=metrics,
+            history=self.history,
+            state=state,
+            source=self.source,
+        )
         val_loss = metrics.get("val_loss", math.inf)
         if val_loss < self.best_val_loss:
             self.best_val_loss = val_loss
             copy_checkpoint(checkpoint, self.run_dir / BEST_DIR)
         prune_checkpoints(self.run_dir, self.keep, protect=checkpoint)
-        logger.info("epoch %d: %s", completed, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        logger.info(
+            "epoch %d: %s", completed, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        )
         self.on_saved(completed, metrics, checkpoint)

@@ -19,8 +19,9 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from trainer.config import TrainingConfig
 from trainer.durable import fsync_path, fsync_tree, sha256_file
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "charloom-checkpoint/1"
 META_FILE = "checkpoint.json"
 WEIGHTS_FILE = "model.weights.h5"
+
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
@@ -53,9 +55,18 @@ class Checkpoint:
         return self.directory / WEIGHTS_FILE
 
 
-def write_checkpoint(directory: Path, model, config: TrainingConfig, vocabulary: Vocabulary, *,
-                     epoch: int, metrics: dict | None = None, history: list | None = None,
-                     state: dict | None = None, source: dict | None = None) -> Path:
+def write_checkpoint(
+    directory: Path,
+    model,
+    config: TrainingConfig,
+    vocabulary: Vocabulary,
+    *,
+    epoch: int,
+    metrics: dict | None = None,
+    history: list | None = None,
+    state: dict | None = None,
+    source: dict | None = None,
+) -> Path:
     """Write a checkpoint atomically to ``directory`` (replacing an older one of that name)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
@@ -63,10 +74,18 @@ def write_checkpoint(directory: Path, model, config: TrainingConfig, vocabulary:
         tmp.mkdir()
         model.save_weights(str(tmp / WEIGHTS_FILE))
         vocabulary.save(tmp)
-        meta = {"format": FORMAT, "epoch": epoch, "config": config.to_dict(),
-                "vocabulary_fingerprint": vocabulary.fingerprint, "metrics": metrics or {},
-                "history": history or [], "state": state or {}, "source": source or {},
-                "weights_sha256": sha256_file(tmp / WEIGHTS_FILE), "created": utc_now()}
+        meta = {
+            "format": FORMAT,
+            "epoch": epoch,
+            "config": config.to_dict(),
+            "vocabulary_fingerprint": vocabulary.fingerprint,
+            "metrics": metrics or {},
+            "history": history or [],
+            "state": state or {},
+            "source": source or {},
+            "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),
+            "created": utc_now(),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return directory
 
@@ -111,7 +130,9 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     if not directory.is_dir():
         raise RunError(f"checkpoint directory {directory} does not exist")
     meta_path = directory / META_FILE
-    meta = read_json_object(meta_path, RunError, f"{directory} is not a checkpoint (no {META_FILE})")
+    meta = read_json_object(
+        meta_path, RunError, f"{directory} is not a checkpoint (no {META_FILE})"
+    )
     if meta.get("format") != FORMAT:
         raise RunError(f"{meta_path} is not a {FORMAT} document")
     if not (directory / WEIGHTS_FILE).is_file():
@@ -127,10 +148,17 @@ def read_checkpoint(directory: Path) -> Checkpoint:
     if meta.get("vocabulary_fingerprint") != vocabulary.fingerprint:
         raise RunError(f"checkpoint {directory}: vocabulary.json does not match {META_FILE}")
     sha = meta.get("weights_sha256")
-    return Checkpoint(directory=directory, config=config, vocabulary=vocabulary, epoch=epoch,
-                      metrics=dict(meta.get("metrics") or {}), history=list(meta.get("history") or []),
-                      state=dict(meta.get("state") or {}), source=dict(meta.get("source") or {}),
-                      weights_sha256=sha if isinstance(sha, str) else None)
+    return Checkpoint(
+        directory=directory,
+        config=config,
+        vocabulary=vocabulary,
+        epoch=epoch,
+        metrics=dict(meta.get("metrics") or {}),
+        history=list(meta.get("history") or []),
+        state=dict(meta.get("state") or {}),
+        source=dict(meta.get("source") or {}),
+        weights_sha256=sha if isinstance(sha, str) else None,
+    )
 
 
 def verify_weights(checkpoint: Checkpoint) -> None:
@@ -142,8 +170,10 @@ def verify_weights(checkpoint: Checkpoint) -> None:
     except OSError as exc:
         raise RunError(f"cannot read {checkpoint.weights_path}: {exc.strerror}") from None
     if actual != checkpoint.weights_sha256:
-        raise RunError(f"checkpoint {checkpoint.directory}: {WEIGHTS_FILE} does not match {META_FILE} "
-                       "(truncated, or replaced while being read)")
+        raise RunError(
+            f"checkpoint {checkpoint.directory}: {WEIGHTS_FILE} does not match {META_FILE} "
+            "(truncated, or replaced while being read)"
+        )
 
 
 def intact_checkpoint(directory: Path) -> Checkpoint:
@@ -159,5 +189,7 @@ def load_weights(model, checkpoint: Checkpoint) -> None:
     try:
         model.load_weights(str(checkpoint.weights_path))
     except (OSError, ValueError, KeyError) as exc:
-        raise RunError(f"cannot load weights from {checkpoint.weights_path}: "
-                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise RunError(
+            f"cannot load weights from {checkpoint.weights_path}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -31,9 +32,13 @@ class TrainingConfig:
     embedding_dim: int = 64
     dropout: float = 0.0
     # data
-    tokenizer: str = "char"  # "char": one token per character; "word": jieba words (trainer/tokenizers.py)
+    tokenizer: str = (
+        "char"  # "char": one token per character; "word": jieba words (trainer/tokenizers.py)
+    )
     min_count: int = 2  # word: a word needs this many occurrences to become a token
-    max_vocab: int | None = None  # word: at most this many word tokens (the most frequent); None = no cap
+    max_vocab: int | None = (
+        None  # word: at most this many word tokens (the most frequent); None = no cap
+    )
     seq_len: int = 100  # tokens per training sequence
     batch_size: int = 64  # global: per-replica batch x replicas
     validation_fraction: float = 0.1
@@ -49,7 +54,9 @@ class TrainingConfig:
     reduce_lr_factor: float = 0.5
     min_learning_rate: float = 1e-5
     jit_compile: bool = False  # XLA-compile the training step (bench/training_knobs.py measures it)
-    mixed_precision: bool = False  # train in float16 with float32 weights (GPUs); exports stay float32
+    mixed_precision: bool = (
+        False  # train in float16 with float32 weights (GPUs); exports stay float32
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -58,15 +65,20 @@ class TrainingConfig:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "TrainingConfig":
+    def from_mapping(cls, values: Mapping[str, Any]) -> TrainingConfig:
         if not isinstance(values, Mapping):
-            raise ConfigError(f"a training config must be a mapping of keys to values, got {type(values).__name__}")
+            raise ConfigError(
+                f"a training config must be a mapping of keys to values, got {type(values).__name__}"
+            )
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ConfigError(f"unknown config key(s): {', '.join(unknown)} "
-                              f"(known: {', '.join(fields)})")
-        converted = {name: _convert(name, value, fields[name].default) for name, value in values.items()}
+            raise ConfigError(
+                f"unknown config key(s): {', '.join(unknown)} (known: {', '.join(fields)})"
+            )
+        converted = {
+            name: _convert(name, value, fields[name].default) for name, value in values.items()
+        }
         num_layers = converted.get("num_layers", cls.num_layers)
         units = converted.get("units")
         if units is None:
@@ -81,7 +93,7 @@ class TrainingConfig:
         data["units"] = list(self.units)
         return data
 
-    def replace(self, **changes: Any) -> "TrainingConfig":
+    def replace(self, **changes: Any) -> TrainingConfig:
         return TrainingConfig.from_mapping({**self.to_dict(), **changes})
 
 
@@ -103,8 +115,13 @@ def _convert(name: str, value: Any, default: Any) -> Any:
             if not isinstance(value, bool):
                 raise TypeError("expected true or false")
             return value
-        if isinstance(default, int) or name in ("steps_per_epoch", "validation_steps", "max_vocab",
-                                                "early_stopping_patience", "reduce_lr_patience"):
+        if isinstance(default, int) or name in (
+            "steps_per_epoch",
+            "validation_steps",
+            "max_vocab",
+            "early_stopping_patience",
+            "reduce_lr_patience",
+        ):
             return _as_int(value)
         return float(value)
     except (TypeError, ValueError) as exc:
@@ -165,7 +182,9 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
-def load_config(spec: str | Path | None, overrides: Mapping[str, Any] | None = None) -> TrainingConfig:
+def load_config(
+    spec: str | Path | None, overrides: Mapping[str, Any] | None = None
+) -> TrainingConfig:
     """Load a YAML config file or a preset name, apply ``overrides`` and validate."""
     values: dict[str, Any] = {}
     if spec:
@@ -173,7 +192,9 @@ def load_config(spec: str | Path | None, overrides: Mapping[str, Any] | None = N
         if not path.is_file() and (PRESETS_DIR / f"{spec}.yaml").is_file():
             path = PRESETS_DIR / f"{spec}.yaml"
         if not path.is_file():
-            raise ConfigError(f"config {spec!r} is neither a file nor a preset ({', '.join(preset_names())})")
+            raise ConfigError(
+                f"config {spec!r} is neither a file nor a preset ({', '.join(preset_names())})"
+            )
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:

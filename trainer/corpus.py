@@ -30,7 +30,9 @@ class BuiltinCorpus:
     sha256: str  # of the corpus text file
     filename: str
     description: str
-    fortune_file: str | None = None  # a file of the fortunes-zh package, cleaned (trainer/fortunes.py)
+    fortune_file: str | None = (
+        None  # a file of the fortunes-zh package, cleaned (trainer/fortunes.py)
+    )
 
 
 BUILTIN_CORPORA: dict[str, BuiltinCorpus] = {
@@ -70,13 +72,19 @@ class Corpus:
     sha256: str
 
     def describe(self) -> dict:
-        return {"source": self.source, "files": list(self.files), "sha256": self.sha256,
-                "characters": len(self.text)}
+        return {
+            "source": self.source,
+            "files": list(self.files),
+            "sha256": self.sha256,
+            "characters": len(self.text),
+        }
 
 
 def cache_dir() -> Path:
     """The corpus cache root; ``$CHARLOOM_CACHE_DIR`` overrides the default."""
-    root = os.environ.get(CACHE_ENV_VAR) or os.path.join(os.path.expanduser("~"), ".cache", "charloom")
+    root = os.environ.get(CACHE_ENV_VAR) or os.path.join(
+        os.path.expanduser("~"), ".cache", "charloom"
+    )
     return Path(root)
 
 
@@ -103,15 +111,22 @@ def _fetch(url: str, sha256: str, filename: str) -> Path:
     if target.is_file() and sha256_of_file(target) == sha256:
         return target
     try:
-        path = keras.utils.get_file(fname=filename, origin=url, file_hash=sha256,
-                                    hash_algorithm="sha256", cache_dir=str(cache_dir()),
-                                    cache_subdir=CACHE_SUBDIR)
+        path = keras.utils.get_file(
+            fname=filename,
+            origin=url,
+            file_hash=sha256,
+            hash_algorithm="sha256",
+            cache_dir=str(cache_dir()),
+            cache_subdir=CACHE_SUBDIR,
+        )
     except ValueError as exc:  # get_file's "hash does not match"
         raise CorpusError(f"download of {url} does not match sha256 {sha256}: {exc}") from None
     except Exception as exc:  # get_file wraps network errors in a bare Exception
-        raise CorpusError(f"cannot download {url} and no verified copy is cached in "
-                          f"{target.parent} ({exc}); seed the cache with "
-                          f"`charloom data seed FILE`") from None
+        raise CorpusError(
+            f"cannot download {url} and no verified copy is cached in "
+            f"{target.parent} ({exc}); seed the cache with "
+            f"`charloom data seed FILE`"
+        ) from None
     return Path(path)
 
 
@@ -119,8 +134,10 @@ def _cache_text(builtin: BuiltinCorpus, data: bytes, origin: str) -> Path:
     """Write a built-in corpus' bytes into the cache after checking them against its sha256."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != builtin.sha256:
-        raise CorpusError(f"{origin} does not give built-in corpus {builtin.name!r} (sha256 {digest}, "
-                          f"expected {builtin.sha256})")
+        raise CorpusError(
+            f"{origin} does not give built-in corpus {builtin.name!r} (sha256 {digest}, "
+            f"expected {builtin.sha256})"
+        )
     target = cache_dir() / CACHE_SUBDIR / builtin.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".seeding")
@@ -147,12 +164,17 @@ def seed_cache(path: Path) -> BuiltinCorpus:
             logger.info("seeded %s from %s", target, path)
             return builtin
     for builtin in BUILTIN_CORPORA.values():
-        if builtin.fortune_file is not None and path.name in (builtin.fortune_file, f"{builtin.fortune_file}.u8"):
+        if builtin.fortune_file is not None and path.name in (
+            builtin.fortune_file,
+            f"{builtin.fortune_file}.u8",
+        ):
             raw = _decode(path.read_bytes(), str(path))
             _cache_text(builtin, fortunes.clean_fortune_file(raw).encode("utf-8"), str(path))
             return builtin
-    raise CorpusError(f"{path} (sha256 {digest}) is not the file of any built-in corpus "
-                      f"({', '.join(sorted(BUILTIN_CORPORA))})")
+    raise CorpusError(
+        f"{path} (sha256 {digest}) is not the file of any built-in corpus "
+        f"({', '.join(sorted(BUILTIN_CORPORA))})"
+    )
 
 
 def _fetch_builtin(builtin: BuiltinCorpus) -> Path:
@@ -165,10 +187,14 @@ def _fetch_builtin(builtin: BuiltinCorpus) -> Path:
     try:
         deb = _fetch(fortunes.DEB_URL, fortunes.DEB_SHA256, fortunes.DEB_FILENAME)
     except CorpusError as exc:
-        raise CorpusError(f"built-in corpus {builtin.name!r} is not cached and {exc}; or `apt-get install "
-                          f"fortunes-zh` and `charloom data seed "
-                          f"{fortunes.INSTALLED_DIR}/{builtin.fortune_file}`") from None
-    raw = _decode(fortunes.extract_from_deb(deb.read_bytes(), builtin.fortune_file), fortunes.DEB_FILENAME)
+        raise CorpusError(
+            f"built-in corpus {builtin.name!r} is not cached and {exc}; or `apt-get install "
+            f"fortunes-zh` and `charloom data seed "
+            f"{fortunes.INSTALLED_DIR}/{builtin.fortune_file}`"
+        ) from None
+    raw = _decode(
+        fortunes.extract_from_deb(deb.read_bytes(), builtin.fortune_file), fortunes.DEB_FILENAME
+    )
     return _cache_text(builtin, fortunes.clean_fortune_file(raw).encode("utf-8"), fortunes.DEB_URL)
 
 
@@ -180,7 +206,9 @@ def _decode(data: bytes, origin: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{origin} is not UTF-8 text (invalid byte at offset {exc.start})") from None
+        raise CorpusError(
+            f"{origin} is not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise CorpusError(f"{origin} contains only whitespace")
@@ -195,8 +223,12 @@ def _read_files(files: list[Path], source: str) -> Corpus:
             parts.append("\n")  # books joined in name order stay on separate lines
         parts.append(text)
     text = "".join(parts)
-    return Corpus(text=text, source=source, files=tuple(str(p) for p in files),
-                  sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    return Corpus(
+        text=text,
+        source=source,
+        files=tuple(str(p) for p in files),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
 
 
 def load_corpus(spec: str, sha256: str | None = None) -> Corpus:
@@ -210,13 +242,17 @@ def load_corpus(spec: str, sha256: str | None = None) -> Corpus:
     if spec in BUILTIN_CORPORA:
         builtin = BUILTIN_CORPORA[spec]
         if expected and expected != builtin.sha256:
-            raise CorpusError(f"built-in corpus {spec!r} has sha256 {builtin.sha256}, not {expected}")
+            raise CorpusError(
+                f"built-in corpus {spec!r} has sha256 {builtin.sha256}, not {expected}"
+            )
         return _read_files([_fetch_builtin(builtin)], source=spec)
     if spec.startswith(("https://", "http://")):
         if spec.startswith("http://"):
             raise CorpusError(f"refusing plain http URL {spec}; use https")
         if not expected:
-            raise CorpusError(f"a URL corpus needs its sha256 (--corpus-sha256) to be verified: {spec}")
+            raise CorpusError(
+                f"a URL corpus needs its sha256 (--corpus-sha256) to be verified: {spec}"
+            )
         filename = f"{expected[:16]}-{os.path.basename(spec.split('?')[0]) or 'corpus.txt'}"
         return _read_files([_fetch(spec, expected, filename)], source=spec)
     path = Path(spec).expanduser()
@@ -230,5 +266,6 @@ def load_corpus(spec: str, sha256: str | None = None) -> Corpus:
             raise CorpusError(f"{path} does not match sha256 {expected}")
         return _read_files([path], source=str(path))
     known = ", ".join(sorted(BUILTIN_CORPORA))
-    raise CorpusError(f"corpus {spec!r} is not a file, a directory, an https URL or a built-in "
-                      f"name ({known})")
+    raise CorpusError(
+        f"corpus {spec!r} is not a file, a directory, an https URL or a built-in name ({known})"
+    )

@@ -50,11 +50,19 @@ def check_fits(num_ids: int, seq_len: int, batch_size: int, what: str) -> None:
         raise ConfigError(
             f"the {what} split has {num_ids} characters, fewer than one batch of "
             f"{batch_size} windows of seq_len+1={seq_len + 1} needs "
-            f"({batch_size * (seq_len + 1)}); lower seq_len or batch_size or use a longer corpus")
+            f"({batch_size * (seq_len + 1)}); lower seq_len or batch_size or use a longer corpus"
+        )
 
 
-def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int,
-                     first_epoch: int, epochs: int, steps_per_epoch: int | None = None) -> tf.data.Dataset:
+def training_dataset(
+    ids: np.ndarray,
+    seq_len: int,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    epochs: int,
+    steps_per_epoch: int | None = None,
+) -> tf.data.Dataset:
     """One stream of the batches of epochs ``first_epoch..epochs-1``, each epoch shuffled by (seed, epoch)."""
     chunks = tf.constant(windows(ids, seq_len))
     steps = batches_per_epoch(len(ids), seq_len, batch_size, steps_per_epoch)
@@ -63,22 +71,29 @@ def training_dataset(ids: np.ndarray, seq_len: int, batch_size: int, seed: int,
         # Stateless: the order depends on (seed, epoch) only, never on a global seed or on how
         # many epochs this process has already run.
         order = tf.random.experimental.stateless_shuffle(
-            chunks, seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return (tf.data.Dataset.from_tensor_slices(order)
-                .batch(batch_size, drop_remainder=True)
-                .take(steps))
+            chunks, seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(batch_size, drop_remainder=True)
+            .take(steps)
+        )
 
-    return (tf.data.Dataset.range(first_epoch, epochs)
-            .flat_map(one_epoch)
-            .map(split_input_target, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.range(first_epoch, epochs)
+        .flat_map(one_epoch)
+        .map(split_input_target, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
-def validation_dataset(ids: np.ndarray, seq_len: int, batch_size: int,
-                       steps: int | None = None) -> tf.data.Dataset:
+def validation_dataset(
+    ids: np.ndarray, seq_len: int, batch_size: int, steps: int | None = None
+) -> tf.data.Dataset:
     """Held-out batches in corpus order (no shuffle), the same every epoch."""
-    ds = (tf.data.Dataset.from_tensor_slices(windows(ids, seq_len))
-          .batch(batch_size, drop_remainder=True))
+    ds = tf.data.Dataset.from_tensor_slices(windows(ids, seq_len)).batch(
+        batch_size, drop_remainder=True
+    )
     if steps:
         ds = ds.take(steps)
     return ds.map(split_input_target).cache().prefetch(tf.data.AUTOTUNE)

@@ -21,15 +21,19 @@ from trainer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-TOO_LATE = ("TensorFlow has already initialised its devices in this process; configure "
-            "replicas/threads before any other TensorFlow work (e.g. in a fresh process)")
+TOO_LATE = (
+    "TensorFlow has already initialised its devices in this process; configure "
+    "replicas/threads before any other TensorFlow work (e.g. in a fresh process)"
+)
 
 
 def _set_threads(threads: int) -> None:
     if threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    current = (tf.config.threading.get_intra_op_parallelism_threads(),
-               tf.config.threading.get_inter_op_parallelism_threads())
+    current = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
     if current == (threads, threads):
         return
     try:
@@ -49,11 +53,13 @@ def _split_cpu(replicas: int) -> None:
         return
     try:
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)])
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
     except RuntimeError:
         have = len(existing) if existing else 1
-        raise ConfigError(f"cannot split the CPU into {replicas} replicas (this process has "
-                          f"{have}): {TOO_LATE}") from None
+        raise ConfigError(
+            f"cannot split the CPU into {replicas} replicas (this process has {have}): {TOO_LATE}"
+        ) from None
 
 
 def enable_memory_growth(gpus: list) -> None:
@@ -68,7 +74,9 @@ def enable_memory_growth(gpus: list) -> None:
             raise ConfigError(f"cannot enable memory growth on {gpu.name}: {TOO_LATE}") from None
 
 
-def configure_strategy(replicas: int | None = None, threads: int | None = None) -> tf.distribute.Strategy:
+def configure_strategy(
+    replicas: int | None = None, threads: int | None = None
+) -> tf.distribute.Strategy:
     """A MirroredStrategy over all GPUs, or over ``replicas`` (default 1) logical CPU devices;
     the default strategy when that is a single device."""
     if replicas is not None and replicas < 1:
@@ -78,8 +86,10 @@ def configure_strategy(replicas: int | None = None, threads: int | None = None) 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         if replicas not in (None, len(gpus)):
-            raise ConfigError(f"--replicas {replicas} does not match the {len(gpus)} visible GPU(s); "
-                              f"use CUDA_VISIBLE_DEVICES to choose GPUs")
+            raise ConfigError(
+                f"--replicas {replicas} does not match the {len(gpus)} visible GPU(s); "
+                f"use CUDA_VISIBLE_DEVICES to choose GPUs"
+            )
         enable_memory_growth(gpus)
         devices = [f"/gpu:{i}" for i in range(len(gpus))]
     else:

@@ -40,10 +40,10 @@ def extract_from_deb(deb: bytes, member: str) -> bytes:
         raise CorpusError(f"{DEB_FILENAME} is not a Debian package (no ar header)")
     offset = len(_AR_MAGIC)
     while offset + _AR_HEADER <= len(deb):
-        header = deb[offset:offset + _AR_HEADER]
+        header = deb[offset : offset + _AR_HEADER]
         name = header[:16].decode("ascii", "replace").strip().rstrip("/")
         size = int(header[48:58].decode("ascii").strip())
-        body = deb[offset + _AR_HEADER:offset + _AR_HEADER + size]
+        body = deb[offset + _AR_HEADER : offset + _AR_HEADER + size]
         if name.startswith("data.tar"):
             with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as archive:
                 path = f"./usr/share/games/fortunes/{member}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from serving.contract import describe_char
 from trainer.config import TrainingConfig
 from trainer.corpus import Corpus
 from trainer.dataset import batches_per_epoch, split_ids, training_dataset
-from serving.contract import describe_char
 from trainer.vocabulary import Vocabulary, build
 
 
@@ -37,10 +37,14 @@ class CorpusReport:
             f"files:             {len(self.corpus.files)}",
             f"sha256 (text):     {self.corpus.sha256}",
             f"characters:        {len(self.corpus.text):,}",
-            f"tokenizer:         {c.tokenizer}" + (f" (min_count {c.min_count}, max_vocab {c.max_vocab})"
-                                                      if c.tokenizer != "char" else ""),
-            f"vocabulary size:   {self.vocabulary.size}" + (f" ({len(singles):,} characters, {len(words):,} words)"
-                                                           if words else ""),
+            f"tokenizer:         {c.tokenizer}"
+            + (
+                f" (min_count {c.min_count}, max_vocab {c.max_vocab})"
+                if c.tokenizer != "char"
+                else ""
+            ),
+            f"vocabulary size:   {self.vocabulary.size}"
+            + (f" ({len(singles):,} characters, {len(words):,} words)" if words else ""),
             f"characters:        {chars}",
             f"  whitespace/control: {', '.join(special) or 'none'}",
             *([f"words (first 20):  {' '.join(words[:20])}"] if words else []),
@@ -65,10 +69,29 @@ def inspect_corpus(corpus: Corpus, config: TrainingConfig) -> CorpusReport:
     shapes: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
     pair = ("", "")
     if train_batches:
-        inputs, targets = next(iter(training_dataset(split.train, config.seq_len, config.batch_size,
-                                                     config.seed, 0, 1, steps_per_epoch=1)))
+        inputs, targets = next(
+            iter(
+                training_dataset(
+                    split.train,
+                    config.seq_len,
+                    config.batch_size,
+                    config.seed,
+                    0,
+                    1,
+                    steps_per_epoch=1,
+                )
+            )
+        )
         shapes = (tuple(inputs.shape), tuple(targets.shape))
         pair = (vocab.decode(inputs[0, :40].numpy()), vocab.decode(targets[0, :40].numpy()))
-    return CorpusReport(corpus=corpus, vocabulary=vocab, config=config, train_tokens=len(split.train),
-                        validation_tokens=len(split.validation), train_batches=train_batches,
-                        validation_batches=val_batches, batch_shapes=shapes, first_pair=pair)
+    return CorpusReport(
+        corpus=corpus,
+        vocabulary=vocab,
+        config=config,
+        train_tokens=len(split.train),
+        validation_tokens=len(split.validation),
+        train_batches=train_batches,
+        validation_batches=val_batches,
+        batch_shapes=shapes,
+        first_pair=pair,
+    )

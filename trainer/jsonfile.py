@@ -42,4 +42,4 @@ def read_json_object(path: Path, error: type[TrainerError], missing: str) -> dic
 
 def utc_now() -> str:
     """Now, in UTC, to the second (ISO 8601): the ``created``/``updated`` fields."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -89,11 +89,12 @@ def zero_states(config: TrainingConfig, batch_size: int) -> list[tf.Tensor]:
 def _group(states: list[tf.Tensor], config: TrainingConfig) -> list[list[tf.Tensor]]:
     """Flat signature-order states -> one list per layer."""
     k = states_per_layer(config)
-    return [list(states[i * k:(i + 1) * k]) for i in range(config.num_layers)]
+    return [list(states[i * k : (i + 1) * k]) for i in range(config.num_layers)]
 
 
-def _advance(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
-             states: list[tf.Tensor]) -> list[tf.Tensor]:
+def _advance(
+    model: keras.Model, config: TrainingConfig, ids: tf.Tensor, states: list[tf.Tensor]
+) -> list[tf.Tensor]:
     """Feed one id per row (``[B]``): the new states, in signature order."""
     x = model.get_layer(EMBEDDING)(ids)
     new_states: list[tf.Tensor] = []
@@ -108,8 +109,9 @@ def _logits(model: keras.Model, config: TrainingConfig, states: list[tf.Tensor])
     return model.get_layer(LOGITS)(states[-states_per_layer(config)])
 
 
-def step(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
-         states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+def step(
+    model: keras.Model, config: TrainingConfig, ids: tf.Tensor, states: list[tf.Tensor]
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """One character per row: ids ``[B, 1]`` + states -> logits ``[B, V]`` + new states.
 
     Calls each layer's cell directly: the same math the layer's loop applies per time step.
@@ -118,8 +120,13 @@ def step(model: keras.Model, config: TrainingConfig, ids: tf.Tensor,
     return _logits(model, config, new_states), new_states
 
 
-def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths: tf.Tensor,
-            states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+def prefill(
+    model: keras.Model,
+    config: TrainingConfig,
+    ids: tf.Tensor,
+    lengths: tf.Tensor,
+    states: list[tf.Tensor],
+) -> tuple[tf.Tensor, list[tf.Tensor]]:
     """Right-padded prompts ``[B, T]`` with ``lengths`` in ``[0, T]`` -> logits after each row's
     last real token ``[B, V]`` + the states after it.
 
@@ -129,14 +136,15 @@ def prefill(model: keras.Model, config: TrainingConfig, ids: tf.Tensor, lengths:
     longest = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0))
     for t in tf.range(longest):
         tf.autograph.experimental.set_loop_options(
-            shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
+            shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
+        )
         live = (t < lengths)[:, None]
         new_states = _advance(model, config, ids[:, t], states)
         states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
     return _logits(model, config, states), states
 
 
-def load_model(checkpoint: "Checkpoint") -> keras.Model:
+def load_model(checkpoint: Checkpoint) -> keras.Model:
     """Rebuild the model from a checkpoint's config, in float32 for inference, and load its weights."""
     from trainer.checkpoints import load_weights
 

@@ -15,7 +15,13 @@ import re
 import shutil
 from pathlib import Path
 
-from trainer.checkpoints import META_FILE, Checkpoint, copy_checkpoint, intact_checkpoint, read_checkpoint
+from trainer.checkpoints import (
+    META_FILE,
+    Checkpoint,
+    copy_checkpoint,
+    intact_checkpoint,
+    read_checkpoint,
+)
 from trainer.config import TrainingConfig
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import read_json_object
@@ -81,11 +87,16 @@ def align_best(run_dir: Path, start: Checkpoint) -> float:
     if best is not None:
         val_loss = best.metrics.get("val_loss")
         same_history = best.epoch <= start.epoch and any(
-            h.get("epoch") == best.epoch and h.get("val_loss") == val_loss for h in start.history)
+            h.get("epoch") == best.epoch and h.get("val_loss") == val_loss for h in start.history
+        )
         if same_history:
             return float(val_loss) if val_loss is not None else math.inf
-        logger.info("%s is from another history than epoch %d of %s; replacing it", best_dir, start.epoch,
-                    start.directory)
+        logger.info(
+            "%s is from another history than epoch %d of %s; replacing it",
+            best_dir,
+            start.epoch,
+            start.directory,
+        )
     copy_checkpoint(start.directory, best_dir)
     return float(start.metrics.get("val_loss", math.inf))
 
@@ -108,8 +119,10 @@ def resume_checkpoint(path: Path) -> Checkpoint:
         if problems:
             logger.warning("resuming from the older intact checkpoint %s", candidate)
         return checkpoint
-    raise RunError(f"{path} has no intact checkpoint to resume from"
-                   + (f" ({'; '.join(problems)})" if problems else ""))
+    raise RunError(
+        f"{path} has no intact checkpoint to resume from"
+        + (f" ({'; '.join(problems)})" if problems else "")
+    )
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
@@ -127,8 +140,9 @@ def resolve_checkpoint(path: Path, prefer: str = "latest") -> Path:
     if (path / META_FILE).is_file():
         return path
     if not (path / RUN_FILE).is_file() and not (path / CHECKPOINTS_DIR).is_dir():
-        raise RunError(f"{path} is neither a run directory (no {RUN_FILE}) nor a checkpoint "
-                       f"(no {META_FILE})")
+        raise RunError(
+            f"{path} is neither a run directory (no {RUN_FILE}) nor a checkpoint (no {META_FILE})"
+        )
     if prefer == "best":
         if (path / BEST_DIR / META_FILE).is_file():
             return path / BEST_DIR
@@ -136,33 +150,56 @@ def resolve_checkpoint(path: Path, prefer: str = "latest") -> Path:
         aside = [p for p in sorted(path.glob(f".old-{BEST_DIR}-*")) if (p / META_FILE).is_file()]
         if aside:
             return aside[-1]
-        raise RunError(f"run {path} has no best checkpoint ({BEST_DIR}/{META_FILE} missing); "
-                       f"it has not finished an epoch yet or is damaged")
+        raise RunError(
+            f"run {path} has no best checkpoint ({BEST_DIR}/{META_FILE} missing); "
+            f"it has not finished an epoch yet or is damaged"
+        )
     return latest_checkpoint(path)
 
 
 def read_run(run_dir: Path) -> dict:
-    return read_json_object(Path(run_dir) / RUN_FILE, RunError,
-                            f"{run_dir} is not a run directory (no {RUN_FILE})")
+    return read_json_object(
+        Path(run_dir) / RUN_FILE, RunError, f"{run_dir} is not a run directory (no {RUN_FILE})"
+    )
 
 
-def check_resumable(checkpoint: Checkpoint, config: TrainingConfig, vocabulary: Vocabulary,
-                    corpus_sha256: str | None = None) -> None:
+def check_resumable(
+    checkpoint: Checkpoint,
+    config: TrainingConfig,
+    vocabulary: Vocabulary,
+    corpus_sha256: str | None = None,
+) -> None:
     """A resumed run may change how long it trains and the hyperparameters a checkpoint can carry
     over (learning rate, dropout, clipping, plateau settings: what PBT perturbs), not the model,
     the data or the optimizer."""
     recorded = (checkpoint.source.get("corpus") or {}).get("sha256")
     if corpus_sha256 and recorded and recorded != corpus_sha256:
-        raise RunError(f"the corpus (sha256 {corpus_sha256[:12]}...) is not the one the checkpoint was "
-                       f"trained on (sha256 {recorded[:12]}...); resume with the same corpus")
+        raise RunError(
+            f"the corpus (sha256 {corpus_sha256[:12]}...) is not the one the checkpoint was "
+            f"trained on (sha256 {recorded[:12]}...); resume with the same corpus"
+        )
     if checkpoint.vocabulary.fingerprint != vocabulary.fingerprint:
-        raise RunError(f"the corpus' vocabulary ({vocabulary.size} characters) differs from the "
-                       f"checkpoint's ({checkpoint.vocabulary.size}); resume with the same corpus")
-    changeable = {"epochs", "steps_per_epoch", "validation_steps", "early_stopping_patience",
-                  "reduce_lr_patience", "learning_rate", "dropout", "clipnorm", "reduce_lr_factor",
-                  "min_learning_rate", "jit_compile"}
+        raise RunError(
+            f"the corpus' vocabulary ({vocabulary.size} characters) differs from the "
+            f"checkpoint's ({checkpoint.vocabulary.size}); resume with the same corpus"
+        )
+    changeable = {
+        "epochs",
+        "steps_per_epoch",
+        "validation_steps",
+        "early_stopping_patience",
+        "reduce_lr_patience",
+        "learning_rate",
+        "dropout",
+        "clipnorm",
+        "reduce_lr_factor",
+        "min_learning_rate",
+        "jit_compile",
+    }
     old, new = checkpoint.config.to_dict(), config.to_dict()
     changed = sorted(k for k in old if k not in changeable and old[k] != new.get(k))
     if changed:
-        raise ConfigError("cannot resume with a different config: "
-                          + ", ".join(f"{k} {old[k]!r} -> {new.get(k)!r}" for k in changed))
+        raise ConfigError(
+            "cannot resume with a different config: "
+            + ", ".join(f"{k} {old[k]!r} -> {new.get(k)!r}" for k in changed)
+        )

@@ -44,17 +44,23 @@ def segment(text: str, tokenizer: str) -> list[str]:
         return list(text)
     if tokenizer == "word":
         pieces = _jieba().lcut(text, HMM=True)
-        if sum(len(p) for p in pieces) != len(text):  # jieba promises it; a silent drift would corrupt ids
+        if sum(len(p) for p in pieces) != len(
+            text
+        ):  # jieba promises it; a silent drift would corrupt ids
             raise ConfigError("jieba's segmentation does not concatenate back to the text")
         return pieces
     raise ConfigError(f"unknown tokenizer {tokenizer!r}")
 
 
-def vocabulary_tokens(pieces: list[str], min_count: int = 1, max_vocab: int | None = None) -> tuple[str, ...]:
+def vocabulary_tokens(
+    pieces: list[str], min_count: int = 1, max_vocab: int | None = None
+) -> tuple[str, ...]:
     """The tokens a vocabulary keeps from a segmented corpus (see the module docstring)."""
     characters = {c for piece in pieces for c in piece}
     counts = Counter(p for p in pieces if 1 < len(p) <= MAX_TOKEN_CHARS)
-    words = [w for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if n >= min_count]
+    words = [
+        w for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if n >= min_count
+    ]
     if max_vocab is not None:
         words = words[:max_vocab]
     return vocabulary_order(characters | set(words))

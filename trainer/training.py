@@ -14,8 +14,8 @@ import dataclasses
 import io
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -23,11 +23,22 @@ import tensorflow as tf
 from trainer import checkpoints as ckpt
 from trainer import runs
 from trainer.bits_per_character import BitsPerCharacter
-from trainer.callbacks import (METRIC_KEYS, CheckpointWriter, EpochMetrics, ResumableEarlyStopping,
-                               ResumableReduceLROnPlateau)
+from trainer.callbacks import (
+    METRIC_KEYS,
+    CheckpointWriter,
+    EpochMetrics,
+    ResumableEarlyStopping,
+    ResumableReduceLROnPlateau,
+)
 from trainer.config import TrainingConfig
 from trainer.corpus import Corpus
-from trainer.dataset import batches_per_epoch, check_fits, split_ids, training_dataset, validation_dataset
+from trainer.dataset import (
+    batches_per_epoch,
+    check_fits,
+    split_ids,
+    training_dataset,
+    validation_dataset,
+)
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import utc_now, write_json_atomic
 from trainer.model import build_model
@@ -59,7 +70,9 @@ class TrainResult:
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
     """Adam or RMSprop; ``clipnorm`` clips the global gradient norm across all variables. Under
     mixed precision, wrapped in Keras' dynamic loss scaling so float16 gradients do not underflow."""
-    optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[config.optimizer]
+    optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[
+        config.optimizer
+    ]
     optimizer = optimizer_class(learning_rate=config.learning_rate, global_clipnorm=config.clipnorm)
     if config.mixed_precision:
         return keras.optimizers.LossScaleOptimizer(optimizer)
@@ -68,17 +81,26 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
 
 def check_replicas(config: TrainingConfig, replicas: int) -> None:
     if config.batch_size % replicas:
-        raise ConfigError(f"batch_size {config.batch_size} (global) is not divisible by the "
-                          f"{replicas} replicas; use a multiple of {replicas}")
+        raise ConfigError(
+            f"batch_size {config.batch_size} (global) is not divisible by the "
+            f"{replicas} replicas; use a multiple of {replicas}"
+        )
 
 
-def _start_checkpoint(run_dir: Path, resume_from: Path | None, config: TrainingConfig,
-                      vocabulary: Vocabulary, corpus_sha256: str) -> ckpt.Checkpoint | None:
+def _start_checkpoint(
+    run_dir: Path,
+    resume_from: Path | None,
+    config: TrainingConfig,
+    vocabulary: Vocabulary,
+    corpus_sha256: str,
+) -> ckpt.Checkpoint | None:
     """The checkpoint to continue from, or None for a fresh run (refusing to clobber old work)."""
     if resume_from is None:
         if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise RunError(f"run directory {run_dir} is not empty; pass --resume to continue it "
-                           f"or choose a new --out")
+            raise RunError(
+                f"run directory {run_dir} is not empty; pass --resume to continue it "
+                f"or choose a new --out"
+            )
         return None
     resume_from = Path(resume_from)
     if (resume_from / runs.RUN_FILE).is_file() and not runs.epoch_checkpoints(resume_from):
@@ -104,19 +126,42 @@ def _best(history: list[dict]) -> dict | None:
     return min(scored, key=lambda h: h["val_loss"]) if scored else None
 
 
-def _run_record(config: TrainingConfig, corpus: Corpus, replicas: int, status: str,
-                history: list[dict], created: str) -> dict:
+def _run_record(
+    config: TrainingConfig,
+    corpus: Corpus,
+    replicas: int,
+    status: str,
+    history: list[dict],
+    created: str,
+) -> dict:
     best = _best(history)
-    return {"format": "charloom-run/1", "status": status, "config": config.to_dict(),
-            "corpus": corpus.describe(), "replicas": replicas,
-            "epochs_completed": history[-1]["epoch"] if history else 0,
-            "best": {k: best[k] for k in ("epoch", "val_loss", "val_bpc") if k in best} if best else None,
-            "history": history, "created": created, "updated": utc_now()}
+    return {
+        "format": "charloom-run/1",
+        "status": status,
+        "config": config.to_dict(),
+        "corpus": corpus.describe(),
+        "replicas": replicas,
+        "epochs_completed": history[-1]["epoch"] if history else 0,
+        "best": {k: best[k] for k in ("epoch", "val_loss", "val_bpc") if k in best}
+        if best
+        else None,
+        "history": history,
+        "created": created,
+        "updated": utc_now(),
+    }
 
 
-def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: int | None = None,
-          strategy: tf.distribute.Strategy | None = None, resume_from: Path | None = None,
-          on_epoch_end: Callable[[EpochEnd], None] | None = None, verbose: int = 1) -> TrainResult:
+def train(
+    config: TrainingConfig,
+    corpus: Corpus,
+    run_dir: Path,
+    *,
+    replicas: int | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    resume_from: Path | None = None,
+    on_epoch_end: Callable[[EpochEnd], None] | None = None,
+    verbose: int = 1,
+) -> TrainResult:
     """Train ``config`` on ``corpus`` into ``run_dir``; see the module docstring for the layout."""
     run_dir = Path(run_dir)
     # Everything that can be wrong with the input fails here, before any TensorFlow work.
@@ -133,8 +178,12 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     resumed_here = start is not None and (run_dir / runs.RUN_FILE).is_file()
     created = runs.read_run(run_dir).get("created", utc_now()) if resumed_here else utc_now()
     if start and (initial_epoch >= config.epochs or state.get("stopped_early")):
-        logger.info("%s already finished (%d epochs%s)", run_dir, initial_epoch,
-                    ", stopped early" if state.get("stopped_early") else "")
+        logger.info(
+            "%s already finished (%d epochs%s)",
+            run_dir,
+            initial_epoch,
+            ", stopped early" if state.get("stopped_early") else "",
+        )
         return _result(run_dir, history, bool(state.get("stopped_early")), fallback=start.directory)
 
     strategy = strategy or _default_strategy(replicas)
@@ -148,48 +197,92 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     keras.utils.set_random_seed(config.seed)
 
     model = _compiled_model(config, vocabulary, strategy, start)
-    steps = batches_per_epoch(len(split.train), config.seq_len, config.batch_size, config.steps_per_epoch)
-    train_data = strategy.experimental_distribute_dataset(training_dataset(
-        split.train, config.seq_len, config.batch_size, config.seed, first_epoch=initial_epoch,
-        epochs=config.epochs, steps_per_epoch=config.steps_per_epoch))
+    steps = batches_per_epoch(
+        len(split.train), config.seq_len, config.batch_size, config.steps_per_epoch
+    )
+    train_data = strategy.experimental_distribute_dataset(
+        training_dataset(
+            split.train,
+            config.seq_len,
+            config.batch_size,
+            config.seed,
+            first_epoch=initial_epoch,
+            epochs=config.epochs,
+            steps_per_epoch=config.steps_per_epoch,
+        )
+    )
     # Validation runs to the end of its (already capped) dataset, so its cache completes.
-    val_data = strategy.experimental_distribute_dataset(validation_dataset(
-        split.validation, config.seq_len, config.batch_size, steps=config.validation_steps))
+    val_data = strategy.experimental_distribute_dataset(
+        validation_dataset(
+            split.validation, config.seq_len, config.batch_size, steps=config.validation_steps
+        )
+    )
 
     def record(status: str) -> None:
-        write_json_atomic(run_dir / runs.RUN_FILE, _run_record(
-            config, corpus, strategy.num_replicas_in_sync, status, history, created))
+        write_json_atomic(
+            run_dir / runs.RUN_FILE,
+            _run_record(config, corpus, strategy.num_replicas_in_sync, status, history, created),
+        )
 
     def saved(epoch: int, metrics: dict, checkpoint_dir: Path) -> None:
         _write_history_csv(run_dir, history)
         record("running")
         if on_epoch_end is not None:
-            on_epoch_end(EpochEnd(epoch=epoch, metrics=dict(metrics), checkpoint_dir=checkpoint_dir))
+            on_epoch_end(
+                EpochEnd(epoch=epoch, metrics=dict(metrics), checkpoint_dir=checkpoint_dir)
+            )
 
     stateful = {}
     callbacks: list[keras.callbacks.Callback] = [
-        EpochMetrics(chars_per_epoch=round(steps * config.batch_size * config.seq_len * len(corpus.text)
-                                           / max(len(ids), 1))),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / LOGS_DIR), update_freq="epoch",
-                                    write_graph=False, profile_batch=0),
+        EpochMetrics(
+            chars_per_epoch=round(
+                steps * config.batch_size * config.seq_len * len(corpus.text) / max(len(ids), 1)
+            )
+        ),
+        keras.callbacks.TensorBoard(
+            log_dir=str(run_dir / LOGS_DIR), update_freq="epoch", write_graph=False, profile_batch=0
+        ),
     ]
     if config.reduce_lr_patience:
         stateful["reduce_lr"] = ResumableReduceLROnPlateau(
-            restore=state.get("reduce_lr"), monitor="val_loss", factor=config.reduce_lr_factor,
-            patience=config.reduce_lr_patience, min_lr=config.min_learning_rate)
+            restore=state.get("reduce_lr"),
+            monitor="val_loss",
+            factor=config.reduce_lr_factor,
+            patience=config.reduce_lr_patience,
+            min_lr=config.min_learning_rate,
+        )
     if config.early_stopping_patience:
         stateful["early_stopping"] = ResumableEarlyStopping(
-            restore=state.get("early_stopping"), monitor="val_loss",
-            patience=config.early_stopping_patience)
+            restore=state.get("early_stopping"),
+            monitor="val_loss",
+            patience=config.early_stopping_patience,
+        )
     callbacks += list(stateful.values())
-    callbacks.append(CheckpointWriter(run_dir, config, vocabulary, history=history,
-                                      source={"run": str(run_dir.resolve()), "corpus": corpus.describe()},
-                                      keep=KEEP_CHECKPOINTS, stateful=stateful, on_saved=saved,
-                                      best_val_loss=best_val_loss))
+    callbacks.append(
+        CheckpointWriter(
+            run_dir,
+            config,
+            vocabulary,
+            history=history,
+            source={"run": str(run_dir.resolve()), "corpus": corpus.describe()},
+            keep=KEEP_CHECKPOINTS,
+            stateful=stateful,
+            on_saved=saved,
+            best_val_loss=best_val_loss,
+        )
+    )
     record("running")
     try:
-        model.fit(train_data, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                  validation_data=val_data, callbacks=callbacks, shuffle=False, verbose=verbose)
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val_data,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
     except KeyboardInterrupt:
         record("interrupted")
         raise
@@ -198,19 +291,32 @@ def train(config: TrainingConfig, corpus: Corpus, run_dir: Path, *, replicas: in
     return _result(run_dir, history, stopped_early)
 
 
-def _compiled_model(config: TrainingConfig, vocabulary: Vocabulary, strategy: tf.distribute.Strategy,
-                    start: ckpt.Checkpoint | None) -> keras.Model:
+def _compiled_model(
+    config: TrainingConfig,
+    vocabulary: Vocabulary,
+    strategy: tf.distribute.Strategy,
+    start: ckpt.Checkpoint | None,
+) -> keras.Model:
     """Build and compile under the strategy; on resume restore weights and optimizer state."""
     with strategy.scope():
         model = build_model(config, vocabulary.size)
-        metrics: list[keras.metrics.Metric] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        if vocabulary.tokenizer != "char":  # a character model's bpc is its loss / ln 2 (EpochMetrics)
+        metrics: list[keras.metrics.Metric] = [
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        ]
+        if (
+            vocabulary.tokenizer != "char"
+        ):  # a character model's bpc is its loss / ln 2 (EpochMetrics)
             metrics.append(BitsPerCharacter(vocabulary.token_lengths))
-        model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=metrics,
-                      jit_compile=config.jit_compile)
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=metrics,
+            jit_compile=config.jit_compile,
+        )
         if start:
-            model.optimizer.build(model.trainable_variables)  # so load_weights restores its state too
+            model.optimizer.build(
+                model.trainable_variables
+            )  # so load_weights restores its state too
             ckpt.load_weights(model, start)
             if start.config.learning_rate != config.learning_rate:  # e.g. perturbed by PBT
                 model.optimizer.learning_rate = config.learning_rate
@@ -224,8 +330,9 @@ def _default_strategy(replicas: int | None) -> tf.distribute.Strategy:
     return configure_strategy(replicas)
 
 
-def _result(run_dir: Path, history: list[dict], stopped_early: bool,
-            fallback: Path | None = None) -> TrainResult:
+def _result(
+    run_dir: Path, history: list[dict], stopped_early: bool, fallback: Path | None = None
+) -> TrainResult:
     best = _best(history)
     try:
         best_dir = runs.resolve_checkpoint(run_dir, prefer="best")
@@ -233,7 +340,10 @@ def _result(run_dir: Path, history: list[dict], stopped_early: bool,
         if fallback is None:
             raise
         best_dir = fallback  # a finished checkpoint "resumed" into an empty run directory
-    return TrainResult(epochs_completed=history[-1]["epoch"] if history else 0,
-                       stopped_early=stopped_early,
-                       best_val_bpc=best["val_bpc"] if best and "val_bpc" in best else math.nan,
-                       best_checkpoint_dir=best_dir, history=history)
+    return TrainResult(
+        epochs_completed=history[-1]["epoch"] if history else 0,
+        stopped_early=stopped_early,
+        best_val_bpc=best["val_bpc"] if best and "val_bpc" in best else math.nan,
+        best_checkpoint_dir=best_dir,
+        history=history,
+    )

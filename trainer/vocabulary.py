@@ -13,12 +13,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from serving.contract import MAX_TOKEN_CHARS, NO_ID, longest_match, unknown_characters_message, vocabulary_order
+from serving.contract import (
+    MAX_TOKEN_CHARS,
+    NO_ID,
+    longest_match,
+    unknown_characters_message,
+    vocabulary_order,
+)
 from trainer.errors import VocabularyError
 from trainer.jsonfile import read_json_object, write_json_atomic
 from trainer.tokenizers import segment, vocabulary_tokens
@@ -37,7 +43,9 @@ class Vocabulary:
         if not self.tokens:
             raise VocabularyError("a vocabulary needs at least one token")
         if any(not isinstance(t, str) or not 1 <= len(t) <= MAX_TOKEN_CHARS for t in self.tokens):
-            raise VocabularyError(f"vocabulary tokens must be strings of 1 to {MAX_TOKEN_CHARS} characters")
+            raise VocabularyError(
+                f"vocabulary tokens must be strings of 1 to {MAX_TOKEN_CHARS} characters"
+            )
         if list(self.tokens) != sorted(set(self.tokens)):
             raise VocabularyError("vocabulary tokens must be unique and in code-point order")
         if self.tokenizer == "char" and any(len(t) != 1 for t in self.tokens):
@@ -48,8 +56,9 @@ class Vocabulary:
         object.__setattr__(self, "_longest", max(len(t) for t in self.tokens))
 
     @classmethod
-    def from_text(cls, text: str, tokenizer: str = "char", min_count: int = 1,
-                  max_vocab: int | None = None) -> "Vocabulary":
+    def from_text(
+        cls, text: str, tokenizer: str = "char", min_count: int = 1, max_vocab: int | None = None
+    ) -> Vocabulary:
         return build(text, tokenizer, min_count, max_vocab)[0]
 
     @property
@@ -101,11 +110,16 @@ class Vocabulary:
         return "".join(self.tokens[i] for i in ids)
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "tokenizer": self.tokenizer, "size": self.size,
-                "fingerprint": self.fingerprint, "tokens": list(self.tokens)}
+        return {
+            "format": FORMAT,
+            "tokenizer": self.tokenizer,
+            "size": self.size,
+            "fingerprint": self.fingerprint,
+            "tokens": list(self.tokens),
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Vocabulary":
+    def from_json(cls, data: dict) -> Vocabulary:
         if not isinstance(data, dict):
             raise VocabularyError(f"not a {FORMAT} document")
         try:
@@ -116,9 +130,13 @@ class Vocabulary:
             else:
                 raise VocabularyError(f"not a {FORMAT} document")
         except TypeError:
-            raise VocabularyError("vocabulary file is corrupted: tokens are not a list of strings") from None
+            raise VocabularyError(
+                "vocabulary file is corrupted: tokens are not a list of strings"
+            ) from None
         if data.get("fingerprint") not in (None, vocab.fingerprint):
-            raise VocabularyError("vocabulary file is corrupted: fingerprint does not match its tokens")
+            raise VocabularyError(
+                "vocabulary file is corrupted: fingerprint does not match its tokens"
+            )
         return vocab
 
     def save(self, directory: os.PathLike | str) -> Path:
@@ -128,7 +146,7 @@ class Vocabulary:
         return path
 
     @classmethod
-    def load(cls, directory: os.PathLike | str) -> "Vocabulary":
+    def load(cls, directory: os.PathLike | str) -> Vocabulary:
         path = Path(directory) / FILE_NAME
         data = read_json_object(path, VocabularyError, f"no {FILE_NAME} in {directory}")
         try:
@@ -148,8 +166,9 @@ def _ids_of(pieces: list[str], ids: dict[str, int]) -> np.ndarray:
     return np.asarray(out, dtype=np.int32)
 
 
-def build(text: str, tokenizer: str = "char", min_count: int = 1,
-          max_vocab: int | None = None) -> tuple[Vocabulary, np.ndarray]:
+def build(
+    text: str, tokenizer: str = "char", min_count: int = 1, max_vocab: int | None = None
+) -> tuple[Vocabulary, np.ndarray]:
     """The vocabulary of a corpus and the corpus encoded with it (one segmentation pass)."""
     if tokenizer == "char":
         vocabulary = Vocabulary(vocabulary_order(text), "char")

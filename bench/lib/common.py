@@ -13,8 +13,9 @@ import platform
 import socket
 import statistics
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CHARLOOM = str(Path(sys.executable).parent / "charloom")  # the installed command, as a user runs it
@@ -48,6 +49,7 @@ def load_average() -> list[float]:
 def _version(module: str) -> str | None:
     try:
         from importlib.metadata import version
+
         return version(module)
     except Exception:  # not installed: the field stays empty
         return None
@@ -62,7 +64,7 @@ def machine_info() -> dict[str, Any]:
     except (ValueError, OSError):
         pass
     return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "memory_gib": memory_gib,
@@ -82,9 +84,11 @@ def print_machine(info: dict[str, Any]) -> None:
 
 def machine_line(info: dict[str, Any]) -> str:
     load = ", ".join(f"{x:.2f}" for x in info.get("load_average", []))
-    return (f"{info['date']}, {info['cpu_count']} x {info['cpu_model']}, {info['memory_gib']} GiB, "
-            f"load {load}; TF {info['tensorflow']}, Keras {info['keras']}, Ray {info['ray']}, "
-            f"grpcio {info['grpcio']}, Python {info['python']}")
+    return (
+        f"{info['date']}, {info['cpu_count']} x {info['cpu_model']}, {info['memory_gib']} GiB, "
+        f"load {load}; TF {info['tensorflow']}, Keras {info['keras']}, Ray {info['ray']}, "
+        f"grpcio {info['grpcio']}, Python {info['python']}"
+    )
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -121,15 +125,28 @@ def write_results(name: str, data: dict[str, Any], markdown: str, quick: bool = 
     return RESULTS_DIR / f"{stem}.json"
 
 
-def target_line(description: str, measured: float, target: float, higher_is_better: bool = True,
-                unit: str = "x") -> dict[str, Any]:
+def target_line(
+    description: str, measured: float, target: float, higher_is_better: bool = True, unit: str = "x"
+) -> dict[str, Any]:
     met = measured >= target if higher_is_better else measured <= target
-    return {"target": description, "measured": round(measured, 3), "threshold": target,
-            "unit": unit, "higher_is_better": higher_is_better, "met": bool(met)}
+    return {
+        "target": description,
+        "measured": round(measured, 3),
+        "threshold": target,
+        "unit": unit,
+        "higher_is_better": higher_is_better,
+        "met": bool(met),
+    }
 
 
 def targets_markdown(targets: Sequence[dict[str, Any]]) -> str:
-    rows = [(t["target"], f"{t['measured']:.2f}{t['unit']}",
-             f"{'>=' if t.get('higher_is_better', True) else '<='} {t['threshold']}{t['unit']}",
-             "met" if t["met"] else "**missed**") for t in targets]
+    rows = [
+        (
+            t["target"],
+            f"{t['measured']:.2f}{t['unit']}",
+            f"{'>=' if t.get('higher_is_better', True) else '<='} {t['threshold']}{t['unit']}",
+            "met" if t["met"] else "**missed**",
+        )
+        for t in targets
+    ]
     return markdown_table(("target", "measured", "threshold", "result"), rows)

@@ -15,13 +15,19 @@ import time
 PAYLOAD_BYTES = 4 * 1024 + 4 * 65 + 64  # state [1, 1024] float32 + logits [1, 65] + framing
 
 
-def _serve(port: int, ready: "multiprocessing.Event") -> None:
+def _serve(port: int, ready: multiprocessing.Event) -> None:
     import grpc
 
     payload = b"x" * PAYLOAD_BYTES
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "bench.Echo", {"Call": grpc.unary_unary_rpc_method_handler(lambda request, context: payload)})])
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(
+                "bench.Echo",
+                {"Call": grpc.unary_unary_rpc_method_handler(lambda request, context: payload)},
+            )
+        ]
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     ready.set()

@@ -1,6 +1,7 @@
 """One training-knob measurement in its own process (thread pools are fixed at TF start-up).
 
-    python -m bench.lib.knobs_worker speed   --cell gru --units 384 --batch 64 --seq 100 [--jit] [--mixed-precision] [--threads 2]
+    python -m bench.lib.knobs_worker speed   --cell gru --units 384 --batch 64 --seq 100
+        [--jit] [--mixed-precision] [--threads 2]
     python -m bench.lib.knobs_worker quality --cell gru --units 384 --batch 64 --seq 100 --lr 0.003 \
         --seconds 120 [--carry-state]
 
@@ -40,9 +41,16 @@ def setup(args):
     corpus = load_corpus("shakespeare")
     vocabulary = Vocabulary.from_text(corpus.text)
     split = split_ids(vocabulary.encode(corpus.text), 0.1)
-    config = TrainingConfig(cell=args.cell, units=(args.units,), embedding_dim=64, batch_size=args.batch,
-                            seq_len=args.seq, learning_rate=args.lr, jit_compile=args.jit,
-                            mixed_precision=args.mixed_precision)
+    config = TrainingConfig(
+        cell=args.cell,
+        units=(args.units,),
+        embedding_dim=64,
+        batch_size=args.batch,
+        seq_len=args.seq,
+        learning_rate=args.lr,
+        jit_compile=args.jit,
+        mixed_precision=args.mixed_precision,
+    )
     return config, vocabulary, split
 
 
@@ -55,10 +63,15 @@ def speed(args) -> dict:
 
     config, vocabulary, split = setup(args)
     model = build_model(config, vocabulary.size)
-    model.compile(optimizer=make_optimizer(config), jit_compile=config.jit_compile,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=make_optimizer(config),
+        jit_compile=config.jit_compile,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     steps = max(4, round(args.chars_per_epoch / (args.batch * args.seq)))
-    data = training_dataset(split.train, config.seq_len, config.batch_size, 0, 0, args.epochs, steps)
+    data = training_dataset(
+        split.train, config.seq_len, config.batch_size, 0, 0, args.epochs, steps
+    )
     timer = EpochTimer()
     model.fit(data, epochs=args.epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0)
     per_epoch = [steps * args.batch * args.seq / s for s in timer.train_seconds]
@@ -72,10 +85,12 @@ def carrying_model(config, base):
     from trainer.model import EMBEDDING, LOGITS, rnn_layers, state_names, states_per_layer
 
     ids = keras.Input(batch_shape=(config.batch_size, config.seq_len), dtype="int32")
-    states = [keras.Input(batch_shape=(config.batch_size, units)) for _, units in state_names(config)]
+    states = [
+        keras.Input(batch_shape=(config.batch_size, units)) for _, units in state_names(config)
+    ]
     x, finals, k = base.get_layer(EMBEDDING)(ids), [], states_per_layer(config)
     for i, layer in enumerate(rnn_layers(base, config)):
-        x, *final = layer(x, initial_state=states[i * k:(i + 1) * k])
+        x, *final = layer(x, initial_state=states[i * k : (i + 1) * k])
         finals += final
         x = base.get_layer(f"dropout_{i}")(x)
     return keras.Model([ids, *states], [base.get_layer(LOGITS)(x), *finals])
@@ -99,7 +114,9 @@ def quality(args) -> dict:
     def train_step(x, y, states):
         with tf.GradientTape() as tape:
             logits, *final = model([x, *states], training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            loss = tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+            )
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return loss, final
 
@@ -113,13 +130,18 @@ def quality(args) -> dict:
         offset = int(rng.integers(0, config.seq_len))
         for t in range((length - offset - 1) // config.seq_len):
             a = offset + t * config.seq_len
-            yield streams[:, a:a + config.seq_len], streams[:, a + 1:a + config.seq_len + 1]
+            yield streams[:, a : a + config.seq_len], streams[:, a + 1 : a + config.seq_len + 1]
 
     started, steps, epoch, done = time.perf_counter(), 0, 0, False
     while not done:
         states = zeros
-        batches = carried_batches() if args.carry_state else training_dataset(
-            split.train, config.seq_len, config.batch_size, 0, epoch, epoch + 1)
+        batches = (
+            carried_batches()
+            if args.carry_state
+            else training_dataset(
+                split.train, config.seq_len, config.batch_size, 0, epoch, epoch + 1
+            )
+        )
         for x, y in batches:
             _, final = train_step(tf.constant(x), tf.constant(y), states)
             states = final if args.carry_state else zeros
@@ -131,8 +153,13 @@ def quality(args) -> dict:
     trained = time.perf_counter() - started
     base.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     val_loss = base.evaluate(validation_dataset(split.validation, 100, 64), verbose=0)
-    return {"steps": steps, "train_seconds": trained, "epochs": steps * config.batch_size * config.seq_len / len(train),
-            "chars_per_sec": steps * config.batch_size * config.seq_len / trained, "val_bpc": val_loss / math.log(2)}
+    return {
+        "steps": steps,
+        "train_seconds": trained,
+        "epochs": steps * config.batch_size * config.seq_len / len(train),
+        "chars_per_sec": steps * config.batch_size * config.seq_len / trained,
+        "val_bpc": val_loss / math.log(2),
+    }
 
 
 def main() -> int:
@@ -153,7 +180,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.what == "quality" and args.mixed_precision:
         # quality's hand-written loop applies gradients itself; Keras' loss scaling runs under fit
-        parser.error("--mixed-precision is measured by 'speed' only (model.fit applies the loss scaling)")
+        parser.error(
+            "--mixed-precision is measured by 'speed' only (model.fit applies the loss scaling)"
+        )
     result = speed(args) if args.what == "speed" else quality(args)
     print("RESULT " + json.dumps({"args": vars(args), **result}), flush=True)
     return 0

@@ -28,16 +28,16 @@ class BenchModel:
     weights: str  # "random (seed 0)" or the checkpoint path
 
 
-def prepare_model(model_base_path: Path, config_name: str = "tutorial-gru1024",
-                  checkpoint: Path | None = None) -> BenchModel:
+def prepare_model(
+    model_base_path: Path, config_name: str = "tutorial-gru1024", checkpoint: Path | None = None
+) -> BenchModel:
     """Build (or load) the model and export it as version 1 under ``model_base_path``."""
     import keras
 
     from trainer.checkpoints import read_checkpoint
-    from trainer.model import load_model
-    from trainer.runs import resolve_checkpoint
     from trainer.export import export_saved_model
-    from trainer.model import build_model
+    from trainer.model import build_model, load_model
+    from trainer.runs import resolve_checkpoint
 
     corpus = load_corpus("shakespeare")
     if checkpoint is not None:
@@ -50,8 +50,9 @@ def prepare_model(model_base_path: Path, config_name: str = "tutorial-gru1024",
         keras.utils.set_random_seed(0)
         model = build_model(config, vocabulary.size)
         weights = "random (seed 0)"
-    path = export_saved_model(model, config, vocabulary, model_base_path,
-                              {"source": {"benchmark": "bench/serving.py"}})
+    path = export_saved_model(
+        model, config, vocabulary, model_base_path, {"source": {"benchmark": "bench/serving.py"}}
+    )
     return BenchModel(model, config, vocabulary, path, corpus.text, weights)
 
 
@@ -65,7 +66,9 @@ class TutorialLoop:
     tutorial's OneStep does, for reference.
     """
 
-    def __init__(self, bench_model: BenchModel, compiled: bool = False, temperature: float = 1.0) -> None:
+    def __init__(
+        self, bench_model: BenchModel, compiled: bool = False, temperature: float = 1.0
+    ) -> None:
         import tensorflow as tf
 
         if bench_model.config.num_layers != 1:
@@ -117,7 +120,7 @@ def matvec_floor_numpy(kernel: np.ndarray, steps: int) -> float:
         h @ kernel
     started = time.perf_counter()
     for _ in range(steps):
-        h = np.tanh((h @ kernel)[:, :kernel.shape[0]])
+        h = np.tanh((h @ kernel)[:, : kernel.shape[0]])
     return time.perf_counter() - started
 
 

@@ -24,17 +24,35 @@ from bench.lib.common import CHARLOOM, REPO, free_port, percentile
 class ServerProcess:
     """`charloom serve` on loopback, started with the given flags, ready when constructed."""
 
-    def __init__(self, model_base_path: Path, batching: bool, extra_flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, model_base_path: Path, batching: bool, extra_flags: tuple[str, ...] = ()
+    ) -> None:
         self.port, self.monitoring_port = free_port(), free_port()
         self.target = f"127.0.0.1:{self.port}"
-        command = [CHARLOOM, "serve", "--model-base-path", str(model_base_path), "--host", "127.0.0.1",
-                   "--port", str(self.port), "--rest-api-port", str(self.monitoring_port),
-                   "--file-system-poll-wait-seconds", "0", *extra_flags]
+        command = [
+            CHARLOOM,
+            "serve",
+            "--model-base-path",
+            str(model_base_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--rest-api-port",
+            str(self.monitoring_port),
+            "--file-system-poll-wait-seconds",
+            "0",
+            *extra_flags,
+        ]
         if batching:
             command.append("--enable-batching")
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"charloom-bench-serve-{self.port}.log"
+        self.log_path = (
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"charloom-bench-serve-{self.port}.log"
+        )
         self._log = open(self.log_path, "w")
-        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO
+        )
         from serving.client.generator import GenerationClient
 
         with GenerationClient(self.target, timeout=30) as client:
@@ -44,8 +62,14 @@ class ServerProcess:
         """(sum, count) of the processed-batch-size histogram, for a mean over an interval."""
         url = f"http://127.0.0.1:{self.monitoring_port}/monitoring/prometheus/metrics"
         text = urllib.request.urlopen(url, timeout=10).read().decode()
-        total = re.search(r"^:tensorflow:serving:batching_session:processed_batch_size_sum\S* (\S+)$", text, re.M)
-        count = re.search(r"^:tensorflow:serving:batching_session:processed_batch_size_count\S* (\S+)$", text, re.M)
+        total = re.search(
+            r"^:tensorflow:serving:batching_session:processed_batch_size_sum\S* (\S+)$", text, re.M
+        )
+        count = re.search(
+            r"^:tensorflow:serving:batching_session:processed_batch_size_count\S* (\S+)$",
+            text,
+            re.M,
+        )
         return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
 
     def stop(self) -> None:
@@ -57,16 +81,24 @@ class ServerProcess:
             self._process.wait()
         self._log.close()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def _client_process(target: str, threads: int, steps: int, prompt: str, seed_base: int, steps_per_call: int,
-                    ready: "multiprocessing.Queue", start: "multiprocessing.Event",
-                    results: "multiprocessing.Queue") -> None:
+def _client_process(
+    target: str,
+    threads: int,
+    steps: int,
+    prompt: str,
+    seed_base: int,
+    steps_per_call: int,
+    ready: multiprocessing.Queue,
+    start: multiprocessing.Event,
+    results: multiprocessing.Queue,
+) -> None:
     from serving.client.generator import GenerationClient
 
     client = GenerationClient(target, timeout=120, steps_per_call=steps_per_call)
@@ -100,17 +132,39 @@ class StreamsResult:
     mean_batch_size: float | None
 
 
-def run_streams(server: ServerProcess, streams: int, steps: int, prompt: str = "ROMEO:",
-                client_processes: int = 2, steps_per_call: int = 16) -> StreamsResult:
+def run_streams(
+    server: ServerProcess,
+    streams: int,
+    steps: int,
+    prompt: str = "ROMEO:",
+    client_processes: int = 2,
+    steps_per_call: int = 16,
+) -> StreamsResult:
     """``streams`` concurrent generations of ``steps`` characters, spread over client processes,
     each Predict call sampling ``steps_per_call`` characters (1 = one step call per character)."""
     context = multiprocessing.get_context("spawn")
     processes = max(1, min(client_processes, streams))
-    shares = [streams // processes + (1 if i < streams % processes else 0) for i in range(processes)]
+    shares = [
+        streams // processes + (1 if i < streams % processes else 0) for i in range(processes)
+    ]
     ready, results, start = context.Queue(), context.Queue(), context.Event()
-    workers = [context.Process(target=_client_process,
-                               args=(server.target, share, steps, prompt, 1000 * i, steps_per_call, ready, start, results))
-               for i, share in enumerate(shares)]
+    workers = [
+        context.Process(
+            target=_client_process,
+            args=(
+                server.target,
+                share,
+                steps,
+                prompt,
+                1000 * i,
+                steps_per_call,
+                ready,
+                start,
+                results,
+            ),
+        )
+        for i, share in enumerate(shares)
+    ]
     for worker in workers:
         worker.start()
     for _ in workers:
@@ -132,8 +186,16 @@ def run_streams(server: ServerProcess, streams: int, steps: int, prompt: str = "
             gaps.extend([(b - a) * 1000 / n] * n)
     chars = sum(n for s in stamps for _, n in s)
     batches = after[1] - before[1]
-    return StreamsResult(streams=streams, chars=chars, seconds=end - begin, chars_per_sec=chars / (end - begin),
-                         mean_ms=sum(gaps) / len(gaps), p50_ms=percentile(gaps, 50), p99_ms=percentile(gaps, 99),
-                         chunk_p50_ms=percentile(chunk_gaps, 50), chunk_p99_ms=percentile(chunk_gaps, 99),
-                         steps_per_call=steps_per_call,
-                         mean_batch_size=(after[0] - before[0]) / batches if batches else None)
+    return StreamsResult(
+        streams=streams,
+        chars=chars,
+        seconds=end - begin,
+        chars_per_sec=chars / (end - begin),
+        mean_ms=sum(gaps) / len(gaps),
+        p50_ms=percentile(gaps, 50),
+        p99_ms=percentile(gaps, 99),
+        chunk_p50_ms=percentile(chunk_gaps, 50),
+        chunk_p99_ms=percentile(chunk_gaps, 99),
+        steps_per_call=steps_per_call,
+        mean_batch_size=(after[0] - before[0]) / batches if batches else None,
+    )

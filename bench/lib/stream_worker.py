@@ -33,27 +33,54 @@ def main(root: str, runs: int) -> None:
     vocabulary = Vocabulary.from_text(load_corpus("shakespeare").text)
     config = load_config("tutorial-gru1024")
     keras.utils.set_random_seed(0)
-    path = export_saved_model(build_model(config, vocabulary.size), config, vocabulary,
-                              os.path.join(tempfile.mkdtemp(), "models"))
+    path = export_saved_model(
+        build_model(config, vocabulary.size),
+        config,
+        vocabulary,
+        os.path.join(tempfile.mkdtemp(), "models"),
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "charloom", "serve", "--model-base-path", str(path.parent), "--port", str(port),
-         "--host", "127.0.0.1", "--file-system-poll-wait-seconds", "0"], cwd=root,
+        [
+            sys.executable,
+            "-m",
+            "charloom",
+            "serve",
+            "--model-base-path",
+            str(path.parent),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--file-system-poll-wait-seconds",
+            "0",
+        ],
+        cwd=root,
         env={**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     out = {}
     try:
         for per_call in (16, 1):
-            with GenerationClient(f"127.0.0.1:{port}", timeout=60, steps_per_call=per_call) as client:
+            with GenerationClient(
+                f"127.0.0.1:{port}", timeout=60, steps_per_call=per_call
+            ) as client:
                 client.wait_until_ready(180)
-                client.generate("ROMEO:", max_new_tokens=40, seed=0)  # warm: connect, learn, first calls
+                client.generate(
+                    "ROMEO:", max_new_tokens=40, seed=0
+                )  # warm: connect, learn, first calls
                 times = []
                 for seed in range(runs):
-                    stamps = [(time.perf_counter(), len(chunk.text))
-                              for chunk in client.stream("ROMEO:", max_new_tokens=500, seed=seed)]
-                    times.append((stamps[-1][0] - stamps[0][0]) * 1000 / sum(n for _, n in stamps[1:]))
+                    stamps = [
+                        (time.perf_counter(), len(chunk.text))
+                        for chunk in client.stream("ROMEO:", max_new_tokens=500, seed=seed)
+                    ]
+                    times.append(
+                        (stamps[-1][0] - stamps[0][0]) * 1000 / sum(n for _, n in stamps[1:])
+                    )
                 out[str(per_call)] = times
     finally:
         server.terminate()

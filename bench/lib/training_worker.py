@@ -1,6 +1,7 @@
 """One measured training run in its own process (logical CPU devices are fixed at TF start-up).
 
-    python -m bench.lib.training_worker --mode charloom|plain|plain-mirrored --replicas N --config C --steps S --epochs E
+    python -m bench.lib.training_worker --mode charloom|plain|plain-mirrored --replicas N --config C
+        --steps S --epochs E
 
 Prints one line ``RESULT {json}``: per-epoch training characters/s (validation excluded) and
 epoch wall seconds, for ``charloom train`` (trainer.training.train) or a plain ``model.fit``.
@@ -54,9 +55,12 @@ def run_charloom(config, corpus, replicas: int) -> dict:
         started = time.perf_counter()
         result = train(config, corpus, Path(tmp) / "run", strategy=strategy, verbose=0)
         total = time.perf_counter() - started
-    return {"chars_per_sec": [h["chars_per_sec"] for h in result.history],
-            "epoch_seconds": [h["epoch_seconds"] for h in result.history], "total_seconds": total,
-            "val_bpc": [h.get("val_bpc") for h in result.history]}
+    return {
+        "chars_per_sec": [h["chars_per_sec"] for h in result.history],
+        "epoch_seconds": [h["epoch_seconds"] for h in result.history],
+        "total_seconds": total,
+        "val_bpc": [h.get("val_bpc") for h in result.history],
+    }
 
 
 def run_plain(config, corpus, strategy=None) -> dict:
@@ -76,21 +80,42 @@ def run_plain(config, corpus, strategy=None) -> dict:
     keras.utils.set_random_seed(config.seed)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(config, vocabulary.size)
-        model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    train_data = training_dataset(split.train, config.seq_len, config.batch_size, config.seed,
-                                  first_epoch=0, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch)
-    val_data = validation_dataset(split.validation, config.seq_len, config.batch_size,
-                                  steps=config.validation_steps)
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+    train_data = training_dataset(
+        split.train,
+        config.seq_len,
+        config.batch_size,
+        config.seed,
+        first_epoch=0,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+    )
+    val_data = validation_dataset(
+        split.validation, config.seq_len, config.batch_size, steps=config.validation_steps
+    )
     timer = EpochTimer()
     started = time.perf_counter()
-    history = model.fit(train_data, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
-                        validation_data=val_data, callbacks=[timer], shuffle=False, verbose=0)
+    history = model.fit(
+        train_data,
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        validation_data=val_data,
+        callbacks=[timer],
+        shuffle=False,
+        verbose=0,
+    )
     total = time.perf_counter() - started
     chars = config.steps_per_epoch * config.batch_size * config.seq_len
-    return {"chars_per_sec": [chars / s for s in timer.train_seconds], "epoch_seconds": timer.epoch_seconds,
-            "total_seconds": total, "val_bpc": [v / 0.6931471805599453 for v in history.history["val_loss"]]}
+    return {
+        "chars_per_sec": [chars / s for s in timer.train_seconds],
+        "epoch_seconds": timer.epoch_seconds,
+        "total_seconds": total,
+        "val_bpc": [v / 0.6931471805599453 for v in history.history["val_loss"]],
+    }
 
 
 def main() -> int:
@@ -106,9 +131,16 @@ def main() -> int:
     from trainer.config import load_config
     from trainer.corpus import load_corpus
 
-    config = load_config(args.config, {"epochs": args.epochs, "steps_per_epoch": args.steps,
-                                       "validation_steps": args.validation_steps,
-                                       "early_stopping_patience": None, "reduce_lr_patience": None})
+    config = load_config(
+        args.config,
+        {
+            "epochs": args.epochs,
+            "steps_per_epoch": args.steps,
+            "validation_steps": args.validation_steps,
+            "early_stopping_patience": None,
+            "reduce_lr_patience": None,
+        },
+    )
     corpus = load_corpus("shakespeare")
     if args.mode == "charloom":
         result = run_charloom(config, corpus, args.replicas)
@@ -120,7 +152,9 @@ def main() -> int:
         result = run_plain(config, corpus, tf.distribute.MirroredStrategy(devices=["/cpu:0"]))
     else:
         result = run_plain(config, corpus)
-    print("RESULT " + json.dumps({"mode": args.mode, "replicas": args.replicas, **result}), flush=True)
+    print(
+        "RESULT " + json.dumps({"mode": args.mode, "replicas": args.replicas, **result}), flush=True
+    )
     return 0
 
 

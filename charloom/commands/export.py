@@ -7,12 +7,19 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
-        "export", help="export a run's best checkpoint as the next SavedModel version for TF Serving")
+        "export",
+        help="export a run's best checkpoint as the next SavedModel version for TF Serving",
+    )
     source = export.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="run directory (its best/ checkpoint is exported)")
-    source.add_argument("--checkpoint", help="a checkpoint directory, e.g. runs/NAME/checkpoints/epoch-0003")
-    export.add_argument("--model-base-path", required=True,
-                        help="TF Serving model base path; the model is written to <path>/<N+1>/")
+    source.add_argument(
+        "--checkpoint", help="a checkpoint directory, e.g. runs/NAME/checkpoints/epoch-0003"
+    )
+    export.add_argument(
+        "--model-base-path",
+        required=True,
+        help="TF Serving model base path; the model is written to <path>/<N+1>/",
+    )
     export.set_defaults(handler=_export)
 
 

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.client.vocabulary import TokenVocabulary
 from serving.client.errors import IncompatibleModelError
-from serving.contract import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE, SAMPLED_IDS, STEP,
-                              TEXT)
 from serving.client.model_signature import StepSignature
 from serving.client.sampling import SamplingParams
+from serving.client.vocabulary import TokenVocabulary
+from serving.contract import (
+    DETOKENIZE,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    PREFILL,
+    SAMPLE,
+    SAMPLED_IDS,
+    STEP,
+    TEXT,
+)
 
 States = dict[str, np.ndarray]
 
@@ -38,12 +47,15 @@ class SignatureBackend:
     def close(self) -> None:
         """Release the connection or the session."""
 
-    def _outputs(self, signature_name: str, inputs: dict[str, np.ndarray], head: str) -> tuple[np.ndarray, States]:
+    def _outputs(
+        self, signature_name: str, inputs: dict[str, np.ndarray], head: str
+    ) -> tuple[np.ndarray, States]:
         out = self._run(signature_name, inputs)
         missing = [n for n in (head, *self.signature.state_names) if n not in out]
         if missing:
-            raise IncompatibleModelError(f"{self.description}: {signature_name} returned no "
-                                         f"{', '.join(missing)}")
+            raise IncompatibleModelError(
+                f"{self.description}: {signature_name} returned no {', '.join(missing)}"
+            )
         return out[head], {n: out[n] for n in self.signature.state_names}
 
     def detokenize(self, ids: np.ndarray) -> list[str]:
@@ -53,26 +65,38 @@ class SignatureBackend:
             raise IncompatibleModelError(f"{self.description}: {DETOKENIZE} returned no {TEXT!r}")
         return [t.decode("utf-8") for t in np.asarray(out[TEXT]).reshape(-1).tolist()]
 
-    def prefill(self, ids: np.ndarray, lengths: np.ndarray,
-                states: States | None = None) -> tuple[np.ndarray, States]:
+    def prefill(
+        self, ids: np.ndarray, lengths: np.ndarray, states: States | None = None
+    ) -> tuple[np.ndarray, States]:
         """Feed right-padded prompt tokens [rows, width] (zero states unless given): logits [rows, V]
         after each row's last fed token, and the states."""
         states = self.signature.zero_states(len(ids)) if states is None else states
-        return self._outputs(PREFILL, {INPUT_IDS: np.asarray(ids, np.int32),
-                                       LENGTHS: np.asarray(lengths, np.int32), **states}, LOGITS)
+        return self._outputs(
+            PREFILL,
+            {
+                INPUT_IDS: np.asarray(ids, np.int32),
+                LENGTHS: np.asarray(lengths, np.int32),
+                **states,
+            },
+            LOGITS,
+        )
 
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
         """Feed one id per row ([rows, 1]): logits [rows, V] and the new states."""
         return self._outputs(STEP, {INPUT_IDS: np.asarray(ids, np.int32), **states}, LOGITS)
 
-    def sample(self, ids: np.ndarray, states: States, uniforms: np.ndarray,
-               params: SamplingParams) -> tuple[np.ndarray, States]:
+    def sample(
+        self, ids: np.ndarray, states: States, uniforms: np.ndarray, params: SamplingParams
+    ) -> tuple[np.ndarray, States]:
         """Feed ids [rows, 1] and sample ``uniforms.shape[1]`` tokens in the model (its ``sample``
         signature): the sampled ids [rows, steps] and the states before the last one is fed."""
-        inputs = {INPUT_IDS: np.asarray(ids, np.int32), **states,
-                  **self.signature.sample_inputs(params, uniforms)}
+        inputs = {
+            INPUT_IDS: np.asarray(ids, np.int32),
+            **states,
+            **self.signature.sample_inputs(params, uniforms),
+        }
         sampled, new_states = self._outputs(SAMPLE, inputs, SAMPLED_IDS)
-        return sampled[:, :uniforms.shape[1]], new_states
+        return sampled[:, : uniforms.shape[1]], new_states
 
     @staticmethod
     def select_rows(states: States, rows: np.ndarray) -> States:

@@ -1,7 +1,8 @@
 """The sampling loop shared by every backend: prefill, then one call per block of characters.
 
 All prompts are prefilled together (one call per chunk of the model's prefill width); each
-prompt's logits and states are repeated for its samples; then each call either samples a block of characters in the model (its ``sample``
+prompt's logits and states are repeated for its samples; then each call either samples a block
+of characters in the model (its ``sample``
 signature, given the row's next uniforms) or feeds one character (``serving_default``) and
 samples the next here, with the states passed back. Rows that hit a stop string leave the
 batch. Text is yielded as it is produced (held back only while it could be the start of a stop
@@ -12,15 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from serving.client.backends import SignatureBackend, States
-from serving.client.vocabulary import TokenVocabulary
 from serving.client.errors import SamplingArgumentError
 from serving.client.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
 from serving.client.stop_strings import StopStringScanner
+from serving.client.vocabulary import TokenVocabulary
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class GenerationResult:
     model_version: int | None = None  # the served version that generated it (None: not known)
 
 
-def validate_counts(prompts: Sequence[str], num_samples: int, max_new_tokens: int) -> tuple[str, ...]:
+def validate_counts(
+    prompts: Sequence[str], num_samples: int, max_new_tokens: int
+) -> tuple[str, ...]:
     if isinstance(prompts, str):
         prompts = (prompts,)
     prompts = tuple(prompts)
@@ -82,7 +85,8 @@ def validate_counts(prompts: Sequence[str], num_samples: int, max_new_tokens: in
         if not isinstance(prompt, str) or not prompt:
             raise SamplingArgumentError(
                 f"prompt {i} is {prompt!r}: prompts must be non-empty strings (the model needs at "
-                "least one character to start from)")
+                "least one character to start from)"
+            )
     for name, value in (("num_samples", num_samples), ("max_new_tokens", max_new_tokens)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise SamplingArgumentError(f"{name} must be an integer >= 1, got {value!r}")
@@ -94,11 +98,13 @@ def pad_prompts(encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([len(e) for e in encoded], dtype=np.int32)
     ids = np.zeros((len(encoded), int(lengths.max())), dtype=np.int32)
     for row, e in enumerate(encoded):
-        ids[row, :len(e)] = e
+        ids[row, : len(e)] = e
     return ids, lengths
 
 
-def prefill_prompts(backend: SignatureBackend, encoded: Sequence[np.ndarray]) -> tuple[np.ndarray, States]:
+def prefill_prompts(
+    backend: SignatureBackend, encoded: Sequence[np.ndarray]
+) -> tuple[np.ndarray, States]:
     """Feed every prompt from zero states: logits after each prompt's last token, and the states.
 
     A model with a fixed ``prefill`` width takes the prompts in chunks of that many tokens, one
@@ -112,14 +118,18 @@ def prefill_prompts(backend: SignatureBackend, encoded: Sequence[np.ndarray]) ->
     states = None
     for start in range(0, ids.shape[1], width):
         chunk = np.zeros((len(ids), width), np.int32)
-        piece = ids[:, start:start + width]
-        chunk[:, :piece.shape[1]] = piece
+        piece = ids[:, start : start + width]
+        chunk[:, : piece.shape[1]] = piece
         logits, states = backend.prefill(chunk, np.clip(lengths - start, 0, width), states)
     return logits, states
 
 
-def stream_generation(backend: SignatureBackend, vocabulary: TokenVocabulary, request: GenerationRequest,
-                      steps_per_call: int = 1) -> Iterator[TextChunk]:
+def stream_generation(
+    backend: SignatureBackend,
+    vocabulary: TokenVocabulary,
+    request: GenerationRequest,
+    steps_per_call: int = 1,
+) -> Iterator[TextChunk]:
     """Yield text chunks as characters are sampled; every row ends with a chunk carrying its reason.
 
     Prompts must already be checked against ``vocabulary`` (`TextGenerator` does this before any
@@ -145,8 +155,14 @@ def stream_generation(backend: SignatureBackend, vocabulary: TokenVocabulary, re
     while True:
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
-            chunk = _scan_block(TextChunk(row // n, row % n, ""), scanners[row], vocabulary.tokens,
-                                block[position], produced, request.max_new_tokens)
+            chunk = _scan_block(
+                TextChunk(row // n, row % n, ""),
+                scanners[row],
+                vocabulary.tokens,
+                block[position],
+                produced,
+                request.max_new_tokens,
+            )
             keep[position] = chunk.finish_reason is None
             if chunk.text or chunk.finish_reason:
                 yield chunk
@@ -158,8 +174,12 @@ def stream_generation(backend: SignatureBackend, vocabulary: TokenVocabulary, re
             states = backend.select_rows(states, kept)
             active, block = active[kept], block[kept]
             generators = [generators[i] for i in kept.tolist()]
-            log.debug("%d row(s) stopped after %d characters; %d left", len(keep) - len(kept),
-                      produced, len(kept))
+            log.debug(
+                "%d row(s) stopped after %d characters; %d left",
+                len(keep) - len(kept),
+                produced,
+                len(kept),
+            )
         last_ids = block[:, -1:]
         steps = min(steps_per_call, request.max_new_tokens - produced)
         if in_model:
@@ -170,8 +190,14 @@ def stream_generation(backend: SignatureBackend, vocabulary: TokenVocabulary, re
             block = sample_next(logits, request.sampling, generators)[:, None]
 
 
-def _scan_block(row: TextChunk, scanner: StopStringScanner, tokens: Sequence[str], ids: np.ndarray,
-                produced: int, max_new_tokens: int) -> TextChunk:
+def _scan_block(
+    row: TextChunk,
+    scanner: StopStringScanner,
+    tokens: Sequence[str],
+    ids: np.ndarray,
+    produced: int,
+    max_new_tokens: int,
+) -> TextChunk:
     """``row``'s chunk for its new ``ids``, passed through its stop-string scanner up to the first
     stop or the length limit (then with the finish reason and the count of sampled tokens)."""
     parts = []
@@ -180,13 +206,15 @@ def _scan_block(row: TextChunk, scanner: StopStringScanner, tokens: Sequence[str
         if scanner.stopped or produced + offset == max_new_tokens:
             reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
             parts.append(scanner.flush())
-            return dataclasses.replace(row, text="".join(parts), finish_reason=reason,
-                                       new_tokens=produced + offset)
+            return dataclasses.replace(
+                row, text="".join(parts), finish_reason=reason, new_tokens=produced + offset
+            )
     return dataclasses.replace(row, text="".join(parts))
 
 
-def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk],
-                    model_version: int | None = None) -> list[GenerationResult]:
+def collect_results(
+    request: GenerationRequest, chunks: Iterator[TextChunk], model_version: int | None = None
+) -> list[GenerationResult]:
     """Join a stream into one result per row, ordered by prompt then sample."""
     parts: dict[int, list[str]] = {}
     finals: dict[int, TextChunk] = {}
@@ -199,8 +227,16 @@ def collect_results(request: GenerationRequest, chunks: Iterator[TextChunk],
     for row in range(request.rows):
         prompt_index, sample_index = divmod(row, request.num_samples)
         final = finals[row]
-        results.append(GenerationResult(
-            prompt=request.prompts[prompt_index], prompt_index=prompt_index, sample_index=sample_index,
-            text="".join(parts[row]), finish_reason=final.finish_reason, new_tokens=final.new_tokens,
-            seed=request.seed, model_version=model_version))
+        results.append(
+            GenerationResult(
+                prompt=request.prompts[prompt_index],
+                prompt_index=prompt_index,
+                sample_index=sample_index,
+                text="".join(parts[row]),
+                finish_reason=final.finish_reason,
+                new_tokens=final.new_tokens,
+                seed=request.seed,
+                model_version=model_version,
+            )
+        )
     return results

@@ -16,17 +16,29 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import grpc
 
 from serving import defaults
 from serving.client.backends import SignatureBackend, learn_vocabulary
 from serving.client.errors import ModelVersionUnloadedError, SamplingArgumentError
-from serving.client.generation import (GenerationRequest, GenerationResult, TextChunk, collect_results,
-                                       stream_generation, validate_counts)
-from serving.client.grpc_backend import (DEFAULT_RESUME_SECONDS, DEFAULT_TIMEOUT_SECONDS, GrpcBackend, RetryPolicy,
-                                         TlsOptions, open_channel)
+from serving.client.generation import (
+    GenerationRequest,
+    GenerationResult,
+    TextChunk,
+    collect_results,
+    stream_generation,
+    validate_counts,
+)
+from serving.client.grpc_backend import (
+    DEFAULT_RESUME_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    GrpcBackend,
+    RetryPolicy,
+    TlsOptions,
+    open_channel,
+)
 from serving.client.readiness import wait_until_serving
 from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.stop_strings import validate_stop_strings
@@ -43,9 +55,14 @@ log = logging.getLogger(__name__)
 
 
 def validate_steps_per_call(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS_PER_CALL:
-        raise SamplingArgumentError(f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], "
-                                    f"got {steps!r}")
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, int)
+        or not 1 <= steps <= MAX_STEPS_PER_CALL
+    ):
+        raise SamplingArgumentError(
+            f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], got {steps!r}"
+        )
     return steps
 
 
@@ -57,8 +74,12 @@ class TextGenerator:
     The text is the same either way.
     """
 
-    def __init__(self, backend: SignatureBackend | None = None, *,
-                 steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> None:
+    def __init__(
+        self,
+        backend: SignatureBackend | None = None,
+        *,
+        steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+    ) -> None:
         self.steps_per_call = validate_steps_per_call(steps_per_call)
         self._backend = backend
         self._vocabularies: dict[int | None, TokenVocabulary] = {}  # by model version
@@ -66,8 +87,9 @@ class TextGenerator:
         self._just_connected = False
 
     @classmethod
-    def from_saved_model(cls, saved_model_dir: str | os.PathLike, *,
-                         steps_per_call: int = DEFAULT_STEPS_PER_CALL) -> "TextGenerator":
+    def from_saved_model(
+        cls, saved_model_dir: str | os.PathLike, *, steps_per_call: int = DEFAULT_STEPS_PER_CALL
+    ) -> TextGenerator:
         """In-process generation from an exported SavedModel (reference for tests and benchmarks)."""
         from serving.client.local_backend import LocalBackend
 
@@ -107,16 +129,27 @@ class TextGenerator:
                 self._backend = backend
         return backend, self._vocabulary_of(backend)
 
-    def request(self, prompts: str | Sequence[str], *, num_samples: int = 1,
-                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0,
-                top_k: int = 0, top_p: float = 1.0, seed: int | None = None,
-                stop: str | Sequence[str] | None = None) -> GenerationRequest:
+    def request(
+        self,
+        prompts: str | Sequence[str],
+        *,
+        num_samples: int = 1,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+    ) -> GenerationRequest:
         """Validate arguments without any RPC (SamplingArgumentError on a bad one)."""
         return GenerationRequest(
             prompts=validate_counts(prompts, num_samples, max_new_tokens),
-            num_samples=int(num_samples), max_new_tokens=int(max_new_tokens),
+            num_samples=int(num_samples),
+            max_new_tokens=int(max_new_tokens),
             sampling=SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p),
-            seed=resolve_seed(seed), stop=validate_stop_strings(stop))
+            seed=resolve_seed(seed),
+            stop=validate_stop_strings(stop),
+        )
 
     def stream(self, prompts: str | Sequence[str], **options) -> Iterator[TextChunk]:
         """Text chunks as they are produced; options as for `request`.
@@ -148,8 +181,9 @@ class TextGenerator:
         backend, vocabulary = self._model_for_text()
         return self._stream_on(backend, vocabulary, request)
 
-    def _stream_on(self, backend: SignatureBackend, vocabulary: TokenVocabulary,
-                   request: GenerationRequest) -> Iterator[TextChunk]:
+    def _stream_on(
+        self, backend: SignatureBackend, vocabulary: TokenVocabulary, request: GenerationRequest
+    ) -> Iterator[TextChunk]:
         for prompt in request.prompts:
             vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
         return stream_generation(backend, vocabulary, request, self.steps_per_call)
@@ -158,7 +192,7 @@ class TextGenerator:
         if self._backend is not None:
             self._backend.close()
 
-    def __enter__(self) -> "TextGenerator":
+    def __enter__(self) -> TextGenerator:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -182,23 +216,40 @@ class GenerationClient(TextGenerator):
     (every pod behind a headless Service).
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, model_name: str = defaults.MODEL_NAME,
-                 version: int | None = None, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 retry: RetryPolicy = RetryPolicy(), tls_ca: str | os.PathLike | None = None,
-                 tls_server_name: str | None = None, wait_for_ready: bool = False,
-                 steps_per_call: int = DEFAULT_STEPS_PER_CALL,
-                 max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL,
-                 resume_seconds: float = DEFAULT_RESUME_SECONDS, load_balancing: str = "pick_first") -> None:
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        model_name: str = defaults.MODEL_NAME,
+        version: int | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy = RetryPolicy(),
+        tls_ca: str | os.PathLike | None = None,
+        tls_server_name: str | None = None,
+        wait_for_ready: bool = False,
+        steps_per_call: int = DEFAULT_STEPS_PER_CALL,
+        max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL,
+        resume_seconds: float = DEFAULT_RESUME_SECONDS,
+        load_balancing: str = "pick_first",
+    ) -> None:
         super().__init__(steps_per_call=steps_per_call)
         if not timeout or not timeout > 0:
             raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
         if not resume_seconds >= 0:
             raise SamplingArgumentError(f"resume_seconds must be >= 0, got {resume_seconds!r}")
         if tls_server_name is not None and tls_ca is None:
-            raise SamplingArgumentError("tls_server_name (--tls-server-name) needs tls_ca (--tls-ca): without a "
-                                        "CA the connection would not use TLS at all")
-        if isinstance(max_rows_per_call, bool) or not isinstance(max_rows_per_call, int) or max_rows_per_call < 1:
-            raise SamplingArgumentError(f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}")
+            raise SamplingArgumentError(
+                "tls_server_name (--tls-server-name) needs tls_ca (--tls-ca): without a "
+                "CA the connection would not use TLS at all"
+            )
+        if (
+            isinstance(max_rows_per_call, bool)
+            or not isinstance(max_rows_per_call, int)
+            or max_rows_per_call < 1
+        ):
+            raise SamplingArgumentError(
+                f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}"
+            )
         self.max_rows_per_call = max_rows_per_call
         self.target = target
         self.model_name = model_name
@@ -230,6 +281,13 @@ class GenerationClient(TextGenerator):
             self._channel.close()
 
     def _connect(self) -> GrpcBackend:
-        return GrpcBackend(self.target, self.model_name, self.version, timeout=self.timeout,
-                           wait_for_ready=self.wait_for_ready, channel=self.channel,
-                           max_rows=self.max_rows_per_call, resume_seconds=self.resume_seconds)
+        return GrpcBackend(
+            self.target,
+            self.model_name,
+            self.version,
+            timeout=self.timeout,
+            wait_for_ready=self.wait_for_ready,
+            channel=self.channel,
+            max_rows=self.max_rows_per_call,
+            resume_seconds=self.resume_seconds,
+        )

@@ -35,14 +35,24 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving import defaults
 from serving.client.backends import SignatureBackend
-from serving.client.errors import (DeadlineExceededError, GenerationError, IncompatibleModelError,
-                                   ModelVersionUnloadedError, RpcFailedError, ServerNotReadyError,
-                                   ServerUnavailableError)
+from serving.client.errors import (
+    DeadlineExceededError,
+    GenerationError,
+    IncompatibleModelError,
+    ModelVersionUnloadedError,
+    RpcFailedError,
+    ServerNotReadyError,
+    ServerUnavailableError,
+)
 from serving.client.model_signature import StepSignature
 from serving.client.readiness import is_serving, wait_until_serving
 from serving.contract import SIGNATURES
@@ -66,10 +76,14 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_attempts <= MAX_GRPC_ATTEMPTS:
-            raise GenerationError(f"max_attempts must be in [1, {MAX_GRPC_ATTEMPTS}] (gRPC's limit), "
-                                  f"got {self.max_attempts}")
+            raise GenerationError(
+                f"max_attempts must be in [1, {MAX_GRPC_ATTEMPTS}] (gRPC's limit), "
+                f"got {self.max_attempts}"
+            )
         if not 0 < self.initial_backoff <= self.max_backoff or self.backoff_multiplier < 1:
-            raise GenerationError("backoff needs 0 < initial_backoff <= max_backoff and multiplier >= 1")
+            raise GenerationError(
+                "backoff needs 0 < initial_backoff <= max_backoff and multiplier >= 1"
+            )
 
     def service_config(self, load_balancing: str = "pick_first") -> str:
         method_config: dict = {"name": [{"service": s} for s in RETRIED_SERVICES]}
@@ -81,7 +95,9 @@ class RetryPolicy:
                 "backoffMultiplier": self.backoff_multiplier,
                 "retryableStatusCodes": ["UNAVAILABLE"],
             }
-        return json.dumps({"methodConfig": [method_config], "loadBalancingConfig": [{load_balancing: {}}]})
+        return json.dumps(
+            {"methodConfig": [method_config], "loadBalancingConfig": [{load_balancing: {}}]}
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,20 +111,28 @@ class TlsOptions:
         try:
             ca = Path(self.ca_file).read_bytes()
         except OSError as exc:
-            raise GenerationError(f"cannot read TLS CA file {self.ca_file}: {exc.strerror}") from None
+            raise GenerationError(
+                f"cannot read TLS CA file {self.ca_file}: {exc.strerror}"
+            ) from None
         return grpc.ssl_channel_credentials(root_certificates=ca)
 
 
 LOAD_BALANCING = ("pick_first", "round_robin")
 
 
-def open_channel(target: str, retry: RetryPolicy = RetryPolicy(), tls: TlsOptions | None = None,
-                 load_balancing: str = "pick_first") -> grpc.Channel:
+def open_channel(
+    target: str,
+    retry: RetryPolicy = RetryPolicy(),
+    tls: TlsOptions | None = None,
+    load_balancing: str = "pick_first",
+) -> grpc.Channel:
     """The client's channel. ``round_robin`` spreads calls over every address the target resolves
     to: with ``dns:///SERVICE:8500`` and a headless Kubernetes Service, over every serving pod, and
     it picks up pods as DNS changes (a long-lived channel otherwise stays on one pod)."""
     if load_balancing not in LOAD_BALANCING:
-        raise GenerationError(f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, got {load_balancing!r}")
+        raise GenerationError(
+            f"load_balancing must be one of {', '.join(LOAD_BALANCING)}, got {load_balancing!r}"
+        )
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", retry.service_config(load_balancing)),
@@ -135,17 +159,22 @@ def rpc_failure(exc: grpc.RpcError, rpc: str, where: str, timeout: float | None)
         deadline = f"its {timeout:g}s deadline" if timeout else "the deadline"
         return DeadlineExceededError(
             f"{rpc} to {where} did not finish within {deadline} (DEADLINE_EXCEEDED); "
-            "raise --timeout or check the server's load", name)
+            "raise --timeout or check the server's load",
+            name,
+        )
     if code == grpc.StatusCode.UNAVAILABLE:
         return ServerUnavailableError(
-            f"{rpc} to {where} failed: server unavailable after retries ({details})", name)
+            f"{rpc} to {where} failed: server unavailable after retries ({details})", name
+        )
     return RpcFailedError(f"{rpc} to {where} failed with {name}: {details}", name)
 
 
 DEFAULT_TIMEOUT_SECONDS = defaults.CLIENT_TIMEOUT_SECONDS
 # How servers name their row limit when they refuse a call for its size.
-_ROW_LIMIT = (re.compile(r"larger than maximum input batch size (\d+)"),
-              re.compile(r"above the server's limit of (\d+) \(--max-request-batch\)"))
+_ROW_LIMIT = (
+    re.compile(r"larger than maximum input batch size (\d+)"),
+    re.compile(r"above the server's limit of (\d+) \(--max-request-batch\)"),
+)
 
 
 def row_limit_of(exc: grpc.RpcError) -> int | None:
@@ -179,11 +208,20 @@ class GrpcBackend(SignatureBackend):
     version is pinned by the user and never changes.
     """
 
-    def __init__(self, target: str, model_name: str, version: int | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS, retry: RetryPolicy = RetryPolicy(),
-                 tls: TlsOptions | None = None, wait_for_ready: bool = False,
-                 channel: grpc.Channel | None = None, max_rows: int = defaults.MAX_ROWS_PER_CALL,
-                 resume_seconds: float = DEFAULT_RESUME_SECONDS) -> None:
+    def __init__(
+        self,
+        target: str,
+        model_name: str,
+        version: int | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        retry: RetryPolicy = RetryPolicy(),
+        tls: TlsOptions | None = None,
+        wait_for_ready: bool = False,
+        channel: grpc.Channel | None = None,
+        max_rows: int = defaults.MAX_ROWS_PER_CALL,
+        resume_seconds: float = DEFAULT_RESUME_SECONDS,
+    ) -> None:
         if max_rows < 1:
             raise GenerationError(f"max_rows must be >= 1, got {max_rows}")
         if resume_seconds < 0:
@@ -223,7 +261,7 @@ class GrpcBackend(SignatureBackend):
         version = f" version {self.version}" if self.version is not None else ""
         return f"{self.target} (model {self.model_name!r}{version})"
 
-    def latest(self) -> "GrpcBackend":
+    def latest(self) -> GrpcBackend:
         """The backend for the version to start a new text on: this one when it is pinned or still
         the server's latest, else a new backend (same channel and options) on the latest version."""
         if self.pinned:
@@ -248,15 +286,21 @@ class GrpcBackend(SignatureBackend):
         resume_deadline = None
         while True:
             limit = self.options.max_rows
-            bounds = [(start, min(start + limit, rows)) for start in range(0, rows, limit)] or [(0, 0)]
+            bounds = [(start, min(start + limit, rows)) for start in range(0, rows, limit)] or [
+                (0, 0)
+            ]
             try:
-                responses = self._predict_all([self._request(signature_name, inputs, start, stop)
-                                               for start, stop in bounds])
+                responses = self._predict_all(
+                    [self._request(signature_name, inputs, start, stop) for start, stop in bounds]
+                )
             except grpc.RpcError as exc:
                 learned = row_limit_of(exc)
                 if learned is not None and learned < limit:
-                    log.info("%s takes at most %d rows per call; splitting calls accordingly",
-                             self.description, learned)
+                    log.info(
+                        "%s takes at most %d rows per call; splitting calls accordingly",
+                        self.description,
+                        learned,
+                    )
                     self.options.max_rows = learned
                     continue
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and self.options.resume_seconds > 0:
@@ -268,10 +312,17 @@ class GrpcBackend(SignatureBackend):
                     raise ModelVersionUnloadedError(
                         f"{self.description}: version {self.version} is no longer served (a new version "
                         f"replaced it mid-text); the text so far came from version {self.version}",
-                        self.version) from None
-                raise rpc_failure(exc, f"Predict ({signature_name})", self.description, self.timeout) from None
-            return _join([{name: from_tensor_proto(proto) for name, proto in r.outputs.items()}
-                          for r in responses])
+                        self.version,
+                    ) from None
+                raise rpc_failure(
+                    exc, f"Predict ({signature_name})", self.description, self.timeout
+                ) from None
+            return _join(
+                [
+                    {name: from_tensor_proto(proto) for name, proto in r.outputs.items()}
+                    for r in responses
+                ]
+            )
 
     def _wait_for_server(self, deadline: float, exc: grpc.RpcError) -> bool:
         """After UNAVAILABLE: wait until a server that went away serves again (True), or False at
@@ -279,28 +330,37 @@ class GrpcBackend(SignatureBackend):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or is_serving(self._channel):
             return False
-        log.warning("%s is unavailable (%s); waiting up to %.0fs for it to come back", self.description,
-                    exc.details(), remaining)
+        log.warning(
+            "%s is unavailable (%s); waiting up to %.0fs for it to come back",
+            self.description,
+            exc.details(),
+            remaining,
+        )
         try:
             wait_until_serving(self._channel, self.target, self.model_name, remaining)
         except ServerNotReadyError:
             return False
         return True
 
-    def _predict_all(self, requests: list[predict_pb2.PredictRequest]) -> list[predict_pb2.PredictResponse]:
+    def _predict_all(
+        self, requests: list[predict_pb2.PredictRequest]
+    ) -> list[predict_pb2.PredictResponse]:
         """One blocking call, or all of them in flight at once; the first failure is raised."""
         timeout, wait = self.options.timeout, self.options.wait_for_ready
         if len(requests) == 1:
             return [self._stub.Predict(requests[0], timeout=timeout, wait_for_ready=wait)]
-        futures = [self._stub.Predict.future(r, timeout=timeout, wait_for_ready=wait) for r in requests]
+        futures = [
+            self._stub.Predict.future(r, timeout=timeout, wait_for_ready=wait) for r in requests
+        ]
         try:
             return [future.result() for future in futures]
         finally:
             for future in futures:
                 future.cancel()
 
-    def _request(self, signature_name: str, inputs: dict[str, np.ndarray], start: int,
-                 stop: int) -> predict_pb2.PredictRequest:
+    def _request(
+        self, signature_name: str, inputs: dict[str, np.ndarray], start: int, stop: int
+    ) -> predict_pb2.PredictRequest:
         request = predict_pb2.PredictRequest()
         request.model_spec.CopyFrom(self._model_specs[signature_name])
         whole = start == 0 and stop == len(next(iter(inputs.values())))
@@ -308,24 +368,38 @@ class GrpcBackend(SignatureBackend):
             request.inputs[name].CopyFrom(to_tensor_proto(value if whole else value[start:stop]))
         return request
 
-    def _learn_signature(self, spec: model_pb2.ModelSpec | None = None) -> tuple[int | None, StepSignature]:
+    def _learn_signature(
+        self, spec: model_pb2.ModelSpec | None = None
+    ) -> tuple[int | None, StepSignature]:
         """GetModelMetadata for ``spec`` (default: this backend's): the version that answered and
         its signature."""
         request = get_model_metadata_pb2.GetModelMetadataRequest(
-            model_spec=spec if spec is not None else self._spec, metadata_field=["signature_def"])
+            model_spec=spec if spec is not None else self._spec, metadata_field=["signature_def"]
+        )
         try:
-            response = self._stub.GetModelMetadata(request, timeout=self.options.timeout,
-                                                   wait_for_ready=self.options.wait_for_ready)
+            response = self._stub.GetModelMetadata(
+                request, timeout=self.options.timeout, wait_for_ready=self.options.wait_for_ready
+            )
         except grpc.RpcError as exc:
-            raise rpc_failure(exc, "GetModelMetadata", self.description, self.options.timeout) from None
+            raise rpc_failure(
+                exc, "GetModelMetadata", self.description, self.options.timeout
+            ) from None
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
-        if "signature_def" not in response.metadata or \
-                not response.metadata["signature_def"].Unpack(signature_defs):
+        if "signature_def" not in response.metadata or not response.metadata[
+            "signature_def"
+        ].Unpack(signature_defs):
             raise IncompatibleModelError(f"{self.description} returned no signature_def metadata")
-        version = response.model_spec.version.value if response.model_spec.HasField("version") else None
+        version = (
+            response.model_spec.version.value if response.model_spec.HasField("version") else None
+        )
         signature = StepSignature.from_signature_def_map(signature_defs)
-        log.info("%s version %s: vocabulary %d, states %s", self.target, version, signature.vocab_size,
-                 ", ".join(signature.state_names))
+        log.info(
+            "%s version %s: vocabulary %d, states %s",
+            self.target,
+            version,
+            signature.vocab_size,
+            ", ".join(signature.state_names),
+        )
         return version, signature
 
     def _model_spec_for(self, signature_name: str) -> model_pb2.ModelSpec:

@@ -31,14 +31,20 @@ class LocalBackend(SignatureBackend):
     def __init__(self, saved_model_dir: str | os.PathLike) -> None:
         self.path = Path(saved_model_dir)
         if not is_saved_model_dir(self.path):
-            raise IncompatibleModelError(f"{self.path} is not a SavedModel directory (no saved_model.pb)")
+            raise IncompatibleModelError(
+                f"{self.path} is not a SavedModel directory (no saved_model.pb)"
+            )
         self._bundle = SessionBundle(self.path)
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
         for name, signature in self._bundle.signature_defs.items():
             signature_defs.signature_def[name].CopyFrom(signature)
         self.signature = StepSignature.from_signature_def_map(signature_defs)
-        log.info("loaded %s: vocabulary %d, states %s", self.path, self.signature.vocab_size,
-                 self.signature.state_names)
+        log.info(
+            "loaded %s: vocabulary %d, states %s",
+            self.path,
+            self.signature.vocab_size,
+            self.signature.state_names,
+        )
 
     @property
     def description(self) -> str:
@@ -51,8 +57,9 @@ class LocalBackend(SignatureBackend):
         try:
             values = self._bundle.run(feeds, [signature.outputs[a].name for a in aliases])
         except tf.errors.OpError as exc:
-            raise IncompatibleModelError(f"{self.description}: {signature_name} failed: "
-                                         f"{exc.message.splitlines()[0]}") from exc
+            raise IncompatibleModelError(
+                f"{self.description}: {signature_name} failed: {exc.message.splitlines()[0]}"
+            ) from exc
         return dict(zip(aliases, values))
 
     def close(self) -> None:

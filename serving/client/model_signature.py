@@ -12,15 +12,28 @@ prompt batch, and ``sample`` calls whose ``uniforms`` have one column per token 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.client.errors import IncompatibleModelError
-from serving.contract import (DETOKENIZE, INPUT_IDS, LENGTHS, LOGITS, PREFILL, SAMPLE, SAMPLED_IDS, STEP,
-                              STEPS, TEMPERATURE, TOP_K, TOP_P, UNIFORMS)
 from serving.client.sampling import SamplingParams
+from serving.contract import (
+    DETOKENIZE,
+    INPUT_IDS,
+    LENGTHS,
+    LOGITS,
+    PREFILL,
+    SAMPLE,
+    SAMPLED_IDS,
+    STEP,
+    STEPS,
+    TEMPERATURE,
+    TOP_K,
+    TOP_P,
+    UNIFORMS,
+)
 from serving.tensors import dtype_name
 
 # name -> (shape with -1 for unknown dimensions, dtype name such as "float" or "int32")
@@ -41,7 +54,9 @@ class StepSignature:
     states: tuple[StateSpec, ...]
     signature_names: frozenset[str]
     prefill_width: int | None = None  # tokens per prefill call; None: any (one call per batch)
-    sample_width: int | None = None  # uniforms columns of a sample call; None: one per sampled token
+    sample_width: int | None = (
+        None  # uniforms columns of a sample call; None: one per sampled token
+    )
     sample_steps: bool = False  # sample takes per-row `steps` (fixed-width uniforms)
 
     @property
@@ -57,29 +72,38 @@ class StepSignature:
         return {s.name: np.zeros((batch, s.units), dtype=np.float32) for s in self.states}
 
     @classmethod
-    def from_layouts(cls, inputs: Mapping[str, TensorLayout],
-                     outputs: Mapping[str, TensorLayout]) -> "StepSignature":
+    def from_layouts(
+        cls, inputs: Mapping[str, TensorLayout], outputs: Mapping[str, TensorLayout]
+    ) -> StepSignature:
         """Validate the contract; ``inputs``/``outputs`` map signature name -> tensor layouts."""
         for name in (STEP, PREFILL, DETOKENIZE):
             if name not in inputs:
                 raise IncompatibleModelError(
                     f"the model has no {name!r} signature (it has: {', '.join(sorted(inputs)) or 'none'}); "
-                    "was it exported by `charloom export`?")
+                    "was it exported by `charloom export`?"
+                )
         step_in, step_out = inputs[STEP], outputs[STEP]
         _expect(STEP, step_in, INPUT_IDS, "int32", 2)
         _expect(STEP, step_out, LOGITS, "float", 2)
         vocab_size = step_out[LOGITS][0][1]
         if vocab_size <= 0:
-            raise IncompatibleModelError(f"{STEP} output {LOGITS!r} needs a static vocabulary dimension, "
-                                         f"got shape {list(step_out[LOGITS][0])}")
+            raise IncompatibleModelError(
+                f"{STEP} output {LOGITS!r} needs a static vocabulary dimension, "
+                f"got shape {list(step_out[LOGITS][0])}"
+            )
         states = []
         for name in sorted(n for n in step_in if n != INPUT_IDS):
             _expect(STEP, step_in, name, "float", 2)
             units = step_in[name][0][1]
             if units <= 0:
-                raise IncompatibleModelError(f"state input {name!r} needs a static size, "
-                                             f"got shape {list(step_in[name][0])}")
-            for sig, layout in ((STEP, step_out), (PREFILL, inputs[PREFILL]), (PREFILL, outputs[PREFILL])):
+                raise IncompatibleModelError(
+                    f"state input {name!r} needs a static size, got shape {list(step_in[name][0])}"
+                )
+            for sig, layout in (
+                (STEP, step_out),
+                (PREFILL, inputs[PREFILL]),
+                (PREFILL, outputs[PREFILL]),
+            ):
                 if name not in layout:
                     raise IncompatibleModelError(f"state {name!r} is missing from {sig!r}")
             states.append(StateSpec(name, units))
@@ -92,20 +116,28 @@ class StepSignature:
             sample_steps = STEPS in inputs[SAMPLE]
             sample_width = _width(inputs[SAMPLE][UNIFORMS]) if sample_steps else None
             if sample_steps and sample_width is None:
-                raise IncompatibleModelError(f"{SAMPLE!r} takes {STEPS!r} but its {UNIFORMS!r} has no fixed width")
-        return cls(vocab_size=vocab_size, states=tuple(states), signature_names=frozenset(inputs),
-                   prefill_width=_width(inputs[PREFILL][INPUT_IDS]), sample_width=sample_width,
-                   sample_steps=sample_steps)
+                raise IncompatibleModelError(
+                    f"{SAMPLE!r} takes {STEPS!r} but its {UNIFORMS!r} has no fixed width"
+                )
+        return cls(
+            vocab_size=vocab_size,
+            states=tuple(states),
+            signature_names=frozenset(inputs),
+            prefill_width=_width(inputs[PREFILL][INPUT_IDS]),
+            sample_width=sample_width,
+            sample_steps=sample_steps,
+        )
 
     @classmethod
-    def from_signature_def_map(cls, signature_defs: get_model_metadata_pb2.SignatureDefMap) -> "StepSignature":
+    def from_signature_def_map(
+        cls, signature_defs: get_model_metadata_pb2.SignatureDefMap
+    ) -> StepSignature:
         """From GetModelMetadata's ``signature_def`` field (TF Serving or the local server)."""
         inputs, outputs = {}, {}
         for name, sig in signature_defs.signature_def.items():
             inputs[name] = {k: _layout(v) for k, v in sig.inputs.items()}
             outputs[name] = {k: _layout(v) for k, v in sig.outputs.items()}
         return cls.from_layouts(inputs, outputs)
-
 
     def sample_inputs(self, params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
         """The ``sample`` inputs besides ids and states, for ``uniforms`` [rows, steps]: padded to
@@ -117,9 +149,14 @@ class StepSignature:
             values = np.zeros((rows, self.sample_width), np.float64)
             values[:, :steps] = uniforms
             inputs[STEPS] = np.full(rows, steps, np.int32)
-        inputs.update({UNIFORMS: values, TEMPERATURE: np.full(rows, params.temperature, np.float64),
-                       TOP_K: np.full(rows, params.top_k, np.int32),
-                       TOP_P: np.full(rows, params.top_p, np.float64)})
+        inputs.update(
+            {
+                UNIFORMS: values,
+                TEMPERATURE: np.full(rows, params.temperature, np.float64),
+                TOP_K: np.full(rows, params.top_k, np.int32),
+                TOP_P: np.full(rows, params.top_p, np.float64),
+            }
+        )
         return inputs
 
 
@@ -137,17 +174,25 @@ def _layout(info) -> tuple[tuple[int, ...], str]:
 
 def _expect(signature: str, layout: TensorLayout, name: str, dtype: str, rank: int) -> None:
     if name not in layout:
-        raise IncompatibleModelError(f"signature {signature!r} has no tensor {name!r} "
-                                     f"(it has: {', '.join(sorted(layout))})")
+        raise IncompatibleModelError(
+            f"signature {signature!r} has no tensor {name!r} (it has: {', '.join(sorted(layout))})"
+        )
     shape, actual = layout[name]
     if actual != dtype or len(shape) != rank:
-        raise IncompatibleModelError(f"{signature!r} tensor {name!r} is {actual} {list(shape)}, "
-                                     f"expected {dtype} of rank {rank}")
+        raise IncompatibleModelError(
+            f"{signature!r} tensor {name!r} is {actual} {list(shape)}, "
+            f"expected {dtype} of rank {rank}"
+        )
 
 
 def _check_sample(inputs: TensorLayout, outputs: TensorLayout, state_names: list[str]) -> None:
-    for name, dtype, rank in ((INPUT_IDS, "int32", 2), (UNIFORMS, "double", 2), (TEMPERATURE, "double", 1),
-                              (TOP_K, "int32", 1), (TOP_P, "double", 1)):
+    for name, dtype, rank in (
+        (INPUT_IDS, "int32", 2),
+        (UNIFORMS, "double", 2),
+        (TEMPERATURE, "double", 1),
+        (TOP_K, "int32", 1),
+        (TOP_P, "double", 1),
+    ):
         _expect(SAMPLE, inputs, name, dtype, rank)
     if STEPS in inputs:
         _expect(SAMPLE, inputs, STEPS, "int32", 1)

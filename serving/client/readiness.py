@@ -24,13 +24,17 @@ POLL_SECONDS = 0.25
 def is_serving(channel: grpc.Channel, timeout: float = 2.0) -> bool:
     """One health check: does the server answer SERVING right now?"""
     try:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=timeout
+        )
     except grpc.RpcError:
         return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def wait_until_serving(channel: grpc.Channel, target: str, model_name: str, wait_seconds: float) -> None:
+def wait_until_serving(
+    channel: grpc.Channel, target: str, model_name: str, wait_seconds: float
+) -> None:
     """Block until ``target`` serves ``model_name``; ServerNotReadyError after ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
     health = health_pb2_grpc.HealthStub(channel)
@@ -43,14 +47,17 @@ def wait_until_serving(channel: grpc.Channel, target: str, model_name: str, wait
             raise ServerNotReadyError(f"{target} was not ready within {wait_seconds:g}s ({last})")
         try:
             if use_health:
-                reply = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=min(remaining, 2.0))
+                reply = health.Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=min(remaining, 2.0)
+                )
                 last = f"health {health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)}"
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             else:
                 reply = models.GetModelStatus(
                     get_model_status_pb2.GetModelStatusRequest(model_spec={"name": model_name}),
-                    timeout=min(remaining, 2.0))
+                    timeout=min(remaining, 2.0),
+                )
                 available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
                 last = f"model {model_name!r} has no AVAILABLE version"
                 if any(v.state == available for v in reply.model_version_status):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,14 +30,29 @@ class SamplingParams:
     top_p: float = 1.0  # keep the smallest set whose probability reaches top_p; 1 = off
 
     def __post_init__(self) -> None:
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
-                or not math.isfinite(self.temperature) or self.temperature < 0:
+        if (
+            isinstance(self.temperature, bool)
+            or not isinstance(self.temperature, (int, float))
+            or not math.isfinite(self.temperature)
+            or self.temperature < 0
+        ):
             raise SamplingArgumentError(
-                f"temperature must be a finite number >= 0 (0 = greedy), got {self.temperature!r}")
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, (int, np.integer)) or self.top_k < 0:
-            raise SamplingArgumentError(f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}")
-        if isinstance(self.top_p, bool) or not isinstance(self.top_p, (int, float)) \
-                or not math.isfinite(self.top_p) or not 0 < self.top_p <= 1:
+                f"temperature must be a finite number >= 0 (0 = greedy), got {self.temperature!r}"
+            )
+        if (
+            isinstance(self.top_k, bool)
+            or not isinstance(self.top_k, (int, np.integer))
+            or self.top_k < 0
+        ):
+            raise SamplingArgumentError(
+                f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}"
+            )
+        if (
+            isinstance(self.top_p, bool)
+            or not isinstance(self.top_p, (int, float))
+            or not math.isfinite(self.top_p)
+            or not 0 < self.top_p <= 1
+        ):
             raise SamplingArgumentError(f"top_p must be in (0, 1] (1 = off), got {self.top_p!r}")
 
     @property
@@ -116,8 +131,11 @@ NUMPY_OPS = _NumpyOps()
 
 
 def _per_row(params: SamplingParams, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.full(rows, params.temperature, np.float64), np.full(rows, params.top_k, np.int32),
-            np.full(rows, params.top_p, np.float64))
+    return (
+        np.full(rows, params.temperature, np.float64),
+        np.full(rows, params.top_k, np.int32),
+        np.full(rows, params.top_p, np.float64),
+    )
 
 
 def probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
@@ -134,8 +152,9 @@ def probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
     return token_probabilities(NUMPY_OPS, x, *_per_row(params, len(x)))
 
 
-def sample_next(logits: np.ndarray, params: SamplingParams,
-                generators: Sequence[np.random.Generator]) -> np.ndarray:
+def sample_next(
+    logits: np.ndarray, params: SamplingParams, generators: Sequence[np.random.Generator]
+) -> np.ndarray:
     """One id per row (int32). Greedy rows consume no randomness; others draw one uniform each."""
     logits = np.asarray(logits)
     if len(generators) != logits.shape[0]:
@@ -144,7 +163,9 @@ def sample_next(logits: np.ndarray, params: SamplingParams,
     return choose_tokens(NUMPY_OPS, logits, u, *_per_row(params, len(logits)))
 
 
-def draw_uniforms(generators: Sequence[np.random.Generator], steps: int, params: SamplingParams) -> np.ndarray:
+def draw_uniforms(
+    generators: Sequence[np.random.Generator], steps: int, params: SamplingParams
+) -> np.ndarray:
     """[rows, steps] float64 in (0, 1], a row's next ``steps`` draws (zeros for greedy: no draws).
 
     ``g.random(n)`` continues a generator's stream exactly as n calls of ``g.random()`` would, so

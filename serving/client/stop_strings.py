@@ -8,7 +8,7 @@ part of one, is never emitted.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from serving.client.errors import SamplingArgumentError
 
@@ -48,7 +48,7 @@ class StopStringScanner:
         self._text += char
         for s in self._stop:
             if self._text.endswith(s):
-                self._text = self._text[:-len(s)]
+                self._text = self._text[: -len(s)]
                 self.stopped = True
                 return self._release(len(self._text))
         return self._release(len(self._text) - self._held_back())
@@ -74,6 +74,6 @@ class StopStringScanner:
         return 0
 
     def _release(self, end: int) -> str:
-        out = self._text[self._emitted:end]
+        out = self._text[self._emitted : end]
         self._emitted = max(self._emitted, end)
         return out

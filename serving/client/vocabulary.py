@@ -8,7 +8,7 @@ Predict RPC. No tokenizer library or vocabulary file is needed: the tokens are t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +27,8 @@ class TokenVocabulary:
         if bad:
             raise IncompatibleModelError(
                 f"detokenize returned {len(tokens[bad[0]])} characters for id {bad[0]}; every id must stand "
-                f"for 1 to {MAX_TOKEN_CHARS} characters")
+                f"for 1 to {MAX_TOKEN_CHARS} characters"
+            )
         if len(set(tokens)) != len(tokens):
             raise IncompatibleModelError("the model's vocabulary has duplicate tokens")
         self.tokens = tokens
@@ -52,7 +53,8 @@ class TokenVocabulary:
         ids = longest_match(text, self._ids, self._longest)
         if NO_ID in ids:
             raise UnknownCharactersError(
-                unknown_characters_message("prompt", "the model's vocabulary", self.unknown(text)))
+                unknown_characters_message("prompt", "the model's vocabulary", self.unknown(text))
+            )
         return np.asarray(ids, dtype=np.int32)
 
     def decode(self, ids: Sequence[int]) -> str:

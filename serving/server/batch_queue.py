@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -102,7 +102,9 @@ class Batch:
 class SignatureQueue:
     """The batches of one signature; the back batch is open, the others closed."""
 
-    def __init__(self, options: BatchingOptions, runner: BatchRunner, fetches: tuple[str, ...]) -> None:
+    def __init__(
+        self, options: BatchingOptions, runner: BatchRunner, fetches: tuple[str, ...]
+    ) -> None:
         self.options = options
         self.runner = runner
         self.fetches = fetches
@@ -114,25 +116,37 @@ class SignatureQueue:
     def limit(self) -> int:
         return self.options.execution_batch_size
 
-    def schedule(self, request: Request, inputs: Mapping[str, np.ndarray], size: int, now: float) -> None:
+    def schedule(
+        self, request: Request, inputs: Mapping[str, np.ndarray], size: int, now: float
+    ) -> None:
         """Add a request's task(s), or raise the error TF Serving's queue would."""
         options = self.options
         if size > options.max_batch_size:
-            raise invalid_argument(f"Task size {size} is larger than maximum input batch size "
-                                   f"{options.max_batch_size}")
+            raise invalid_argument(
+                f"Task size {size} is larger than maximum input batch size {options.max_batch_size}"
+            )
         open_batch = self.batches[-1]
         if options.enable_large_batch_splitting:
-            capacity = (options.max_enqueued_batches - len(self.batches)) * self.limit + self.limit - open_batch.size
+            capacity = (
+                (options.max_enqueued_batches - len(self.batches)) * self.limit
+                + self.limit
+                - open_batch.size
+            )
             if size > capacity:
                 raise unavailable(
                     f"The batch scheduling queue to which this task was submitted is full; task size is "
                     f"{size} but scheduling capacity is only {capacity} (num_enqueued_batches="
                     f"{len(self.batches)}, max_enqueued_batches={options.max_enqueued_batches}, "
-                    f"open_batch_size={open_batch.size}, max_execution_batch_size={self.limit})")
-        elif open_batch.size + size > options.max_batch_size and len(self.batches) >= options.max_enqueued_batches:
+                    f"open_batch_size={open_batch.size}, max_execution_batch_size={self.limit})"
+                )
+        elif (
+            open_batch.size + size > options.max_batch_size
+            and len(self.batches) >= options.max_enqueued_batches
+        ):
             raise unavailable(
                 f"The batch scheduling queue to which this task was submitted is full; currently "
-                f"{len(self.batches)} batches enqueued and max_enqueued_batches is {options.max_enqueued_batches}")
+                f"{len(self.batches)} batches enqueued and max_enqueued_batches is {options.max_enqueued_batches}"
+            )
         if size <= self.limit - open_batch.size or not options.enable_large_batch_splitting:
             sizes = [size]
         else:
@@ -141,7 +155,11 @@ class SignatureQueue:
         request.remaining = len(sizes)
         offset = 0
         for index, part in enumerate(sizes):
-            piece = inputs if len(sizes) == 1 else {n: a[offset:offset + part] for n, a in inputs.items()}
+            piece = (
+                inputs
+                if len(sizes) == 1
+                else {n: a[offset : offset + part] for n, a in inputs.items()}
+            )
             offset += part
             if self.batches[-1].size + part > self.limit:
                 self.batches.append(Batch())
@@ -152,9 +170,14 @@ class SignatureQueue:
     def take(self, now: float) -> Batch | None:
         """A batch ready to run, closing the open one if it is full or old enough."""
         open_batch = self.batches[-1]
-        if len(self.batches) == 1 and open_batch.tasks and (
+        if (
+            len(self.batches) == 1
+            and open_batch.tasks
+            and (
                 open_batch.size >= self.limit
-                or now >= self.open_since + self.options.batch_timeout_micros / 1e6):
+                or now >= self.open_since + self.options.batch_timeout_micros / 1e6
+            )
+        ):
             self.batches.append(Batch())
         if len(self.batches) >= 2:
             self.running += 1

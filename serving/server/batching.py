@@ -32,15 +32,27 @@ import collections
 import logging
 import threading
 import time
-from typing import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from serving.server.batch_queue import (Batch, BatchRunner, Request, SignatureQueue, Task, input_size,
-                                        round_to_allowed)
+from serving.server.batch_queue import (
+    Batch,
+    BatchRunner,
+    Request,
+    SignatureQueue,
+    Task,
+    input_size,
+    round_to_allowed,
+)
 from serving.server.config import BatchingOptions
-from serving.server.status import (deadline_exceeded, failed_precondition, invalid_argument, resource_exhausted,
-                                   unavailable)
+from serving.server.status import (
+    deadline_exceeded,
+    failed_precondition,
+    invalid_argument,
+    resource_exhausted,
+    unavailable,
+)
 
 logger = logging.getLogger(__name__)
 MAX_PADDED_RANK = 6
@@ -49,21 +61,31 @@ MAX_PADDED_RANK = 6
 class BatchScheduler:
     """Queues per signature and a shared pool of batch threads; `run` blocks for its outputs."""
 
-    def __init__(self, options: BatchingOptions,
-                 on_batch: Callable[[list[int], int], None] | None = None) -> None:
+    def __init__(
+        self, options: BatchingOptions, on_batch: Callable[[list[int], int], None] | None = None
+    ) -> None:
         self._options = options
         self._on_batch = on_batch
         self._queues: dict[Hashable, SignatureQueue] = {}
         self._cond = threading.Condition()
         self._stopped = False
         self._next = 0  # round-robin position over the queues
-        self._threads = [threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
-                         for i in range(options.num_batch_threads)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
+            for i in range(options.num_batch_threads)
+        ]
         for thread in self._threads:
             thread.start()
 
-    def run(self, key: Hashable, runner: BatchRunner, inputs: Mapping[str, np.ndarray],
-            fetches: tuple[str, ...], wanted: Sequence[str], deadline: float | None) -> dict[str, np.ndarray]:
+    def run(
+        self,
+        key: Hashable,
+        runner: BatchRunner,
+        inputs: Mapping[str, np.ndarray],
+        fetches: tuple[str, ...],
+        wanted: Sequence[str],
+        deadline: float | None,
+    ) -> dict[str, np.ndarray]:
         """Run ``inputs`` as part of a batch of the queue ``key`` (one per signature; ``fetches``
         are all its outputs) and return the ``wanted`` outputs of this request's rows."""
         size = input_size(inputs)
@@ -132,7 +154,11 @@ class BatchScheduler:
             for task in batch.tasks:
                 task.request.fail(error)
             return
-        tasks = [task for task in batch.tasks if not task.request.abandoned and task.request.error is None]
+        tasks = [
+            task
+            for task in batch.tasks
+            if not task.request.abandoned and task.request.error is None
+        ]
         if not tasks:
             return
         try:
@@ -157,40 +183,56 @@ class BatchScheduler:
         for name in names:
             arrays = [task.inputs[name] for task in tasks]
             if len({a.dtype.kind if a.dtype == object else a.dtype for a in arrays}) > 1:
-                raise invalid_argument(f"Tensor concat operation failed: tensors with name '{name}' from "
-                                       "different tasks have different data types")
+                raise invalid_argument(
+                    f"Tensor concat operation failed: tensors with name '{name}' from "
+                    "different tasks have different data types"
+                )
             if options.pad_variable_length_inputs:
                 arrays = _pad_to_largest(arrays)
-            elif any(a.ndim != arrays[0].ndim or a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+            elif any(
+                a.ndim != arrays[0].ndim or a.shape[1:] != arrays[0].shape[1:] for a in arrays
+            ):
                 raise failed_precondition(
                     f"Tensors with name '{name}' from different tasks have different shapes and padding is "
                     "turned off. Set pad_variable_length_inputs to true, or ensure that all tensors with "
-                    "the same name have equal dimensions starting with the first dim.")
+                    "the same name have equal dimensions starting with the first dim."
+                )
             if total > size:
                 arrays.append(np.repeat(arrays[-1][:1], total - size, axis=0))
             merged[name] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=0)
         return merged, total
 
     @staticmethod
-    def _split(tasks: list[Task], fetches: Sequence[str], outputs: list[np.ndarray], total: int) -> None:
+    def _split(
+        tasks: list[Task], fetches: Sequence[str], outputs: list[np.ndarray], total: int
+    ) -> None:
         """Give each task its rows of every output (SplitOutputTensors)."""
         for array in outputs:
             if array.ndim == 0:
                 raise failed_precondition("Batched output tensor has 0 dimensions")
             if array.shape[0] != total:
-                raise failed_precondition("Batched output tensor's 0th dimension does not equal the sum of "
-                                          "the 0th dimension sizes of the input tensors")
+                raise failed_precondition(
+                    "Batched output tensor's 0th dimension does not equal the sum of "
+                    "the 0th dimension sizes of the input tensors"
+                )
         offset = 0
         for task in tasks:
-            task.request.deliver(task.index, {name: array[offset:offset + task.size]
-                                              for name, array in zip(fetches, outputs)})
+            task.request.deliver(
+                task.index,
+                {name: array[offset : offset + task.size] for name, array in zip(fetches, outputs)},
+            )
             offset += task.size
 
     def stop(self) -> None:
         """Fail queued requests with UNAVAILABLE and wait for running batches."""
         with self._cond:
             self._stopped = True
-            pending = [task for queue in self._queues.values() for batch in queue.batches for task in batch.tasks]
+            pending = [
+                task
+                for queue in self._queues.values()
+                for batch in queue.batches
+                for task in batch.tasks
+            ]
             for queue in self._queues.values():
                 queue.batches = collections.deque([Batch()])
             self._cond.notify_all()
@@ -204,7 +246,9 @@ def _pad_to_largest(arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Pad dimensions 1.. of each tensor to the largest, with the tensor's own first element."""
     rank = arrays[0].ndim
     if any(a.ndim != rank for a in arrays):
-        raise failed_precondition("Tensors with the same name from different tasks have different ranks")
+        raise failed_precondition(
+            "Tensors with the same name from different tasks have different ranks"
+        )
     largest = [max(a.shape[d] for a in arrays) for d in range(rank)]
     padded = []
     for array in arrays:

@@ -12,7 +12,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,
+)
 
 from serving.errors import ServingError
 
@@ -31,8 +37,13 @@ _FIELDS: tuple[tuple[str, int, int, int, str], ...] = (
     ("enable_large_batch_splitting", 8, 1, 11, ".google.protobuf.BoolValue"),
     ("max_execution_batch_size", 9, 1, 11, _INT64_WRAPPER),
 )
-_INT_FIELDS = ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
-               "max_execution_batch_size")
+_INT_FIELDS = (
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "max_execution_batch_size",
+)
 
 
 def batching_parameters_class() -> type:
@@ -42,15 +53,20 @@ def batching_parameters_class() -> type:
     wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
     pool.Add(wrappers)
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="charloom/session_bundle_config.proto", package="tensorflow.serving",
-        dependency=[wrappers.name], syntax="proto3")
+        name="charloom/session_bundle_config.proto",
+        package="tensorflow.serving",
+        dependency=[wrappers.name],
+        syntax="proto3",
+    )
     message = file_proto.message_type.add(name="BatchingParameters")
     for name, number, label, field_type, type_name in _FIELDS:
         field = message.field.add(name=name, number=number, label=label, type=field_type)
         if type_name:
             field.type_name = type_name
     pool.Add(file_proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
 
 
 def parse_batching_parameters(text: str, source: str = "<text>") -> dict[str, Any]:
@@ -75,7 +91,11 @@ def parse_batching_parameters(text: str, source: str = "<text>") -> dict[str, An
         elif field.name == "enable_large_batch_splitting":
             values[field.name] = bool(value.value)
         else:
-            logger.info("batching parameter %s in %s only names TF Serving's threads; ignored", field.name, source)
+            logger.info(
+                "batching parameter %s in %s only names TF Serving's threads; ignored",
+                field.name,
+                source,
+            )
     return values
 
 

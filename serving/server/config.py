@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -36,7 +37,7 @@ class VersionPolicy:
             return ordered
         if self.kind == "specific":
             return [v for v in ordered if v in self.versions]
-        return ordered[-self.num_versions:]
+        return ordered[-self.num_versions :]
 
 
 @dataclass(frozen=True)
@@ -85,21 +86,27 @@ class BatchingOptions:
         if self.max_batch_size <= 0:
             found.append(f"input_batch_size_limit must be positive; was {self.max_batch_size}")
         if self.batch_timeout_micros < 0:
-            found.append(f"batch_timeout_micros must be non-negative; was {self.batch_timeout_micros}")
+            found.append(
+                f"batch_timeout_micros must be non-negative; was {self.batch_timeout_micros}"
+            )
         if self.max_enqueued_batches <= 0:
             found.append(f"max_enqueued_batches must be positive; was {self.max_enqueued_batches}")
         if self.num_batch_threads <= 0:
             found.append(f"num_batch_threads must be positive; was {self.num_batch_threads}")
         if self.enable_large_batch_splitting and self.max_batch_size < self.execution_batch_size:
-            found.append("When enable_large_batch_splitting is true, input_batch_size_limit must be greater "
-                         "than or equal to max_execution_batch_size.")
+            found.append(
+                "When enable_large_batch_splitting is true, input_batch_size_limit must be greater "
+                "than or equal to max_execution_batch_size."
+            )
         sizes = self.allowed_batch_sizes
         if sizes:
             if any(b <= a for a, b in zip(sizes, sizes[1:])):
                 found.append("allowed_batch_sizes entries must be monotonically increasing")
             if sizes[-1] != self.max_batch_size:
-                found.append(f"Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
-                             f"{sizes[-1]}; expected {self.max_batch_size}")
+                found.append(
+                    f"Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {self.max_batch_size}"
+                )
         return found
 
 
@@ -143,11 +150,13 @@ class ServerConfig:
     batching: BatchingOptions = BatchingOptions()
     limits: ServerLimits = ServerLimits()
     runtime: RuntimeOptions = RuntimeOptions()
-    rest: "RestOptions" = field(default_factory=lambda: RestOptions())
+    rest: RestOptions = field(default_factory=lambda: RestOptions())
     tls_cert: Path | None = None
     tls_key: Path | None = None
     grace_seconds: float = defaults.SHUTDOWN_GRACE_SECONDS
-    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()  # TF Serving's --grpc_channel_arguments
+    grpc_channel_arguments: tuple[
+        tuple[str, int | str], ...
+    ] = ()  # TF Serving's --grpc_channel_arguments
 
     def __post_init__(self) -> None:
         validate_server_config(self)
@@ -162,17 +171,26 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError(f"model names must be unique; repeated: {', '.join(duplicates)}")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ServingError("--tls-cert and --tls-key must be given together")
-    for name in ("max_message_bytes", "max_request_batch", "max_prompt_length", "max_concurrent_requests"):
+    for name in (
+        "max_message_bytes",
+        "max_request_batch",
+        "max_prompt_length",
+        "max_concurrent_requests",
+    ):
         if getattr(config.limits, name) <= 0:
             raise ServingError(f"--{name.replace('_', '-')} must be positive")
     problems = config.batching.problems()
     if problems:
         raise ServingError("invalid batching parameters: " + "; ".join(problems))
     if min(config.runtime.intra_op_parallelism, config.runtime.inter_op_parallelism) < 0:
-        raise ServingError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism "
-                           "must not be negative")
+        raise ServingError(
+            "--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism "
+            "must not be negative"
+        )
     if not math.isfinite(config.poll_wait_seconds) or config.poll_wait_seconds < 0:
-        raise ServingError(f"--file-system-poll-wait-seconds must be a number >= 0, got {config.poll_wait_seconds}")
+        raise ServingError(
+            f"--file-system-poll-wait-seconds must be a number >= 0, got {config.poll_wait_seconds}"
+        )
     if not math.isfinite(config.grace_seconds) or config.grace_seconds < 0:
         raise ServingError(f"--grace-seconds must be a number >= 0, got {config.grace_seconds}")
     if not 0 <= config.port < 65536:
@@ -241,12 +259,18 @@ def parse_model_config_list(text: str, source: str = "<text>") -> tuple[ModelCon
         if not entry.name or not entry.base_path:
             raise ServingError(f"model config {source}: every model needs a name and a base_path")
         if entry.model_platform not in ("", "tensorflow"):
-            raise ServingError(f"model {entry.name}: model_platform {entry.model_platform!r} "
-                               "is not supported (only 'tensorflow')")
-        models.append(ModelConfig(
-            name=entry.name, base_path=_base_path(entry.base_path),
-            version_policy=_version_policy(entry),
-            version_labels=MappingProxyType(dict(entry.version_labels))))
+            raise ServingError(
+                f"model {entry.name}: model_platform {entry.model_platform!r} "
+                "is not supported (only 'tensorflow')"
+            )
+        models.append(
+            ModelConfig(
+                name=entry.name,
+                base_path=_base_path(entry.base_path),
+                version_policy=_version_policy(entry),
+                version_labels=MappingProxyType(dict(entry.version_labels)),
+            )
+        )
     return tuple(models)
 
 

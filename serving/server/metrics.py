@@ -15,13 +15,13 @@ is exposed untyped (its samples keep TF Serving's name, without the `_total` the
 client library would add to a counter). The model_name label takes only the served models'
 names; requests naming any other model are counted under `UNKNOWN_MODEL_LABEL`, so clients
 cannot grow the label set.
-"""
+"""  # noqa: E501 (a table)
 
 from __future__ import annotations
 
 import threading
 from collections import Counter as Tally
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import Metric
@@ -37,7 +37,7 @@ GRPC, REST = "GRPC", "REST"  # the entrypoint label
 
 def _exponential(scale: float, growth: float, count: int) -> tuple[float, ...]:
     """TF's monitoring::Buckets::Exponential: scale * growth**i for i < count (plus +Inf)."""
-    return tuple(scale * growth ** i for i in range(count))
+    return tuple(scale * growth**i for i in range(count))
 
 
 _LATENCY_BUCKETS_US = _exponential(10, 1.8, 33)  # TF Serving's: 10 µs to ~20 minutes
@@ -63,7 +63,9 @@ class _RequestCounter:
         metric = Metric(REQUEST_COUNT, "The total number of requests.", "unknown")
         with self._lock:
             for (model_name, status), count in sorted(self._counts.items()):
-                metric.add_sample(REQUEST_COUNT, {"model_name": model_name, "status": status}, float(count))
+                metric.add_sample(
+                    REQUEST_COUNT, {"model_name": model_name, "status": status}, float(count)
+                )
         yield metric
 
 
@@ -76,22 +78,38 @@ class ServerMetrics:
         self.request_count = _RequestCounter()
         self.registry.register(self.request_count)
         self.request_latency = Histogram(
-            REQUEST_LATENCY, "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ["model_name", "API", "entrypoint"], buckets=_LATENCY_BUCKETS_US, registry=self.registry)
+            REQUEST_LATENCY,
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"],
+            buckets=_LATENCY_BUCKETS_US,
+            registry=self.registry,
+        )
         self.input_batch_size = Histogram(
-            BATCHING_PREFIX + "input_batch_size", "Tracks the batch size distribution on the inputs.",
-            buckets=_BATCH_BUCKETS, registry=self.registry)
+            BATCHING_PREFIX + "input_batch_size",
+            "Tracks the batch size distribution on the inputs.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.processed_batch_size = Histogram(
-            BATCHING_PREFIX + "processed_batch_size", "Tracks the batch size distribution on processing.",
-            buckets=_BATCH_BUCKETS, registry=self.registry)
+            BATCHING_PREFIX + "processed_batch_size",
+            "Tracks the batch size distribution on processing.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
         self.padding_size = Histogram(
-            BATCHING_PREFIX + "padding_size", "Tracks the padding size distribution on batches.",
-            ["execution_batch_size"], buckets=_BATCH_BUCKETS, registry=self.registry)
+            BATCHING_PREFIX + "padding_size",
+            "Tracks the padding size distribution on batches.",
+            ["execution_batch_size"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
 
     def label(self, model_name: str) -> str:
         return model_name if model_name in self._model_names else UNKNOWN_MODEL_LABEL
 
-    def record_request(self, model_name: str, api: str, entrypoint: str, status: str, seconds: float) -> None:
+    def record_request(
+        self, model_name: str, api: str, entrypoint: str, status: str, seconds: float
+    ) -> None:
         """A request's count by status, and its latency when it succeeded (as TF Serving)."""
         model_name = self.label(model_name)
         self.request_count.inc(model_name, status)

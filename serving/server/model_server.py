@@ -12,9 +12,9 @@ import logging
 import signal
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,10 +24,10 @@ from serving.errors import ServingError
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
 from serving.server.metrics import ServerMetrics
-from serving.server.rest.api import RestApi, Services
-from serving.server.rest.server import RestServer
 from serving.server.model_service import ModelService
 from serving.server.predict import Admission, PredictionService, Predictor
+from serving.server.rest.api import RestApi, Services
+from serving.server.rest.server import RestServer
 from serving.server.servables import Servable, ServableManager, load_servable
 from serving.server.warmup import replay_warmup
 
@@ -67,7 +67,7 @@ class ServerHandle:
             self._rest.stop()
         logger.info("server on port %d stopped", self.port)
 
-    def __enter__(self) -> "ServerHandle":
+    def __enter__(self) -> ServerHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -84,8 +84,10 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     try:  # gRPC only says "port in use" for a PEM it cannot use: check the pair first
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(config.tls_cert, config.tls_key)
     except ssl.SSLError as exc:
-        raise ServingError(f"--tls-cert {config.tls_cert} and --tls-key {config.tls_key} are not a usable PEM "
-                           f"certificate chain and matching private key ({exc.reason or exc})") from None
+        raise ServingError(
+            f"--tls-cert {config.tls_cert} and --tls-key {config.tls_key} are not a usable PEM "
+            f"certificate chain and matching private key ({exc.reason or exc})"
+        ) from None
     return grpc.ssl_server_credentials([pair])
 
 
@@ -93,20 +95,28 @@ def start_server(config: ServerConfig) -> ServerHandle:
     """Load the configured models' versions, then serve them (port 0 picks a free port)."""
     for model in config.models:
         if not model.base_path.is_dir():
-            raise ServingError(f"model base path {model.base_path} of model {model.name!r} is not a directory")
+            raise ServingError(
+                f"model base path {model.base_path} of model {model.name!r} is not a directory"
+            )
     credentials = _credentials(config)
     metrics = ServerMetrics(tuple(m.name for m in config.models))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     manager: ServableManager
 
     def update_health() -> None:
-        state = (health_pb2.HealthCheckResponse.SERVING if manager.all_models_available()
-                 else health_pb2.HealthCheckResponse.NOT_SERVING)
+        state = (
+            health_pb2.HealthCheckResponse.SERVING
+            if manager.all_models_available()
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for service in HEALTH_SERVICES:
             health_servicer.set(service, state)
 
-    scheduler = (BatchScheduler(config.batching, on_batch=metrics.record_batch)
-                 if config.batching.enabled else None)
+    scheduler = (
+        BatchScheduler(config.batching, on_batch=metrics.record_batch)
+        if config.batching.enabled
+        else None
+    )
     predictor = Predictor(config.limits, scheduler)
 
     def load(name: str, version: int, path: Path) -> Servable:
@@ -124,22 +134,32 @@ def start_server(config: ServerConfig) -> ServerHandle:
     update_health()
     manager.poll_once()
     limits = config.limits
-    options = [("grpc.max_receive_message_length", limits.max_message_bytes),
-               ("grpc.max_send_message_length", limits.max_message_bytes),
-               ("grpc.so_reuseport", 0),  # a second server on a busy port fails instead of sharing it
-               *config.grpc_channel_arguments]
+    options = [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.so_reuseport", 0),  # a second server on a busy port fails instead of sharing it
+        *config.grpc_channel_arguments,
+    ]
     threads = limits.max_concurrent_requests + CONTROL_THREADS
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-                         options=options, maximum_concurrent_rpcs=threads + limits.max_concurrent_requests)
-    prediction_service = PredictionService(manager, predictor, metrics, Admission(limits.max_concurrent_requests))
+    server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=options,
+        maximum_concurrent_rpcs=threads + limits.max_concurrent_requests,
+    )
+    prediction_service = PredictionService(
+        manager, predictor, metrics, Admission(limits.max_concurrent_requests)
+    )
     model_service = ModelService(manager, metrics)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"{config.host}:{config.port}"
     try:
-        port = (server.add_secure_port(address, credentials) if credentials
-                else server.add_insecure_port(address))
+        port = (
+            server.add_secure_port(address, credentials)
+            if credentials
+            else server.add_insecure_port(address)
+        )
     except RuntimeError as exc:
         port = 0
         logger.debug("binding %s failed: %s", address, exc)
@@ -153,33 +173,61 @@ def start_server(config: ServerConfig) -> ServerHandle:
     rest = None
     if config.rest.port is not None:
         timeout = config.rest.timeout_in_ms / 1000 if config.rest.timeout_in_ms else None
-        api = RestApi(Services(status=model_service.status, metadata=prediction_service.metadata,
-                               predict=prediction_service.predict, signature=prediction_service.signature),
-                      metrics, timeout)
+        api = RestApi(
+            Services(
+                status=model_service.status,
+                metadata=prediction_service.metadata,
+                predict=prediction_service.predict,
+                signature=prediction_service.signature,
+            ),
+            metrics,
+            timeout,
+        )
         try:
-            rest = RestServer(api, metrics.registry, config.host, config.rest.port,
-                              threads=config.rest.num_threads, max_body_bytes=limits.max_message_bytes)
+            rest = RestServer(
+                api,
+                metrics.registry,
+                config.host,
+                config.rest.port,
+                threads=config.rest.num_threads,
+                max_body_bytes=limits.max_message_bytes,
+            )
         except ServingError:
             server.stop(0)
             manager.stop()
             raise
-    return ServerHandle(port=port, rest_port=rest.port if rest else None, config=config,
-                        manager=manager, metrics=metrics, _server=server, _health=health_servicer,
-                        _scheduler=scheduler, _rest=rest, _stopped=threading.Event())
+    return ServerHandle(
+        port=port,
+        rest_port=rest.port if rest else None,
+        config=config,
+        manager=manager,
+        metrics=metrics,
+        _server=server,
+        _health=health_servicer,
+        _scheduler=scheduler,
+        _rest=rest,
+        _stopped=threading.Event(),
+    )
 
 
-def run_server(config: ServerConfig, on_ready: Callable[[ServerHandle], None] | None = None) -> None:
+def run_server(
+    config: ServerConfig, on_ready: Callable[[ServerHandle], None] | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT, then drain in-flight calls and return."""
     stop_requested = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop_requested.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         handle = start_server(config)
         try:
             if on_ready:
                 on_ready(handle)
             stop_requested.wait()
-            logger.info("shutting down: draining in-flight calls for up to %.1fs", config.grace_seconds)
+            logger.info(
+                "shutting down: draining in-flight calls for up to %.1fs", config.grace_seconds
+            )
         finally:
             handle.stop()
     finally:

@@ -19,13 +19,20 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         self._manager = manager
         self._metrics = metrics
 
-    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,
-                       context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
-        return handle_rpc(context, self._metrics, "GetModelStatus", request.model_spec.name,
-                          lambda: self.status(request))
+    def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        return handle_rpc(
+            context,
+            self._metrics,
+            "GetModelStatus",
+            request.model_spec.name,
+            lambda: self.status(request),
+        )
 
-    def status(self, request: get_model_status_pb2.GetModelStatusRequest
-               ) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(
+        self, request: get_model_status_pb2.GetModelStatusRequest
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         """GetModelStatus, for gRPC and REST alike (raises ServingStatus)."""
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")

@@ -11,23 +11,39 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, model_pb2, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerLimits
 from serving.server.metrics import ServerMetrics
-from serving.server.requests import (PlanCache, SignaturePlan, check_input_keys, check_limits, check_output_filter,
-                                     decode_inputs)
+from serving.server.requests import (
+    PlanCache,
+    SignaturePlan,
+    check_input_keys,
+    check_limits,
+    check_output_filter,
+    decode_inputs,
+)
 from serving.server.servables import Servable, ServableManager
-from serving.server.status import (deadline_of, failed_precondition, from_tf_error, handle_rpc, invalid_argument,
-                                   resource_exhausted)
+from serving.server.status import (
+    deadline_of,
+    failed_precondition,
+    from_tf_error,
+    handle_rpc,
+    invalid_argument,
+    resource_exhausted,
+)
 from serving.tensors import fill_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -42,8 +58,9 @@ class Predictor:
         self._scheduler = scheduler
         self._plans = PlanCache()
 
-    def predict(self, servable: Servable, request: predict_pb2.PredictRequest,
-                deadline: float | None) -> predict_pb2.PredictResponse:
+    def predict(
+        self, servable: Servable, request: predict_pb2.PredictRequest, deadline: float | None
+    ) -> predict_pb2.PredictResponse:
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         plan = self._plans.get(servable, signature_name)
         if plan is None:
@@ -61,8 +78,14 @@ class Predictor:
             fill_tensor_proto(response.outputs[name], outputs[plan.output_tensors[name]])
         return response
 
-    def _run(self, servable: Servable, plan: SignaturePlan, inputs: Mapping[str, np.ndarray],
-             output_names: tuple[str, ...], deadline: float | None) -> dict[str, np.ndarray]:
+    def _run(
+        self,
+        servable: Servable,
+        plan: SignaturePlan,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        deadline: float | None,
+    ) -> dict[str, np.ndarray]:
         fetches = tuple(plan.output_tensors[name] for name in output_names)
         run = _session_runner(servable)
         if self._scheduler is None:
@@ -81,6 +104,7 @@ def _session_runner(servable: Servable):
             raise from_tf_error(exc) from exc
         except (TypeError, ValueError) as exc:  # an input numpy cannot hand to the runtime
             raise invalid_argument(f"the model rejected the inputs: {exc}") from exc
+
     return run
 
 
@@ -95,8 +119,10 @@ class Admission:
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         if not self._slots.acquire(blocking=False):
-            raise resource_exhausted(f"the server is already handling {self._limit} Predict/GetModelMetadata "
-                                     "calls (--max-concurrent-requests); retry later")
+            raise resource_exhausted(
+                f"the server is already handling {self._limit} Predict/GetModelMetadata "
+                "calls (--max-concurrent-requests); retry later"
+            )
         try:
             yield
         finally:
@@ -106,24 +132,44 @@ class Admission:
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Classify, Regress and MultiInference stay UNIMPLEMENTED: charloom models only predict."""
 
-    def __init__(self, manager: ServableManager, predictor: Predictor, metrics: ServerMetrics,
-                 admission: Admission) -> None:
+    def __init__(
+        self,
+        manager: ServableManager,
+        predictor: Predictor,
+        metrics: ServerMetrics,
+        admission: Admission,
+    ) -> None:
         self._manager = manager
         self._predictor = predictor
         self._metrics = metrics
         self._admission = admission
 
-    def Predict(self, request: predict_pb2.PredictRequest,
-                context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
-        return handle_rpc(context, self._metrics, "Predict", request.model_spec.name,
-                          lambda: self.predict(request, deadline_of(context)), recorded=True)
+    def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        return handle_rpc(
+            context,
+            self._metrics,
+            "Predict",
+            request.model_spec.name,
+            lambda: self.predict(request, deadline_of(context)),
+            recorded=True,
+        )
 
-    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,
-                         context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        return handle_rpc(context, self._metrics, "GetModelMetadata", request.model_spec.name,
-                          lambda: self.metadata(request))
+    def GetModelMetadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        return handle_rpc(
+            context,
+            self._metrics,
+            "GetModelMetadata",
+            request.model_spec.name,
+            lambda: self.metadata(request),
+        )
 
-    def predict(self, request: predict_pb2.PredictRequest, deadline: float | None) -> predict_pb2.PredictResponse:
+    def predict(
+        self, request: predict_pb2.PredictRequest, deadline: float | None
+    ) -> predict_pb2.PredictResponse:
         """Predict, for gRPC and REST alike (raises ServingStatus)."""
         with self._admission.slot():
             if not request.HasField("model_spec"):
@@ -136,20 +182,26 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         with self._manager.acquire(spec) as servable:
             found = servable.signature_defs.get(name)
             if found is None:
-                raise invalid_argument(f'Serving signature name: "{name}" not found in signature def')
+                raise invalid_argument(
+                    f'Serving signature name: "{name}" not found in signature def'
+                )
             return found
 
-    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
-                 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def metadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         with self._admission.slot():
             return self._metadata(request)
 
-    def _metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
-                  ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    def _metadata(
+        self, request: get_model_metadata_pb2.GetModelMetadataRequest
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         if not request.HasField("model_spec"):
             raise invalid_argument("Missing ModelSpec")
         if not request.metadata_field:
-            raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
         for field in request.metadata_field:
             if field != SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")

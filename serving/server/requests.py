@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -36,7 +37,9 @@ class SignaturePlan:
     input_names: frozenset[str]  # aliases
     input_aliases: tuple[str, ...]  # sorted
     input_tensors: dict[str, str]  # alias -> graph tensor name
-    output_names: tuple[str, ...]  # sorted aliases: the outputs returned when no output_filter is given
+    output_names: tuple[
+        str, ...
+    ]  # sorted aliases: the outputs returned when no output_filter is given
     output_set: frozenset[str]
     output_tensors: dict[str, str]  # alias -> graph tensor name
 
@@ -45,9 +48,15 @@ def build_plan(signature_name: str, signature_def: meta_graph_pb2.SignatureDef) 
     inputs = {alias: info.name for alias, info in signature_def.inputs.items()}
     outputs = {alias: info.name for alias, info in signature_def.outputs.items()}
     return SignaturePlan(
-        signature_name=signature_name, signature_def=signature_def, input_names=frozenset(inputs),
-        input_aliases=tuple(sorted(inputs)), input_tensors=inputs, output_names=tuple(sorted(outputs)),
-        output_set=frozenset(outputs), output_tensors=outputs)
+        signature_name=signature_name,
+        signature_def=signature_def,
+        input_names=frozenset(inputs),
+        input_aliases=tuple(sorted(inputs)),
+        input_tensors=inputs,
+        output_names=tuple(sorted(outputs)),
+        output_set=frozenset(outputs),
+        output_tensors=outputs,
+    )
 
 
 class PlanCache:
@@ -99,13 +108,15 @@ def check_input_keys(plan: SignaturePlan, sent: Mapping[str, object]) -> None:
         raise invalid_argument(
             f"input size does not match signature: {len(given)}!={len(expected)} len({_set(given)}) != "
             f"len({_set(expected)}). Sent extra: {_set(given - expected)}. "
-            f"Missing but required: {_set(expected - given)}.")
+            f"Missing but required: {_set(expected - given)}."
+        )
     for alias in plan.input_aliases:  # saved_model::GetInputValues (no signature has defaults)
         if alias not in given:
             raise invalid_argument(
                 f"Signature input alias: {alias}(feed name: {plan.input_tensors[alias]}) not found in "
                 f"request and no default value provided. Inputs expected to be in the request "
-                f"{_set(given)}, or default input alias set: ")
+                f"{_set(given)}, or default input alias set: "
+            )
 
 
 def check_output_filter(plan: SignaturePlan, output_filter: Sequence[str]) -> tuple[str, ...]:
@@ -115,8 +126,10 @@ def check_output_filter(plan: SignaturePlan, output_filter: Sequence[str]) -> tu
     seen: set[str] = set()
     for alias in output_filter:
         if alias not in plan.output_set:
-            raise invalid_argument(f"output tensor alias not found in signature: {alias} Outputs "
-                                   f"expected to be in the set {_set(plan.output_set)}.")
+            raise invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs "
+                f"expected to be in the set {_set(plan.output_set)}."
+            )
         if alias in seen:
             raise invalid_argument(f"duplicate output tensor alias: {alias}")
         seen.add(alias)
@@ -127,7 +140,9 @@ def _shape_text(dims: list[int] | tuple[int, ...]) -> str:
     return "[" + ",".join(str(d) for d in dims) + "]"
 
 
-def decode_inputs(plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto]) -> dict[str, np.ndarray]:
+def decode_inputs(
+    plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto]
+) -> dict[str, np.ndarray]:
     """Decode each input as TF Serving does (``Tensor::FromProto``), keyed by graph tensor name.
 
     Like TF Serving, nothing is checked against the signature's dtypes or shapes here: the
@@ -142,14 +157,24 @@ def decode_inputs(plan: SignaturePlan, sent: Mapping[str, tensor_pb2.TensorProto
     return arrays
 
 
-_INTEGER_DTYPES = frozenset({types_pb2.DT_INT8, types_pb2.DT_UINT8, types_pb2.DT_INT16, types_pb2.DT_UINT16,
-                             types_pb2.DT_INT32, types_pb2.DT_UINT32, types_pb2.DT_INT64, types_pb2.DT_UINT64})
+_INTEGER_DTYPES = frozenset(
+    {
+        types_pb2.DT_INT8,
+        types_pb2.DT_UINT8,
+        types_pb2.DT_INT16,
+        types_pb2.DT_UINT16,
+        types_pb2.DT_INT32,
+        types_pb2.DT_UINT32,
+        types_pb2.DT_INT64,
+        types_pb2.DT_UINT64,
+    }
+)
 # What one string element costs once decoded and fed, besides its bytes: numpy's reference (8)
 # and TensorFlow's tstring (24). A value broadcast to many elements is copied into each.
 STRING_ELEMENT_BYTES = 32
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _item_bytes(dtype_enum: int) -> int:
     """Bytes per numeric element once decoded (1 for a dtype TensorFlow does not know: the decoder
     refuses it right after, and the count still bounds the work)."""
@@ -189,19 +214,27 @@ def check_limits(sent: Mapping[str, tensor_pb2.TensorProto], limits: ServerLimit
         if shape and shape[0] > limits.max_request_batch:
             raise invalid_argument(
                 f"input '{name}' has batch size {shape[0]}, above the server's limit of "
-                f"{limits.max_request_batch} (--max-request-batch)")
-        if (name == PROMPT_INPUT_NAME and len(shape) >= 2 and proto.dtype in _INTEGER_DTYPES
-                and shape[1] > limits.max_prompt_length):
+                f"{limits.max_request_batch} (--max-request-batch)"
+            )
+        if (
+            name == PROMPT_INPUT_NAME
+            and len(shape) >= 2
+            and proto.dtype in _INTEGER_DTYPES
+            and shape[1] > limits.max_prompt_length
+        ):
             raise invalid_argument(
                 f"input '{name}' has length {shape[1]}, above the server's limit of "
-                f"{limits.max_prompt_length} (--max-prompt-length)")
+                f"{limits.max_prompt_length} (--max-prompt-length)"
+            )
         size = decoded_bytes(proto)
         total += size
         if size > limits.max_message_bytes:
             raise invalid_argument(
                 f"input '{name}' of shape {_shape_text(shape)} is larger than the server's limit of "
-                f"{limits.max_message_bytes} bytes (--max-message-bytes)")
+                f"{limits.max_message_bytes} bytes (--max-message-bytes)"
+            )
         if total > limits.max_message_bytes:
             raise invalid_argument(
                 f"the request's inputs decode to more than the server's limit of "
-                f"{limits.max_message_bytes} bytes together (--max-message-bytes)")
+                f"{limits.max_message_bytes} bytes together (--max-message-bytes)"
+            )

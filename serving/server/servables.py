@@ -11,9 +11,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
 
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
@@ -63,13 +63,22 @@ class Servable:
         self.bundle.close()
 
 
-
-def load_servable(name: str, version: int, path: Path, options: RuntimeOptions = RuntimeOptions()) -> Servable:
+def load_servable(
+    name: str, version: int, path: Path, options: RuntimeOptions = RuntimeOptions()
+) -> Servable:
     """Load a version directory into a Session (raises on any failure; the caller records it)."""
     started = time.monotonic()
-    bundle = SessionBundle(path, session_config(options.intra_op_parallelism, options.inter_op_parallelism))
-    logger.info("loaded %s version %d from %s in %.2fs (signatures: %s)", name, version, path,
-                time.monotonic() - started, ", ".join(sorted(bundle.signature_defs)))
+    bundle = SessionBundle(
+        path, session_config(options.intra_op_parallelism, options.inter_op_parallelism)
+    )
+    logger.info(
+        "loaded %s version %d from %s in %.2fs (signatures: %s)",
+        name,
+        version,
+        path,
+        time.monotonic() - started,
+        ", ".join(sorted(bundle.signature_defs)),
+    )
     return Servable(name=name, version=version, path=path, bundle=bundle)
 
 
@@ -89,7 +98,9 @@ def versions_on_disk(base_path: Path) -> dict[int, Path]:
     """Integer-named subdirectories holding a complete SavedModel."""
     found: dict[int, Path] = {}
     try:
-        children = sorted(base_path.iterdir(), key=lambda p: (len(p.name), p.name))  # "1" before "01"
+        children = sorted(
+            base_path.iterdir(), key=lambda p: (len(p.name), p.name)
+        )  # "1" before "01"
     except OSError:
         return found
     for child in children:
@@ -110,9 +121,13 @@ def _dir_signature(path: Path) -> tuple[int, int] | None:
 class ServableManager:
     """Owns the loaded versions of every model; requests borrow them with `acquire`."""
 
-    def __init__(self, models: tuple[ModelConfig, ...], on_change: Callable[[], None] | None = None,
-                 unload_wait_seconds: float = 60.0,
-                 loader: Callable[[str, int, Path], Servable] = load_servable) -> None:
+    def __init__(
+        self,
+        models: tuple[ModelConfig, ...],
+        on_change: Callable[[], None] | None = None,
+        unload_wait_seconds: float = 60.0,
+        loader: Callable[[str, int, Path], Servable] = load_servable,
+    ) -> None:
         self._models = {m.name: m for m in models}
         self._loader = loader
         self._records: dict[str, dict[int, VersionRecord]] = {m.name: {} for m in models}
@@ -170,11 +185,15 @@ class ServableManager:
     def version_states(self, name: str) -> dict[int, VersionRecord]:
         """A snapshot of every version ever seen for `name` (empty for unknown models)."""
         with self._lock:
-            return {v: VersionRecord(r.state, r.error) for v, r in self._records.get(name, {}).items()}
+            return {
+                v: VersionRecord(r.state, r.error) for v, r in self._records.get(name, {}).items()
+            }
 
     def available_versions(self, name: str) -> list[int]:
         with self._lock:
-            return sorted(v for v, r in self._records.get(name, {}).items() if r.state == State.AVAILABLE)
+            return sorted(
+                v for v, r in self._records.get(name, {}).items() if r.state == State.AVAILABLE
+            )
 
     def all_models_available(self) -> bool:
         return all(self.available_versions(name) for name in self._models)
@@ -203,7 +222,10 @@ class ServableManager:
             attempts = 0
             if record and record.error and record.dir_signature == _dir_signature(on_disk[version]):
                 attempts = record.failed_attempts
-                if attempts >= MAX_LOAD_ATTEMPTS or time.monotonic() - record.failed_at < 2.0 ** attempts:
+                if (
+                    attempts >= MAX_LOAD_ATTEMPTS
+                    or time.monotonic() - record.failed_at < 2.0**attempts
+                ):
                     continue
             self._load(model, version, on_disk[version], attempts)
         available_aspired = [v for v in aspired if v in self.available_versions(model.name)]
@@ -215,7 +237,9 @@ class ServableManager:
             if version not in aspired:
                 self._unload(model.name, version)
 
-    def _load_fallback(self, model: ModelConfig, on_disk: dict[int, Path], aspired: list[int]) -> None:
+    def _load_fallback(
+        self, model: ModelConfig, on_disk: dict[int, Path], aspired: list[int]
+    ) -> None:
         """Serve the newest older version that loads while none of the latest ones does.
 
         A departure from TF Serving, which serves nothing when its latest version cannot load:
@@ -229,8 +253,12 @@ class ServableManager:
                 continue  # failed before, unchanged since
             self._load(model, version, on_disk[version])
             if version in self.available_versions(model.name):
-                logger.warning("%s: no version of the latest %s loads; serving older version %d meanwhile",
-                               model.name, aspired, version)
+                logger.warning(
+                    "%s: no version of the latest %s loads; serving older version %d meanwhile",
+                    model.name,
+                    aspired,
+                    version,
+                )
                 return
 
     def _load(self, model: ModelConfig, version: int, path: Path, failed_attempts: int = 0) -> None:
@@ -239,9 +267,17 @@ class ServableManager:
             servable = self._loader(model.name, version, path)
         except Exception as exc:  # any failure of a user's model directory is reported, not fatal
             logger.error("failed to load %s version %d from %s: %s", model.name, version, path, exc)
-            self._set(model.name, version, VersionRecord(
-                State.END, error=f"{type(exc).__name__}: {exc}", dir_signature=_dir_signature(path),
-                failed_attempts=failed_attempts + 1, failed_at=time.monotonic()))
+            self._set(
+                model.name,
+                version,
+                VersionRecord(
+                    State.END,
+                    error=f"{type(exc).__name__}: {exc}",
+                    dir_signature=_dir_signature(path),
+                    failed_attempts=failed_attempts + 1,
+                    failed_at=time.monotonic(),
+                ),
+            )
             return
         self._set(model.name, version, VersionRecord(State.AVAILABLE, servable=servable))
 
@@ -254,8 +290,13 @@ class ServableManager:
             if servable.wait_idle(self._unload_wait_seconds):
                 servable.release()
             else:  # its session is closed when the last request lets go of it
-                logger.warning("%s version %d still has %d requests in flight after %.0fs; releasing it",
-                               name, version, servable.in_flight, self._unload_wait_seconds)
+                logger.warning(
+                    "%s version %d still has %d requests in flight after %.0fs; releasing it",
+                    name,
+                    version,
+                    servable.in_flight,
+                    self._unload_wait_seconds,
+                )
         self._set(name, version, VersionRecord(State.END))
         logger.info("unloaded %s version %d", name, version)
 
@@ -263,8 +304,9 @@ class ServableManager:
         """Poll in a background thread (interval 0: load once, never poll, as in TF Serving)."""
         if interval_seconds <= 0:
             return
-        self._thread = threading.Thread(target=self._poll_loop, args=(interval_seconds,),
-                                        name="servable-poller", daemon=True)
+        self._thread = threading.Thread(
+            target=self._poll_loop, args=(interval_seconds,), name="servable-poller", daemon=True
+        )
         self._thread.start()
 
     def _poll_loop(self, interval_seconds: float) -> None:
@@ -280,6 +322,11 @@ class ServableManager:
         if self._thread is not None:
             self._thread.join(timeout=30)
         with self._lock:
-            loaded = [r.servable for records in self._records.values() for r in records.values() if r.servable]
+            loaded = [
+                r.servable
+                for records in self._records.values()
+                for r in records.values()
+                if r.servable
+            ]
         for servable in loaded:
             servable.release()

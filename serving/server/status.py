@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 import tensorflow as tf
@@ -76,8 +77,11 @@ def runtime_message(message: str) -> str:
     lines = message.splitlines()
     if lines and lines[0].startswith("Graph execution error"):
         rest = lines[1:]
-        while rest and (not rest[0].strip() or rest[0].startswith("Detected at node")
-                        or rest[0].startswith((" ", "<stack traces"))):
+        while rest and (
+            not rest[0].strip()
+            or rest[0].startswith("Detected at node")
+            or rest[0].startswith((" ", "<stack traces"))
+        ):
             rest = rest[1:]
         if rest:
             lines = rest
@@ -90,6 +94,7 @@ def from_tf_error(error: tf.errors.OpError) -> ServingStatus:
     code = _CODES_BY_NUMBER.get(int(error.error_code), grpc.StatusCode.UNKNOWN)
     return ServingStatus(code, runtime_message(error.message))
 
+
 def deadline_of(context: grpc.ServicerContext) -> float | None:
     """The RPC's deadline as a time.monotonic() value (None: the client set none)."""
     remaining = context.time_remaining()
@@ -98,8 +103,14 @@ def deadline_of(context: grpc.ServicerContext) -> float | None:
     return time.monotonic() + remaining
 
 
-def handle_rpc(context: grpc.ServicerContext, metrics: ServerMetrics, api: str, model_name: str,
-               body: Callable[[], Response], recorded: bool = False) -> Response:
+def handle_rpc(
+    context: grpc.ServicerContext,
+    metrics: ServerMetrics,
+    api: str,
+    model_name: str,
+    body: Callable[[], Response],
+    recorded: bool = False,
+) -> Response:
     """Run `body`; ServingStatus -> its code, anything else -> INTERNAL with a logged traceback.
     ``recorded``: count it in the request metrics (TF Serving counts Predict, not metadata or status)."""
     started = time.monotonic()

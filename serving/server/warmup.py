@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import tensorflow as tf
 from google.protobuf.message import DecodeError
@@ -29,7 +29,9 @@ def warmup_path(saved_model_dir: Path) -> Path:
     return Path(saved_model_dir) / contract.WARMUP_DIRECTORY / contract.WARMUP_FILE
 
 
-def replay_warmup(saved_model_dir: Path, run: Callable[[predict_pb2.PredictRequest], object]) -> int:
+def replay_warmup(
+    saved_model_dir: Path, run: Callable[[predict_pb2.PredictRequest], object]
+) -> int:
     """Run every Predict record of the warmup file through ``run``; the number of records replayed."""
     path = warmup_path(saved_model_dir)
     if not path.is_file():
@@ -44,7 +46,9 @@ def replay_warmup(saved_model_dir: Path, run: Callable[[predict_pb2.PredictReque
     for serialized in records:
         count += 1
         if count > MAX_WARMUP_RECORDS:
-            raise ServingError(f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
+            raise ServingError(
+                f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
+            )
         record = prediction_log_pb2.PredictionLog()
         try:
             record.ParseFromString(serialized)
@@ -52,8 +56,12 @@ def replay_warmup(saved_model_dir: Path, run: Callable[[predict_pb2.PredictReque
             raise ServingError(f"Failed to parse warmup record {count} from {path}") from None
         kind = record.WhichOneof("log_type")
         if kind != "predict_log":
-            raise ServingError(f"warmup record {count} in {path} is a {kind}: this server replays only "
-                               "Predict records")
+            raise ServingError(
+                f"warmup record {count} in {path} is a {kind}: this server replays only "
+                "Predict records"
+            )
         run(record.predict_log.request)
-    logger.info("replayed %d warmup records from %s in %.2fs", count, path, time.monotonic() - started)
+    logger.info(
+        "replayed %d warmup records from %s in %.2fs", count, path, time.monotonic() - started
+    )
     return count

@@ -14,13 +14,22 @@ def one_line_error(argv: list[str], capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--rest-api-port", "70000"], "--rest-api-port 70000 is not a TCP port"),
-    (["--file-system-poll-wait-seconds", "nan"], "--file-system-poll-wait-seconds must be a number >= 0, got nan"),
-    (["--file-system-poll-wait-seconds", "-1"], "--file-system-poll-wait-seconds must be a number >= 0"),
-    (["--grace-seconds", "inf"], "--grace-seconds must be a number >= 0, got inf"),
-    (["--max-concurrent-requests", "0"], "--max-concurrent-requests must be positive"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--rest-api-port", "70000"], "--rest-api-port 70000 is not a TCP port"),
+        (
+            ["--file-system-poll-wait-seconds", "nan"],
+            "--file-system-poll-wait-seconds must be a number >= 0, got nan",
+        ),
+        (
+            ["--file-system-poll-wait-seconds", "-1"],
+            "--file-system-poll-wait-seconds must be a number >= 0",
+        ),
+        (["--grace-seconds", "inf"], "--grace-seconds must be a number >= 0, got inf"),
+        (["--max-concurrent-requests", "0"], "--max-concurrent-requests must be positive"),
+    ],
+)
 def test_serve_flags(flags, message, tmp_path, capsys):
     assert message in one_line_error(["serve", "--model-base-path", str(tmp_path), *flags], capsys)
 
@@ -32,23 +41,31 @@ def test_export_to_a_url_or_an_unwritable_path(tmp_path, capsys):
     from trainer.model import build_model
 
     config = TrainingConfig(units=(4,), embedding_dim=2)
-    checkpoint = write_checkpoint(tmp_path / "ckpt", build_model(config, VOCAB.size), config, VOCAB, epoch=1)
-    err = one_line_error(["export", "--checkpoint", str(checkpoint), "--model-base-path", "gs://bucket/m"], capsys)
+    checkpoint = write_checkpoint(
+        tmp_path / "ckpt", build_model(config, VOCAB.size), config, VOCAB, epoch=1
+    )
+    err = one_line_error(
+        ["export", "--checkpoint", str(checkpoint), "--model-base-path", "gs://bucket/m"], capsys
+    )
     assert "gs://bucket/m is a URL" in err
     assert not (tmp_path / "gs:").exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    err = one_line_error(["export", "--checkpoint", str(checkpoint), "--model-base-path", str(blocker / "m")],
-                         capsys)
+    err = one_line_error(
+        ["export", "--checkpoint", str(checkpoint), "--model-base-path", str(blocker / "m")], capsys
+    )
     assert "cannot create model base path" in err
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "is corrupted (not valid JSON"),
-    ("[1, 2]", "is corrupted: not the options of a charloom tune experiment"),
-    ('{"corpus": "x", "surprise": 1}', "unknown fields: surprise"),
-    ('{"num_samples": "many"}', "is corrupted"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is corrupted (not valid JSON"),
+        ("[1, 2]", "is corrupted: not the options of a charloom tune experiment"),
+        ('{"corpus": "x", "surprise": 1}', "unknown fields: surprise"),
+        ('{"num_samples": "many"}', "is corrupted"),
+    ],
+)
 def test_tune_resume_of_a_corrupt_options_file(content, message, tmp_path, capsys):
     (tmp_path / "charloom-tune.json").write_text(content)
     assert message in one_line_error(["tune", "--resume", str(tmp_path)], capsys)

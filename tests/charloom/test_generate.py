@@ -10,16 +10,43 @@ def run(capsys, *argv):
 
 def test_generate_prints_prompt_and_text(capsys, fake_server, toy_gru_dir):
     target, _ = fake_server
-    code, out, err = run(capsys, "--target", target, "--model", "toy", "--prompt", "ROMEO:",
-                         "--max-new-tokens", "30", "--temperature", "0.8", "--seed", "4", "--wait-ready", "5")
+    code, out, err = run(
+        capsys,
+        "--target",
+        target,
+        "--model",
+        "toy",
+        "--prompt",
+        "ROMEO:",
+        "--max-new-tokens",
+        "30",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "4",
+        "--wait-ready",
+        "5",
+    )
     [expected] = TextGenerator.from_saved_model(toy_gru_dir).generate(
-        "ROMEO:", max_new_tokens=30, temperature=0.8, seed=4)
+        "ROMEO:", max_new_tokens=30, temperature=0.8, seed=4
+    )
     assert code == 0 and out == "ROMEO:" + expected.text + "\n"
 
 
 def test_generate_streams(capsys, fake_server):
     target, _ = fake_server
-    argv = ["--target", target, "--model", "toy", "--prompt", "KING:", "--max-new-tokens", "25", "--seed", "1"]
+    argv = [
+        "--target",
+        target,
+        "--model",
+        "toy",
+        "--prompt",
+        "KING:",
+        "--max-new-tokens",
+        "25",
+        "--seed",
+        "1",
+    ]
     streamed = run(capsys, *argv, "--stream")
     plain = run(capsys, *argv)
     assert streamed[0] == 0 and streamed[1] == plain[1]
@@ -27,8 +54,23 @@ def test_generate_streams(capsys, fake_server):
 
 def test_several_prompts_and_samples_get_headers(capsys, fake_server):
     target, _ = fake_server
-    code, out, _ = run(capsys, "--target", target, "--model", "toy", "--prompt", "A", "--prompt", "B",
-                       "--num-samples", "2", "--max-new-tokens", "5", "--seed", "3")
+    code, out, _ = run(
+        capsys,
+        "--target",
+        target,
+        "--model",
+        "toy",
+        "--prompt",
+        "A",
+        "--prompt",
+        "B",
+        "--num-samples",
+        "2",
+        "--max-new-tokens",
+        "5",
+        "--seed",
+        "3",
+    )
     assert code == 0
     assert out.count("--- prompt ") == 4 and "--- prompt 2, sample 2 (length, seed 3) ---" in out
 
@@ -48,7 +90,9 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
 
 
 def test_wait_ready_times_out_cleanly(capsys, unused_tcp_port):
-    code, _, err = run(capsys, "--target", f"127.0.0.1:{unused_tcp_port}", "--prompt", "A", "--wait-ready", "0.5")
+    code, _, err = run(
+        capsys, "--target", f"127.0.0.1:{unused_tcp_port}", "--prompt", "A", "--wait-ready", "0.5"
+    )
     assert code == 2 and "not ready within 0.5s" in err
 
 
@@ -61,10 +105,21 @@ def test_a_chinese_vocabulary_generates_under_the_servers_default_limits(capsys,
 
     chars = "".join(chr(0x4E00 + i) for i in range(2600))
     export_toy_model(tmp_path / "zh", units=(8,), chars=chars)
-    config = ServerConfig(models=(single_model("charloom", tmp_path / "zh"),), port=0, host="127.0.0.1")
+    config = ServerConfig(
+        models=(single_model("charloom", tmp_path / "zh"),), port=0, host="127.0.0.1"
+    )
     with start_server(config) as handle:
-        code, out, err = run(capsys, "--target", f"127.0.0.1:{handle.port}", "--prompt", "一丁",
-                             "--max-new-tokens", "20", "--seed", "1")
+        code, out, err = run(
+            capsys,
+            "--target",
+            f"127.0.0.1:{handle.port}",
+            "--prompt",
+            "一丁",
+            "--max-new-tokens",
+            "20",
+            "--seed",
+            "1",
+        )
     assert code == 0, err
     text = out.rstrip("\n")
     assert text.startswith("一丁") and len(text) == 22 and set(text) <= set(chars)

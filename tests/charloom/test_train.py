@@ -14,14 +14,28 @@ from trainer.config import load_config
 from trainer.corpus import load_corpus
 from trainer.training import train
 
-SMALL = {"cell": "gru", "units": 32, "embedding_dim": 16, "seq_len": 48, "batch_size": 32,
-         "learning_rate": 0.01, "steps_per_epoch": 6, "validation_steps": 2, "epochs": 2}
+SMALL = {
+    "cell": "gru",
+    "units": 32,
+    "embedding_dim": 16,
+    "seq_len": 48,
+    "batch_size": 32,
+    "learning_rate": 0.01,
+    "steps_per_epoch": 6,
+    "validation_steps": 2,
+    "epochs": 2,
+}
 
 
 def charloom(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, "-m", "charloom", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "charloom", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def write_config(path: Path, values: dict) -> Path:
@@ -33,14 +47,17 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("charloom")]
 
 
-@pytest.mark.parametrize("case, message", [
-    ("unknown cell", "cell must be one of gru, lstm"),
-    ("units <= 0", "units must be > 0"),
-    ("seq_len longer than the corpus", "fewer than one batch"),
-    ("batch not divisible by replicas", "not divisible by the 3 replicas"),
-    ("non-empty run dir", "not empty; pass --resume"),
-    ("resume a missing run", "is not a run directory"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unknown cell", "cell must be one of gru, lstm"),
+        ("units <= 0", "units must be > 0"),
+        ("seq_len longer than the corpus", "fewer than one batch"),
+        ("batch not divisible by replicas", "not divisible by the 3 replicas"),
+        ("non-empty run dir", "not empty; pass --resume"),
+        ("resume a missing run", "is not a run directory"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(case, message, small_corpus, tmp_path):
     out = tmp_path / "run"
     args = ["train", "--corpus", small_corpus, "--out", out]
@@ -70,7 +87,9 @@ def test_bad_input_is_one_line_and_exit_2(case, message, small_corpus, tmp_path)
 
 
 def test_export_of_a_missing_or_corrupted_run_is_one_line(tmp_path):
-    result = charloom("export", "--run", tmp_path / "nope", "--model-base-path", tmp_path / "models")
+    result = charloom(
+        "export", "--run", tmp_path / "nope", "--model-base-path", tmp_path / "models"
+    )
     assert result.returncode == 2 and "does not exist" in error_lines(result)[0]
     run = tmp_path / "run"
     (run / "best").mkdir(parents=True)
@@ -84,7 +103,9 @@ def test_export_of_a_missing_or_corrupted_run_is_one_line(tmp_path):
 
 def test_learns_tiny_shakespeare_then_exports(shakespeare_path, tmp_path):
     started = time.monotonic()
-    result = charloom("train", "--corpus", shakespeare_path, "--config", "tiny", "--out", tmp_path / "run")
+    result = charloom(
+        "train", "--corpus", shakespeare_path, "--config", "tiny", "--out", tmp_path / "run"
+    )
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
     run = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -93,7 +114,9 @@ def test_learns_tiny_shakespeare_then_exports(shakespeare_path, tmp_path):
     assert run["best"]["val_bpc"] < 3.0
     assert "trained" in result.stdout and "best val_bpc" in result.stdout
 
-    exported = charloom("export", "--run", tmp_path / "run", "--model-base-path", tmp_path / "models")
+    exported = charloom(
+        "export", "--run", tmp_path / "run", "--model-base-path", tmp_path / "models"
+    )
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert exported.stdout.strip() == f"exported {tmp_path / 'models' / '1'}"
     meta = json.loads((tmp_path / "models" / "1" / "assets" / "charloom.json").read_text())
@@ -103,25 +126,50 @@ def test_learns_tiny_shakespeare_then_exports(shakespeare_path, tmp_path):
 
 def test_two_replicas_reach_the_same_loss_as_one(small_corpus, tmp_path):
     config_path = write_config(tmp_path / "small.yaml", SMALL)
-    result = charloom("train", "--corpus", small_corpus, "--config", config_path, "--out", tmp_path / "two",
-                      "--replicas", "2")
+    result = charloom(
+        "train",
+        "--corpus",
+        small_corpus,
+        "--config",
+        config_path,
+        "--out",
+        tmp_path / "two",
+        "--replicas",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     two = json.loads((tmp_path / "two" / "run.json").read_text())
     assert two["replicas"] == 2 and "2 replica(s)" in result.stdout
-    one = train(load_config(config_path), load_corpus(str(small_corpus)), tmp_path / "one", verbose=0)
+    one = train(
+        load_config(config_path), load_corpus(str(small_corpus)), tmp_path / "one", verbose=0
+    )
     # same global batches and seed: only the gradient reduction order differs
     assert two["history"][-1]["val_loss"] == pytest.approx(one.history[-1]["val_loss"], abs=0.02)
     assert two["history"][-1]["val_loss"] < two["history"][0]["val_loss"]
 
 
 def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path):
-    config_path = write_config(tmp_path / "c.yaml", {**SMALL, "units": 256, "batch_size": 4,
-                                                          "steps_per_epoch": 150, "epochs": 3})
+    config_path = write_config(
+        tmp_path / "c.yaml",
+        {**SMALL, "units": 256, "batch_size": 4, "steps_per_epoch": 150, "epochs": 3},
+    )
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "charloom", "train", "--corpus", str(small_corpus),
-               "--config", str(config_path), "--out", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    command = [
+        sys.executable,
+        "-m",
+        "charloom",
+        "train",
+        "--corpus",
+        str(small_corpus),
+        "--config",
+        str(config_path),
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     try:
         deadline = time.monotonic() + 240
         while not (out / "checkpoints" / "epoch-0001" / "checkpoint.json").exists():
@@ -141,6 +189,6 @@ def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path):
     after = json.loads((out / "run.json").read_text())
     assert after["status"] == "completed" and after["epochs_completed"] == 3
     assert [h["epoch"] for h in after["history"]] == [1, 2, 3]
-    assert after["history"][:before["epochs_completed"]] == before["history"]
+    assert after["history"][: before["epochs_completed"]] == before["history"]
     assert "3/3 epochs" in result.stdout
     assert not list((out / "checkpoints").glob(".tmp-*"))

@@ -5,9 +5,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import jsonschema
-import yaml
-
 import ray
+import yaml
 
 CONFIG = Path(__file__).resolve().parents[2] / "cluster" / "ray-cluster.yaml"
 

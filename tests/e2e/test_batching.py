@@ -21,15 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ports import free_port
 from serving import defaults
 from serving.client.generator import GenerationClient, TextGenerator
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 BATCHING_FILE = REPO / "k8s" / "base" / "serving" / "config" / "batching.config"
 ENGLISH = "ROMEO:\nBut soft, what light through yonder window breaks? It is the east.\n"
-CHINESE = "".join(chr(0x4E00 + i) for i in range(3000)) + "，。\n"  # 3,003 characters, as in a Chinese corpus
+CHINESE = (
+    "".join(chr(0x4E00 + i) for i in range(3000)) + "，。\n"
+)  # 3,003 characters, as in a Chinese corpus
 LONG_PROMPT = ("But soft, what light through yonder window breaks? " * 7)[:333]  # 3 prefill chunks
 
 # (model, prompts, options): every kind the issue lists, several of each
@@ -37,7 +39,11 @@ CLIENTS = [
     ("english", ["ROMEO:"], dict(num_samples=1, steps_per_call=16)),
     ("english", [LONG_PROMPT], dict(num_samples=3, steps_per_call=7)),
     ("english", ["But", "It is the east"], dict(num_samples=2, steps_per_call=1)),
-    ("english", ["ROMEO:\n"], dict(num_samples=100, steps_per_call=64)),  # 100 rows > max_batch_size 64
+    (
+        "english",
+        ["ROMEO:\n"],
+        dict(num_samples=100, steps_per_call=64),
+    ),  # 100 rows > max_batch_size 64
     ("english", ["soft"], dict(num_samples=2, steps_per_call=5, temperature=0.7, top_k=5)),
     ("chinese", [CHINESE[100:103]], dict(num_samples=2, steps_per_call=16)),
     ("chinese", [CHINESE[7]], dict(num_samples=70, steps_per_call=9, top_p=0.9)),
@@ -63,23 +69,34 @@ def export(base: Path, text: str):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("batching-e2e")
-    paths = {"english": export(root / "english", ENGLISH), "chinese": export(root / "chinese", CHINESE)}
+    paths = {
+        "english": export(root / "english", ENGLISH),
+        "chinese": export(root / "chinese", CHINESE),
+    }
     config = root / "models.config"
-    config.write_text("model_config_list {\n" + "".join(
-        f'  config {{ name: "{name}" base_path: "{path.parent}" model_platform: "tensorflow" }}\n'
-        for name, path in paths.items()) + "}\n")
+    config.write_text(
+        "model_config_list {\n"
+        + "".join(
+            f'  config {{ name: "{name}" base_path: "{path.parent}" model_platform: "tensorflow" }}\n'
+            for name, path in paths.items()
+        )
+        + "}\n"
+    )
     return paths, config
 
 
 def expected_texts(paths) -> dict[tuple[int, int], list[str]]:
     """Each client's texts without batching: in process, one call at a time."""
     out = {}
-    generators = {name: TextGenerator.from_saved_model(path, steps_per_call=1) for name, path in paths.items()}
+    generators = {
+        name: TextGenerator.from_saved_model(path, steps_per_call=1) for name, path in paths.items()
+    }
     for index, (model, prompts, options) in enumerate(CLIENTS):
         options = {k: v for k, v in options.items() if k != "steps_per_call"}
         for round_ in range(ROUNDS):
-            results = generators[model].generate(prompts, max_new_tokens=MAX_NEW_TOKENS, seed=index * 10 + round_,
-                                                  **options)
+            results = generators[model].generate(
+                prompts, max_new_tokens=MAX_NEW_TOKENS, seed=index * 10 + round_, **options
+            )
             out[index, round_] = [r.text for r in results]
     for generator in generators.values():
         generator.close()
@@ -91,11 +108,33 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
     expected = expected_texts(paths)
     port, monitoring = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "charloom", "serve", "--model-config-file", str(model_config), "--port", str(port),
-         "--host", "127.0.0.1", "--rest-api-port", str(monitoring), "--enable-batching", "--batching-parameters-file", str(BATCHING_FILE),
-         "--file-system-poll-wait-seconds", "0", "--grace-seconds", "2"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        [
+            sys.executable,
+            "-m",
+            "charloom",
+            "serve",
+            "--model-config-file",
+            str(model_config),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--rest-api-port",
+            str(monitoring),
+            "--enable-batching",
+            "--batching-parameters-file",
+            str(BATCHING_FILE),
+            "--file-system-poll-wait-seconds",
+            "0",
+            "--grace-seconds",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     results: dict[tuple[int, int], list[str]] = {}
     errors: list[str] = []
     try:
@@ -107,11 +146,17 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
             options = dict(options)
             steps = options.pop("steps_per_call")
             try:
-                with GenerationClient(f"127.0.0.1:{port}", model, timeout=60, steps_per_call=steps) as generation:
+                with GenerationClient(
+                    f"127.0.0.1:{port}", model, timeout=60, steps_per_call=steps
+                ) as generation:
                     for round_ in range(ROUNDS):
                         barrier.wait(timeout=120)  # every client's calls overlap every other's
-                        texts = generation.generate(prompts, max_new_tokens=MAX_NEW_TOKENS,
-                                                    seed=index * 10 + round_, **options)
+                        texts = generation.generate(
+                            prompts,
+                            max_new_tokens=MAX_NEW_TOKENS,
+                            seed=index * 10 + round_,
+                            **options,
+                        )
                         results[index, round_] = [r.text for r in texts]
             except BaseException as exc:  # collected: every failure is reported, not the first
                 errors.append(f"client {index} ({model}, {options}, steps {steps}): {exc!r}")
@@ -122,8 +167,13 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
             thread.start()
         for thread in threads:
             thread.join(timeout=600)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{monitoring}{defaults.MONITORING_PATH}",
-                                         timeout=10).read().decode()
+        metrics = (
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{monitoring}{defaults.MONITORING_PATH}", timeout=10
+            )
+            .read()
+            .decode()
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -132,9 +182,19 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
             server.kill()
             _, err = server.communicate()
     assert not errors, "\n".join(errors) + "\nserver log:\n" + err[-3000:]
-    batches = {kind: float(re.search(rf"^:tensorflow:serving:batching_session:processed_batch_size_{kind} (\S+)$", metrics,
-                                      re.M).group(1)) for kind in ("sum", "count")}
+    batches = {
+        kind: float(
+            re.search(
+                rf"^:tensorflow:serving:batching_session:processed_batch_size_{kind} (\S+)$",
+                metrics,
+                re.M,
+            ).group(1)
+        )
+        for kind in ("sum", "count")
+    }
     assert batches["sum"] > batches["count"], "no two requests were ever batched together"
     assert results.keys() == expected.keys()
     for key, texts in expected.items():
-        assert results[key] == texts, f"client {key[0]} round {key[1]} differs from the unbatched text"
+        assert results[key] == texts, (
+            f"client {key[0]} round {key[1]} differs from the unbatched text"
+        )

@@ -17,8 +17,18 @@ from trainer.export import export_run
 from trainer.training import train
 
 pytestmark = pytest.mark.e2e
-TINY = dict(units=(48,), embedding_dim=16, seq_len=32, batch_size=16, learning_rate=0.01, epochs=1,
-            steps_per_epoch=25, validation_steps=2, early_stopping_patience=None, reduce_lr_patience=None)
+TINY = dict(
+    units=(48,),
+    embedding_dim=16,
+    seq_len=32,
+    batch_size=16,
+    learning_rate=0.01,
+    epochs=1,
+    steps_per_epoch=25,
+    validation_steps=2,
+    early_stopping_patience=None,
+    reduce_lr_patience=None,
+)
 MIXED = "春眠不觉晓，处处闻啼鸟。\nROMEO: But soft, what light 夜来风雨声 3.14!\r\n花落知多少。"
 
 
@@ -37,10 +47,25 @@ def chinese_model(request, tang300_path, tmp_path_factory):
 
 def test_generate_continues_a_chinese_prompt(chinese_model, capsys):
     tokenizer, version_dir, _ = chinese_model
-    config = ServerConfig(models=(single_model("charloom", version_dir.parent),), port=0, host="127.0.0.1")
+    config = ServerConfig(
+        models=(single_model("charloom", version_dir.parent),), port=0, host="127.0.0.1"
+    )
     with start_server(config) as handle:
-        code = main(["generate", "--target", f"127.0.0.1:{handle.port}", "--prompt", "春",
-                     "--max-new-tokens", "30", "--seed", "3", "--temperature", "0.8"])
+        code = main(
+            [
+                "generate",
+                "--target",
+                f"127.0.0.1:{handle.port}",
+                "--prompt",
+                "春",
+                "--max-new-tokens",
+                "30",
+                "--seed",
+                "3",
+                "--temperature",
+                "0.8",
+            ]
+        )
     out, err = capsys.readouterr()
     assert code == 0, err
     text = out.rstrip("\n")
@@ -59,7 +84,9 @@ def test_bits_per_character_are_comparable_across_tokenizers(chinese_model):
         assert 0.5 < epoch["val_bpc"] < 16, epoch
 
 
-def test_a_mixed_chinese_english_corpus_round_trips_through_the_served_tokenizer(tang300_path, tmp_path):
+def test_a_mixed_chinese_english_corpus_round_trips_through_the_served_tokenizer(
+    tang300_path, tmp_path
+):
     from tests.conftest import synthetic_text
     from trainer.export import export_saved_model
     from trainer.model import build_model
@@ -69,15 +96,19 @@ def test_a_mixed_chinese_english_corpus_round_trips_through_the_served_tokenizer
     vocabulary, ids = build(corpus, "word", min_count=2)
     assert vocabulary.decode(ids) == corpus  # the training side's segmentation is exact
     config = TrainingConfig(tokenizer="word", units=(8,), embedding_dim=4)
-    version_dir = export_saved_model(build_model(config, vocabulary.size), config, vocabulary, tmp_path)
+    version_dir = export_saved_model(
+        build_model(config, vocabulary.size), config, vocabulary, tmp_path
+    )
     signatures = SessionSignatures(version_dir)
     try:
         texts = [MIXED, corpus[:3000], corpus[-2000:]]
         out = signatures["tokenize"](text=np.array([t.encode() for t in texts], dtype=object))
         for row, text in enumerate(texts):
             length = int(out["lengths"][row])
-            ids = out["input_ids"][row:row + 1, :length]
-            assert (ids >= 0).all() and length < len(text)  # known characters, some multi-character words
+            ids = out["input_ids"][row : row + 1, :length]
+            assert (ids >= 0).all() and length < len(
+                text
+            )  # known characters, some multi-character words
             back = signatures["detokenize"](input_ids=ids)["text"][0].decode("utf-8")
             assert back == text
     finally:

@@ -15,8 +15,8 @@ import grpc
 import pytest
 from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
-from tests.helpers.ports import free_port
 from serving import defaults
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -55,11 +55,31 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
     assert export_version(base, "gru").name == "1"
     port, monitoring = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "charloom", "serve", "--model-base-path", str(base), "--port", str(port),
-         "--host", "127.0.0.1", "--rest-api-port", str(monitoring), "--enable-batching",
-         "--file-system-poll-wait-seconds", "0.2", "--grace-seconds", "2"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        [
+            sys.executable,
+            "-m",
+            "charloom",
+            "serve",
+            "--model-base-path",
+            str(base),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--rest-api-port",
+            str(monitoring),
+            "--enable-batching",
+            "--file-system-poll-wait-seconds",
+            "0.2",
+            "--grace-seconds",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     try:
         wait_for_health(port, timeout=120)
         wait_for_health(port, timeout=10, service="tensorflow.serving.PredictionService")
@@ -76,7 +96,10 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
             assert time.monotonic() < deadline, "version 2 never served"
             time.sleep(0.2)
         url = f"http://127.0.0.1:{monitoring}{defaults.MONITORING_PATH}"
-        assert ":tensorflow:serving:request_count{" in urllib.request.urlopen(url, timeout=10).read().decode()
+        assert (
+            ":tensorflow:serving:request_count{"
+            in urllib.request.urlopen(url, timeout=10).read().decode()
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -89,12 +112,24 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
     assert f"REST API at http://127.0.0.1:{monitoring}/v1/models/charloom" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "give --model-base-path (one model) or --model-config-file (several)"),
-    (["--model-base-path", "/nonexistent/models"], "model base path /nonexistent/models of model 'charloom' is not a directory"),
-    (["--model-base-path", ".", "--tls-cert", "cert.pem"], "--tls-cert and --tls-key must be given together"),
-    (["--model-config-file", "/nonexistent/models.config"], "cannot read model config file /nonexistent/models.config"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "give --model-base-path (one model) or --model-config-file (several)"),
+        (
+            ["--model-base-path", "/nonexistent/models"],
+            "model base path /nonexistent/models of model 'charloom' is not a directory",
+        ),
+        (
+            ["--model-base-path", ".", "--tls-cert", "cert.pem"],
+            "--tls-cert and --tls-key must be given together",
+        ),
+        (
+            ["--model-config-file", "/nonexistent/models.config"],
+            "cannot read model config file /nonexistent/models.config",
+        ),
+    ],
+)
 def test_serve_flag_mistakes_are_one_line_errors(argv, message, capsys):
     from charloom.cli import main
 

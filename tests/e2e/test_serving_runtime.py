@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from serving import defaults
-from serving.contract import PREFILL_WIDTH, SAMPLE_WIDTH
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
+from serving.contract import PREFILL_WIDTH, SAMPLE_WIDTH
 from tests.helpers.serving_runtime import runtime_python
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
@@ -38,48 +38,69 @@ def export(request, tmp_path_factory):
     config = TrainingConfig(cell=cell, num_layers=layers, units=(24,) * layers, embedding_dim=8)
     model = build_model(config, VOCAB.size)
     kernel, bias = model.get_layer("logits").get_weights()
-    model.get_layer("logits").set_weights([kernel * 6.0, bias])  # peaked, so sampling is not uniform
-    return config, model, export_saved_model(model, config, VOCAB, tmp_path_factory.mktemp("models"))
+    model.get_layer("logits").set_weights(
+        [kernel * 6.0, bias]
+    )  # peaked, so sampling is not uniform
+    return (
+        config,
+        model,
+        export_saved_model(model, config, VOCAB, tmp_path_factory.mktemp("models")),
+    )
 
 
 def requests(config) -> dict[str, np.ndarray]:
     states = {name: np.zeros((2, units), np.float32) for name, units in state_names(config)}
     prompt = np.zeros((2, PREFILL_WIDTH), np.int32)
-    prompt[0, :len(PROMPT)] = PROMPT
+    prompt[0, : len(PROMPT)] = PROMPT
     prompt[1, :5] = PROMPT[:5]
     uniforms = np.zeros((2, SAMPLE_WIDTH))
     uniforms[:, :12] = 1.0 - np.random.default_rng(0).random((2, 12))
     signatures = {
         "serving_default": {"input_ids": PROMPT[:2, None], **states},
         "prefill": {"input_ids": prompt, "lengths": np.array([len(PROMPT), 5], np.int32), **states},
-        "sample": {"input_ids": PROMPT[:2, None], **states, "uniforms": uniforms,
-                   "steps": np.array([12, 12], np.int32),
-                   "temperature": np.array([p.temperature for p in PARAMS]),
-                   "top_k": np.array([p.top_k for p in PARAMS], np.int32),
-                   "top_p": np.array([p.top_p for p in PARAMS])},
+        "sample": {
+            "input_ids": PROMPT[:2, None],
+            **states,
+            "uniforms": uniforms,
+            "steps": np.array([12, 12], np.int32),
+            "temperature": np.array([p.temperature for p in PARAMS]),
+            "top_k": np.array([p.top_k for p in PARAMS], np.int32),
+            "top_p": np.array([p.top_p for p in PARAMS]),
+        },
         "tokenize": {"text": np.array([b"But soft", "你好!".encode()])},
         "detokenize": {"input_ids": np.array([PROMPT[:4], PROMPT[4:8]], np.int32)},
     }
-    return {f"{signature}:{name}": value for signature, inputs in signatures.items()
-            for name, value in inputs.items()}
+    return {
+        f"{signature}:{name}": value
+        for signature, inputs in signatures.items()
+        for name, value in inputs.items()
+    }
 
 
 def training_side(config, model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """What each signature must return, computed from the Keras model and the client's rules."""
     full = model(PROMPT[None, :], training=False).numpy()[0]
-    expected = {"serving_default:logits": model(PROMPT[:2, None], training=False).numpy()[:, 0],
-                "prefill:logits": np.stack([full[len(PROMPT) - 1], full[4]])}
+    expected = {
+        "serving_default:logits": model(PROMPT[:2, None], training=False).numpy()[:, 0],
+        "prefill:logits": np.stack([full[len(PROMPT) - 1], full[4]]),
+    }
     sampled = []
     history = [list(PROMPT[:1]), list(PROMPT[1:2])]
     for i in range(12):  # the client's sampling, one step at a time over the whole history
         logits = np.stack([model(np.array([h]), training=False).numpy()[0, -1] for h in history])
-        chosen = [choose_ids(probabilities(logits[r:r + 1], p), inputs["sample:uniforms"][r:r + 1, i])[0]
-                  for r, p in enumerate(PARAMS)]
+        chosen = [
+            choose_ids(
+                probabilities(logits[r : r + 1], p), inputs["sample:uniforms"][r : r + 1, i]
+            )[0]
+            for r, p in enumerate(PARAMS)
+        ]
         sampled.append(chosen)
         history = [h + [c] for h, c in zip(history, chosen)]
     expected["sample:sampled_ids"] = np.array(sampled, np.int32).T
     expected["tokenize:lengths"] = np.array([8, 3], np.int32)
-    expected["detokenize:text"] = np.array([VOCAB.decode(PROMPT[:4]).encode(), VOCAB.decode(PROMPT[4:8]).encode()])
+    expected["detokenize:text"] = np.array(
+        [VOCAB.decode(PROMPT[:4]).encode(), VOCAB.decode(PROMPT[4:8]).encode()]
+    )
     return expected
 
 
@@ -89,15 +110,27 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
     python = runtime_python(version)
     inputs = requests(config)
     np.savez(tmp_path / "inputs.npz", **inputs)
-    result = subprocess.run([str(python), str(PROBE), str(path), str(tmp_path / "inputs.npz"),
-                             str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=600,
-                            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [
+            str(python),
+            str(PROBE),
+            str(path),
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "outputs.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == version  # really that TensorFlow
     with np.load(tmp_path / "outputs.npz") as data:
         outputs = {key: data[key] for key in data.files}
     expected = training_side(config, model, inputs)
-    np.testing.assert_allclose(outputs["serving_default:logits"], expected["serving_default:logits"], atol=1e-4)
+    np.testing.assert_allclose(
+        outputs["serving_default:logits"], expected["serving_default:logits"], atol=1e-4
+    )
     np.testing.assert_allclose(outputs["prefill:logits"], expected["prefill:logits"], atol=1e-4)
     assert outputs["sample:sampled_ids"][:, :12].tolist() == expected["sample:sampled_ids"].tolist()
     assert (outputs["sample:sampled_ids"][:, 12:] == -1).all()
@@ -108,19 +141,25 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
     here = SessionSignatures(path)
     try:
         for signature in {key.split(":")[0] for key in inputs}:
-            mine = here[signature](**{k.split(":")[1]: v for k, v in inputs.items() if k.startswith(signature + ":")})
+            mine = here[signature](
+                **{k.split(":")[1]: v for k, v in inputs.items() if k.startswith(signature + ":")}
+            )
             for alias, value in mine.items():
                 theirs = outputs[f"{signature}:{alias}"]
                 if value.dtype == object:
                     assert theirs.tolist() == value.tolist(), (signature, alias)
                 else:
-                    np.testing.assert_allclose(theirs, value, atol=1e-4, err_msg=f"{signature} {alias}")
+                    np.testing.assert_allclose(
+                        theirs, value, atol=1e-4, err_msg=f"{signature} {alias}"
+                    )
     finally:
         here.close()
 
 
-WORD_TEXT = ("春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 3 +
-             "ROMEO: But soft, what light through yonder window breaks? 春风 soft light\n" * 2)
+WORD_TEXT = (
+    "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 3
+    + "ROMEO: But soft, what light through yonder window breaks? 春风 soft light\n" * 2
+)
 
 
 @pytest.mark.parametrize("version", defaults.TF_SERVING_RUNTIME_VERSIONS)
@@ -133,22 +172,38 @@ def test_a_word_model_tokenizes_in_the_serving_images_tensorflow(version, tmp_pa
     vocabulary, _ = build(WORD_TEXT, "word", min_count=2)
     assert any(len(t) > 1 for t in vocabulary.tokens)
     config = TrainingConfig(tokenizer="word", units=(8,), embedding_dim=4)
-    path = export_saved_model(build_model(config, vocabulary.size), config, vocabulary, tmp_path / "models")
+    path = export_saved_model(
+        build_model(config, vocabulary.size), config, vocabulary, tmp_path / "models"
+    )
     texts = ["春眠不觉晓，处处闻啼鸟。", "But soft, what light", "花落知多少 ROMEO 春风\n", "é春"]
     table = {token: i for i, token in enumerate(vocabulary.tokens)}
     longest = max(len(t) for t in vocabulary.tokens)
     expected = [longest_match(text, table, longest) for text in texts]
     ids = np.array([row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected], np.int32)
-    np.savez(tmp_path / "inputs.npz", **{"tokenize:text": np.array([t.encode() for t in texts]),
-                                         "detokenize:input_ids": ids})
-    result = subprocess.run([str(runtime_python(version)), str(PROBE), str(path), str(tmp_path / "inputs.npz"),
-                             str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=600,
-                            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"})
+    np.savez(
+        tmp_path / "inputs.npz",
+        **{"tokenize:text": np.array([t.encode() for t in texts]), "detokenize:input_ids": ids},
+    )
+    result = subprocess.run(
+        [
+            str(runtime_python(version)),
+            str(PROBE),
+            str(path),
+            str(tmp_path / "inputs.npz"),
+            str(tmp_path / "outputs.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(tmp_path / "outputs.npz") as data:
         lengths, got = data["tokenize:lengths"], data["tokenize:input_ids"]
         texts_back = data["detokenize:text"]
     for row, want in enumerate(expected):
-        assert got[row, :lengths[row]].tolist() == want, texts[row]
+        assert got[row, : lengths[row]].tolist() == want, texts[row]
     assert expected[-1][0] == -1  # é is no token
-    assert [t.decode() for t in texts_back.tolist()] == ["".join(vocabulary.tokens[i] for i in r) for r in ids]
+    assert [t.decode() for t in texts_back.tolist()] == [
+        "".join(vocabulary.tokens[i] for i in r) for r in ids
+    ]

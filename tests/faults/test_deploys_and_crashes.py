@@ -78,9 +78,11 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
 def test_swap_under_load_in_process(tmp_path):
     base = tmp_path / "charloom"
     export_version(base, 1.0)
-    config = ServerConfig(models=(single_model("charloom", base),), port=0, host="127.0.0.1",
-                          poll_wait_seconds=0.1)
+    config = ServerConfig(
+        models=(single_model("charloom", base),), port=0, host="127.0.0.1", poll_wait_seconds=0.1
+    )
     with start_server(config) as handle:
+
         def wait_for_version(version: int) -> None:
             deadline = time.monotonic() + 60
             while handle.manager.available_versions("charloom") != [version]:
@@ -110,10 +112,13 @@ def test_swap_under_load_over_grpc_to_a_server_process(serve_toy):
 def test_a_stream_cut_by_an_unload_ends_with_a_clear_error(tmp_path):
     base = tmp_path / "charloom"
     export_version(base, 1.0)
-    config = ServerConfig(models=(single_model("charloom", base),), port=0, host="127.0.0.1",
-                          poll_wait_seconds=0.1)
-    with start_server(config) as handle, \
-            GenerationClient(f"127.0.0.1:{handle.port}", "charloom", steps_per_call=1) as client:
+    config = ServerConfig(
+        models=(single_model("charloom", base),), port=0, host="127.0.0.1", poll_wait_seconds=0.1
+    )
+    with (
+        start_server(config) as handle,
+        GenerationClient(f"127.0.0.1:{handle.port}", "charloom", steps_per_call=1) as client,
+    ):
         chunks = client.stream(PROMPT, max_new_tokens=500, seed=1)
         next(chunks)
         export_version(base, 2.0)
@@ -124,7 +129,9 @@ def test_a_stream_cut_by_an_unload_ends_with_a_clear_error(tmp_path):
         with pytest.raises(ModelVersionUnloadedError, match="version 1 is no longer served"):
             for _ in chunks:
                 pass
-        assert client.generate(PROMPT, max_new_tokens=3)[0].model_version == 2  # the next text follows
+        assert (
+            client.generate(PROMPT, max_new_tokens=3)[0].model_version == 2
+        )  # the next text follows
 
 
 def test_a_stream_survives_kill_9_of_the_server(serve_toy):

@@ -18,5 +18,5 @@ def zeros(config, batch):
 def padded(rows, width=PREFILL_WIDTH):
     out = np.zeros((len(rows), width), np.int32)
     for i, row in enumerate(rows):
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     return out

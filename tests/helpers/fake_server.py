@@ -29,8 +29,10 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
 
     def _check_name(self, request, context) -> None:
         if request.model_spec.name != self.model_name:
-            context.abort(grpc.StatusCode.NOT_FOUND,
-                          f"Servable not found for request: Latest({request.model_spec.name})")
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: Latest({request.model_spec.name})",
+            )
 
     def GetModelMetadata(self, request, context):
         with self.lock:

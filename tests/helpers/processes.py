@@ -6,8 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import grpc
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -37,10 +37,29 @@ class ServeProcess:
         self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen:
-        command = [sys.executable, "-m", "charloom", "serve", "--model-base-path", str(self.base_path),
-                   "--port", str(self.port), "--host", "127.0.0.1", "--grace-seconds", "1", *self.args]
-        return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        command = [
+            sys.executable,
+            "-m",
+            "charloom",
+            "serve",
+            "--model-base-path",
+            str(self.base_path),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--grace-seconds",
+            "1",
+            *self.args,
+        ]
+        return subprocess.Popen(
+            command,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
 
     @property
     def pid(self) -> int:
@@ -57,19 +76,25 @@ class ServeProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 120.0) -> "ServeProcess":
+    def wait_ready(self, timeout: float = 120.0) -> ServeProcess:
         try:
             wait_healthy(self.port, timeout=timeout)
         except TimeoutError:
             self.stop()
-            raise TimeoutError(f"charloom serve never became SERVING; stderr: {self.stderr()[-2000:]}") from None
+            raise TimeoutError(
+                f"charloom serve never became SERVING; stderr: {self.stderr()[-2000:]}"
+            ) from None
         return self
 
     def stub(self) -> prediction_service_pb2_grpc.PredictionServiceStub:
         if self._channel is None:
-            self._channel = grpc.insecure_channel(self.target, options=[
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+            self._channel = grpc.insecure_channel(
+                self.target,
+                options=[
+                    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ],
+            )
         return prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def alive(self) -> bool:
@@ -81,7 +106,7 @@ class ServeProcess:
             self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def restart(self) -> "ServeProcess":
+    def restart(self) -> ServeProcess:
         """Start again on the same port with the same arguments (after `kill`)."""
         self.process = self._spawn()
         return self

@@ -7,14 +7,21 @@ import time
 import grpc
 
 
-def wait_healthy(port: int, timeout: float = 60.0, service: str = "",
-                 credentials: grpc.ChannelCredentials | None = None, target_host: str = "127.0.0.1") -> None:
+def wait_healthy(
+    port: int,
+    timeout: float = 60.0,
+    service: str = "",
+    credentials: grpc.ChannelCredentials | None = None,
+    target_host: str = "127.0.0.1",
+) -> None:
     """Block until the health service reports SERVING."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     target = f"{target_host}:{port}"
     deadline = time.monotonic() + timeout
-    with (grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)) as channel:
+    with (
+        grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+    ) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:

@@ -23,8 +23,12 @@ def venv_root() -> Path:
 
 
 def _registry_reachable(python: Path, package: str) -> tuple[bool, str]:
-    result = subprocess.run([str(python), "-m", "pip", "index", "versions", package], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [str(python), "-m", "pip", "index", "versions", package],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     detail = (result.stderr or result.stdout).strip().splitlines()
     return result.returncode == 0, detail[-1] if detail else ""
 
@@ -42,8 +46,12 @@ def runtime_python(version: str) -> Path:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
         package = f"tensorflow-cpu=={version}"
-        install = subprocess.run([str(python), "-m", "pip", "install", "-q", package], capture_output=True,
-                                 text=True, timeout=INSTALL_TIMEOUT_SECONDS)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", package],
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+        )
         if install.returncode != 0:
             reachable, detail = _registry_reachable(python, "tensorflow-cpu")
             if not reachable:

@@ -23,6 +23,7 @@ class SessionSignatures:
             aliases = sorted(signature.outputs)
             values = self.bundle.run(feeds, [signature.outputs[a].name for a in aliases])
             return dict(zip(aliases, values))
+
         return call
 
     def close(self) -> None:

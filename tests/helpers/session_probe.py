@@ -34,7 +34,9 @@ def main(saved_model_dir: str, inputs_path: str, outputs_path: str) -> None:
             values = session.run([signature.outputs[a].name for a in aliases], feed_dict=feeds)
             for alias, value in zip(aliases, values):
                 value = np.asarray(value)
-                results[f"{signature_name}:{alias}"] = value.astype("S") if value.dtype == object else value
+                results[f"{signature_name}:{alias}"] = (
+                    value.astype("S") if value.dtype == object else value
+                )
     np.savez(outputs_path, **results)
     print(tf.__version__)
 

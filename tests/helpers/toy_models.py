@@ -17,9 +17,18 @@ CLIENT_CHARS = "\n !',.:?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SERVER_CHARS = "abcde"  # the server tests' vocabulary: ids 0..4
 
 
-def export_toy_model(base: Path, *, cell: str = "gru", units: tuple[int, ...] = (16, 12),
-                     chars: str = CLIENT_CHARS, embedding_dim: int = 8, seed: int = 0, sharpen: float = 4.0,
-                     stamp: float | None = None, words_from: str | None = None) -> Path:
+def export_toy_model(
+    base: Path,
+    *,
+    cell: str = "gru",
+    units: tuple[int, ...] = (16, 12),
+    chars: str = CLIENT_CHARS,
+    embedding_dim: int = 8,
+    seed: int = 0,
+    sharpen: float = 4.0,
+    stamp: float | None = None,
+    words_from: str | None = None,
+) -> Path:
     """Export a fresh toy model as the next version under ``base``; its version directory.
     ``words_from``: a word model whose vocabulary is built from that text (jieba, min_count 2)."""
     import keras
@@ -31,10 +40,18 @@ def export_toy_model(base: Path, *, cell: str = "gru", units: tuple[int, ...] = 
     from trainer.vocabulary import Vocabulary
 
     tokenizer = "char" if words_from is None else "word"
-    vocabulary = (Vocabulary.from_text(chars) if words_from is None
-                  else Vocabulary.from_text(words_from, "word", min_count=2))
-    config = TrainingConfig(cell=cell, num_layers=len(units), units=units, embedding_dim=embedding_dim,
-                            tokenizer=tokenizer)
+    vocabulary = (
+        Vocabulary.from_text(chars)
+        if words_from is None
+        else Vocabulary.from_text(words_from, "word", min_count=2)
+    )
+    config = TrainingConfig(
+        cell=cell,
+        num_layers=len(units),
+        units=units,
+        embedding_dim=embedding_dim,
+        tokenizer=tokenizer,
+    )
     keras.utils.set_random_seed(seed)
     model = build_model(config, vocabulary.size)
     kernel, bias = model.get_layer("logits").get_weights()

@@ -35,10 +35,21 @@ def tune_command(*args: str) -> list[str]:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        "RAY_DISABLE_USAGE_STATS": "1",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
-def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, interval: float = 0.2):
+def wait_for(
+    predicate,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    interval: float = 0.2,
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -22,8 +23,9 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 def render(overlay_dir: Path) -> list[dict[str, Any]]:
     """`kubectl kustomize` output as a list of objects; a kustomize error fails the test."""
-    proc = subprocess.run([str(KUBECTL), "kustomize", str(overlay_dir)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(KUBECTL), "kustomize", str(overlay_dir)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, f"kubectl kustomize {overlay_dir} failed:\n{proc.stderr}"
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
@@ -51,7 +53,9 @@ def rendered() -> dict[str, list[dict[str, Any]]]:
 
 def _find(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     """The one object of `kind` (and `name`) in a rendered overlay."""
-    matches = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    matches = [
+        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
     return matches[0]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
@@ -29,9 +30,12 @@ def test_committed_files_match_the_generator(generator: ModuleType, tmp_path: Pa
     generator.write(tmp_path)
     expected = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert expected, "the generator wrote nothing"
-    stale = [str(rel) for rel in expected
-             if not (K8S_DIR / rel).is_file()
-             or (K8S_DIR / rel).read_bytes() != (tmp_path / rel).read_bytes()]
+    stale = [
+        str(rel)
+        for rel in expected
+        if not (K8S_DIR / rel).is_file()
+        or (K8S_DIR / rel).read_bytes() != (tmp_path / rel).read_bytes()
+    ]
     assert not stale, f"stale generated files {stale}: run .venv/bin/python k8s/generate.py"
 
 
@@ -74,58 +78,72 @@ def _monitoring_config_class() -> type:
     rejects any field TF Serving would reject.
     """
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="charloom_test/monitoring_config.proto", package="tensorflow.serving", syntax="proto3")
+        name="charloom_test/monitoring_config.proto", package="tensorflow.serving", syntax="proto3"
+    )
     prometheus = file_proto.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, label=1, type=8)  # bool
     prometheus.field.add(name="path", number=2, label=1, type=9)  # string
     monitoring = file_proto.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1, label=1, type=11,
-                         type_name=".tensorflow.serving.PrometheusConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        label=1,
+        type=11,
+        type_name=".tensorflow.serving.PrometheusConfig",
+    )
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")
+    )
 
 
 def test_monitoring_config_is_a_valid_prometheus_config() -> None:
-    config = text_format.Parse((CONFIG_DIR / "monitoring.config").read_text(),
-                               _monitoring_config_class()())
+    config = text_format.Parse(
+        (CONFIG_DIR / "monitoring.config").read_text(), _monitoring_config_class()()
+    )
     assert config.prometheus_config.enable is True
     assert config.prometheus_config.path == defaults.MONITORING_PATH
 
 
 def test_monitoring_schema_rejects_unknown_fields() -> None:
     with pytest.raises(text_format.ParseError):
-        text_format.Parse('prometheus_config { enabled: true }', _monitoring_config_class()())
+        text_format.Parse("prometheus_config { enabled: true }", _monitoring_config_class()())
 
 
 @pytest.mark.parametrize("overlay", ["cpu", "gpu", "bucket"])
 def test_configmap_ships_the_committed_files(
-        overlay: str, rendered: dict[str, list[dict[str, Any]]],
-        find: Callable[..., dict[str, Any]]) -> None:
+    overlay: str, rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]
+) -> None:
     """The ConfigMap carries exactly the files the local server was tested with above."""
     data = find(rendered[overlay], "ConfigMap")["data"]
-    models_source = (K8S_DIR / "overlays" / "bucket" if overlay == "bucket" else CONFIG_DIR)
+    models_source = K8S_DIR / "overlays" / "bucket" if overlay == "bucket" else CONFIG_DIR
     assert data["models.config"] == (models_source / "models.config").read_text()
     assert data["batching.config"] == (CONFIG_DIR / "batching.config").read_text()
     assert data["monitoring.config"] == (CONFIG_DIR / "monitoring.config").read_text()
 
 
 def test_configmap_models_config_loads_in_the_local_server(
-        rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]],
-        tmp_path: Path) -> None:
+    rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
     """Write the rendered ConfigMap out the way Kubernetes mounts it; serve-side parse it."""
     for key, value in find(rendered["cpu"], "ConfigMap")["data"].items():
         (tmp_path / key).write_text(value)
     models = read_model_config_file(tmp_path / "models.config")
     assert models[0].name == defaults.MODEL_NAME
-    assert read_batching_parameters_file(tmp_path / "batching.config")["max_batch_size"] == \
-        defaults.MAX_BATCH_SIZE
+    assert (
+        read_batching_parameters_file(tmp_path / "batching.config")["max_batch_size"]
+        == defaults.MAX_BATCH_SIZE
+    )
 
 
 def test_generator_runs_as_a_script(tmp_path: Path) -> None:
     """The documented command works from a plain checkout (no reliance on test imports)."""
     shutil.copytree(K8S_DIR, tmp_path / "k8s")
-    proc = subprocess.run([sys.executable, str(K8S_DIR / "generate.py"), "--out",
-                           str(tmp_path / "k8s"), "--check"], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(K8S_DIR / "generate.py"), "--out", str(tmp_path / "k8s"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr

@@ -7,7 +7,8 @@ admits a whole namespace or cluster, or when Ray's endpoints go unauthenticated.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from packaging.version import Version
@@ -40,14 +41,19 @@ def test_no_policy_admits_a_whole_namespace_or_cluster(overlay: str, rendered: D
             assert rule.get("from"), f"{name}: a rule without `from` admits everyone"
             for peer in rule["from"]:
                 assert "ipBlock" not in peer, name
-                assert peer.get("podSelector", {}).get("matchLabels"), f"{name}: {peer} selects every pod"
+                assert peer.get("podSelector", {}).get("matchLabels"), (
+                    f"{name}: {peer} selects every pod"
+                )
                 if "namespaceSelector" in peer:
-                    assert peer["namespaceSelector"].get("matchLabels"), f"{name}: {peer} selects every namespace"
+                    assert peer["namespaceSelector"].get("matchLabels"), (
+                        f"{name}: {peer} selects every namespace"
+                    )
 
 
 @pytest.mark.parametrize("overlay", ("cpu", "gpu", "bucket"))
 def test_serving_admits_prometheus_from_the_monitoring_namespace_to_the_rest_port_only(
-        overlay: str, rendered: Docs, find: Find, generator) -> None:
+    overlay: str, rendered: Docs, find: Find, generator
+) -> None:
     policy = find(rendered[overlay], "NetworkPolicy", "charloom-serving")
     prometheus = dict([generator.PROMETHEUS_LABEL])
     client = dict([generator.CLIENT_LABEL])
@@ -59,13 +65,16 @@ def test_serving_admits_prometheus_from_the_monitoring_namespace_to_the_rest_por
                 assert rule_ports(rule) == {defaults.REST_PORT}
             else:
                 assert peer["podSelector"]["matchLabels"] == client
-                assert namespace in (None, dict([generator.CLIENT_NAMESPACE_LABEL])), \
+                assert namespace in (None, dict([generator.CLIENT_NAMESPACE_LABEL])), (
                     "clients of other namespaces need a namespace label only an administrator sets"
+                )
 
 
 def test_ray_requires_a_token_everywhere(rendered: Docs, find: Find) -> None:
     ephemeral = find(rendered["tuning-ephemeral"], "RayJob")["spec"]["rayClusterSpec"]
-    assert ephemeral["authOptions"] == {"mode": "token"}  # KubeRay gives the job's submitter the token
+    assert ephemeral["authOptions"] == {
+        "mode": "token"
+    }  # KubeRay gives the job's submitter the token
     docs = rendered["tuning"]
     cluster = find(docs, "RayCluster")
     assert cluster["spec"]["authOptions"] == {"mode": "token"}
@@ -79,7 +88,8 @@ def test_ray_requires_a_token_everywhere(rendered: Docs, find: Find) -> None:
 
 @pytest.mark.parametrize("overlay", ("tuning", "tuning-ephemeral"))
 def test_ray_pods_admit_only_their_cluster_the_submitter_and_the_operator(
-        overlay: str, rendered: Docs, find: Find) -> None:
+    overlay: str, rendered: Docs, find: Find
+) -> None:
     from tests.k8s.test_policy import pod_templates
 
     docs = rendered[overlay]
@@ -101,4 +111,6 @@ def test_ray_pods_admit_only_their_cluster_the_submitter_and_the_operator(
             elif labels == {"app.kubernetes.io/name": "kuberay-operator"}:
                 assert ports == {8265} and peer["namespaceSelector"]["matchLabels"]
             else:
-                assert ports is not None and not ports & RAY_HEAD_PORTS, f"{labels} may reach {ports}"
+                assert ports is not None and not ports & RAY_HEAD_PORTS, (
+                    f"{labels} may reach {ports}"
+                )

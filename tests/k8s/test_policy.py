@@ -10,18 +10,19 @@ import importlib.metadata
 import inspect
 import re
 import shlex
+import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 
 from charloom.cli import build_parser
+from charloom.commands.serve import config_from_args
 from serving import defaults
 from serving.client.generator import DEFAULT_TARGET, GenerationClient
-from charloom.commands.serve import config_from_args
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_OVERLAYS = ("cpu", "gpu", "bucket")
@@ -31,29 +32,71 @@ Find = Callable[..., dict[str, Any]]
 
 # Every flag tensorflow_model_server defines (tensorflow_serving/model_servers/main.cc, the
 # tensorflow::Flag list, TF Serving 2.19-2.20). A misspelt flag makes the server exit at start.
-TF_SERVING_FLAGS = frozenset({
-    "allow_version_labels_for_unavailable_models", "batching_parameters_file", "enable_batching",
-    "enable_grpc_healthcheck_service", "enable_model_warmup",
-    "enable_per_model_batching_parameters", "enable_profiler",
-    "enable_serialization_as_tensor_content", "enable_signature_method_name_check",
-    "file_system_poll_wait_seconds", "flush_filesystem_caches", "grpc_channel_arguments",
-    "grpc_max_threads", "grpc_socket_path", "load_retry_interval_micros", "max_num_load_retries",
-    "mixed_precision", "model_base_path", "model_config_file",
-    "model_config_file_poll_wait_seconds", "model_name", "monitoring_config_file",
-    "num_load_threads", "num_request_iterations_for_warmup", "num_tflite_interpreters_per_pool",
-    "num_tflite_pools", "num_unload_threads", "per_process_gpu_memory_fraction",
-    "platform_config_file", "port", "prefer_tflite_model",
-    "remove_unused_fields_from_bundle_metagraph", "rest_api_enable_cors_support",
-    "rest_api_num_threads", "rest_api_port", "rest_api_timeout_in_ms", "saved_model_tags",
-    "skip_initialize_tpu", "ssl_config_file", "tensorflow_inter_op_parallelism",
-    "tensorflow_intra_op_parallelism", "tensorflow_session_config_file",
-    "tensorflow_session_parallelism", "thread_pool_factory_config_file", "use_alts_credentials",
-    "version", "xla_cpu_compilation_enabled", "xla_gpu_compilation_enabled",
-})
+TF_SERVING_FLAGS = frozenset(
+    {
+        "allow_version_labels_for_unavailable_models",
+        "batching_parameters_file",
+        "enable_batching",
+        "enable_grpc_healthcheck_service",
+        "enable_model_warmup",
+        "enable_per_model_batching_parameters",
+        "enable_profiler",
+        "enable_serialization_as_tensor_content",
+        "enable_signature_method_name_check",
+        "file_system_poll_wait_seconds",
+        "flush_filesystem_caches",
+        "grpc_channel_arguments",
+        "grpc_max_threads",
+        "grpc_socket_path",
+        "load_retry_interval_micros",
+        "max_num_load_retries",
+        "mixed_precision",
+        "model_base_path",
+        "model_config_file",
+        "model_config_file_poll_wait_seconds",
+        "model_name",
+        "monitoring_config_file",
+        "num_load_threads",
+        "num_request_iterations_for_warmup",
+        "num_tflite_interpreters_per_pool",
+        "num_tflite_pools",
+        "num_unload_threads",
+        "per_process_gpu_memory_fraction",
+        "platform_config_file",
+        "port",
+        "prefer_tflite_model",
+        "remove_unused_fields_from_bundle_metagraph",
+        "rest_api_enable_cors_support",
+        "rest_api_num_threads",
+        "rest_api_port",
+        "rest_api_timeout_in_ms",
+        "saved_model_tags",
+        "skip_initialize_tpu",
+        "ssl_config_file",
+        "tensorflow_inter_op_parallelism",
+        "tensorflow_intra_op_parallelism",
+        "tensorflow_session_config_file",
+        "tensorflow_session_parallelism",
+        "thread_pool_factory_config_file",
+        "use_alts_credentials",
+        "version",
+        "xla_cpu_compilation_enabled",
+        "xla_gpu_compilation_enabled",
+    }
+)
 BOOL_FLAGS = frozenset({"enable_batching", "enable_grpc_healthcheck_service"})
-REQUIRED_FLAGS = frozenset({
-    "port", "rest_api_port", "model_config_file", "enable_batching", "batching_parameters_file",
-    "file_system_poll_wait_seconds", "monitoring_config_file", "enable_grpc_healthcheck_service"})
+REQUIRED_FLAGS = frozenset(
+    {
+        "port",
+        "rest_api_port",
+        "model_config_file",
+        "enable_batching",
+        "batching_parameters_file",
+        "file_system_poll_wait_seconds",
+        "monitoring_config_file",
+        "enable_grpc_healthcheck_service",
+    }
+)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -102,8 +145,13 @@ def tf_serving_args_as_local_flags(container: dict[str, Any], config_dir: Path) 
             local += [f"--{name.replace('_', '-')}", value]
         elif name == "enable_batching" and value == "true":
             local.append("--enable-batching")
-        elif name in ("rest_api_port", "rest_api_num_threads", "grpc_channel_arguments",
-                      "tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
+        elif name in (
+            "rest_api_port",
+            "rest_api_num_threads",
+            "grpc_channel_arguments",
+            "tensorflow_intra_op_parallelism",
+            "tensorflow_inter_op_parallelism",
+        ):
             local += [f"--{name.replace('_', '-')}", value]
     return local
 
@@ -119,7 +167,9 @@ def test_every_pod_meets_the_restricted_standard(overlay: str, rendered: Docs) -
         assert ctx.get("runAsNonRoot") is True, where
         assert ctx.get("runAsUser", 0) != 0 and ctx.get("runAsGroup", 0) != 0, where
         assert ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
-        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC"), where
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC"), (
+            where
+        )
         assert not any("hostPath" in v for v in pod.get("volumes", [])), where
         for container in pod["containers"] + pod.get("initContainers", []):
             c_ctx = container.get("securityContext", {})
@@ -136,8 +186,11 @@ def test_every_container_sets_requests_and_limits(overlay: str, rendered: Docs) 
         for container in template["spec"]["containers"]:
             resources = container.get("resources", {})
             for section in ("requests", "limits"):
-                assert {"cpu", "memory"} <= set(resources.get(section, {})), \
-                    (where, container["name"], section)
+                assert {"cpu", "memory"} <= set(resources.get(section, {})), (
+                    where,
+                    container["name"],
+                    section,
+                )
             gpus = [resources[s].get("nvidia.com/gpu") for s in ("requests", "limits")]
             assert gpus[0] in (None, gpus[1]), "extended resources need requests == limits"
 
@@ -167,13 +220,15 @@ def test_serving_probes_check_the_grpc_port(overlay: str, rendered: Docs, find: 
     container = serving_container(rendered[overlay], find)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == defaults.GRPC_PORT, probe
-    assert flags(container)["enable_grpc_healthcheck_service"] == "true", \
+    assert flags(container)["enable_grpc_healthcheck_service"] == "true", (
         "a gRPC probe needs TF Serving's health service"
+    )
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_serving_root_filesystem_is_read_only_with_a_writable_tmp(
-        overlay: str, rendered: Docs, find: Find) -> None:
+    overlay: str, rendered: Docs, find: Find
+) -> None:
     container = serving_container(rendered[overlay], find)
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
@@ -197,7 +252,9 @@ def test_flag_check_catches_a_typo() -> None:
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
-def test_ports_match_the_client_and_the_local_server(overlay: str, rendered: Docs, find: Find) -> None:
+def test_ports_match_the_client_and_the_local_server(
+    overlay: str, rendered: Docs, find: Find
+) -> None:
     docs = rendered[overlay]
     container = serving_container(docs, find)
     parsed = flags(container)
@@ -209,7 +266,10 @@ def test_ports_match_the_client_and_the_local_server(overlay: str, rendered: Doc
     service = find(docs, "Service", "charloom-serving")
     assert service["spec"]["type"] == "ClusterIP"
     service_ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
-    assert service_ports == {"grpc": (defaults.GRPC_PORT, "grpc"), "http": (defaults.REST_PORT, "http")}
+    assert service_ports == {
+        "grpc": (defaults.GRPC_PORT, "grpc"),
+        "http": (defaults.REST_PORT, "http"),
+    }
     # The client's default target and the local server's default port are the same port.
     assert DEFAULT_TARGET.rsplit(":", 1)[1] == str(defaults.GRPC_PORT)
     parser, _ = build_parser()
@@ -218,7 +278,8 @@ def test_ports_match_the_client_and_the_local_server(overlay: str, rendered: Doc
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_model_name_matches_the_client_and_the_local_server(
-        overlay: str, rendered: Docs, find: Find, tmp_path: Path) -> None:
+    overlay: str, rendered: Docs, find: Find, tmp_path: Path
+) -> None:
     data = find(rendered[overlay], "ConfigMap")["data"]
     (tmp_path / "models.config").write_text(data["models.config"])
     from serving.server.config import read_model_config_file
@@ -226,26 +287,41 @@ def test_model_name_matches_the_client_and_the_local_server(
     names = [m.name for m in read_model_config_file(tmp_path / "models.config")]
     client_default = inspect.signature(GenerationClient.__init__).parameters["model_name"].default
     parser, _ = build_parser()
-    assert names == [defaults.MODEL_NAME] == [client_default] == [parser.parse_args(["serve"]).model_name]
+    assert (
+        names
+        == [defaults.MODEL_NAME]
+        == [client_default]
+        == [parser.parse_args(["serve"]).model_name]
+    )
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_local_server_accepts_the_deployment_flags(
-        overlay: str, rendered: Docs, find: Find, tmp_path: Path) -> None:
+    overlay: str, rendered: Docs, find: Find, tmp_path: Path
+) -> None:
     """`charloom serve`, given the Deployment's flags and the ConfigMap's files, builds the same server."""
     docs = rendered[overlay]
     for key, value in find(docs, "ConfigMap")["data"].items():
         (tmp_path / key).write_text(value)
     parser, _ = build_parser()
-    args = parser.parse_args(tf_serving_args_as_local_flags(serving_container(docs, find), tmp_path))
+    args = parser.parse_args(
+        tf_serving_args_as_local_flags(serving_container(docs, find), tmp_path)
+    )
     config = config_from_args(args)
     assert config.port == defaults.GRPC_PORT and config.rest.port == defaults.REST_PORT
     assert [m.name for m in config.models] == [defaults.MODEL_NAME]
     assert config.batching.enabled
-    assert (config.batching.max_batch_size, config.batching.batch_timeout_micros,
-            config.batching.num_batch_threads, config.batching.max_enqueued_batches) == (
-        defaults.MAX_BATCH_SIZE, defaults.BATCH_TIMEOUT_MICROS, defaults.NUM_BATCH_THREADS,
-        defaults.MAX_ENQUEUED_BATCHES)
+    assert (
+        config.batching.max_batch_size,
+        config.batching.batch_timeout_micros,
+        config.batching.num_batch_threads,
+        config.batching.max_enqueued_batches,
+    ) == (
+        defaults.MAX_BATCH_SIZE,
+        defaults.BATCH_TIMEOUT_MICROS,
+        defaults.NUM_BATCH_THREADS,
+        defaults.MAX_ENQUEUED_BATCHES,
+    )
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
@@ -254,8 +330,11 @@ def test_config_files_come_from_the_configmap(overlay: str, rendered: Docs, find
     deployment = find(docs, "Deployment", "charloom-serving")
     pod = deployment["spec"]["template"]["spec"]
     configmap = find(docs, "ConfigMap")
-    config_volumes = {v["name"] for v in pod["volumes"]
-                      if v.get("configMap", {}).get("name") == configmap["metadata"]["name"]}
+    config_volumes = {
+        v["name"]
+        for v in pod["volumes"]
+        if v.get("configMap", {}).get("name") == configmap["metadata"]["name"]
+    }
     mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
     for name in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         path = Path(flags(pod["containers"][0])[name])
@@ -270,7 +349,8 @@ def test_config_files_come_from_the_configmap(overlay: str, rendered: Docs, find
 
 @pytest.mark.parametrize("overlay", ("cpu", "gpu"))
 def test_model_store_is_the_shared_claim(
-        overlay: str, rendered: Docs, find: Find, generator: ModuleType) -> None:
+    overlay: str, rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     docs = rendered[overlay]
     pod = find(docs, "Deployment", "charloom-serving")["spec"]["template"]["spec"]
     claim = next(v for v in pod["volumes"] if "persistentVolumeClaim" in v)
@@ -278,25 +358,34 @@ def test_model_store_is_the_shared_claim(
     mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == claim["name"])
     assert mount["mountPath"] == defaults.MODEL_BASE_PATH_IN_CONTAINER
     assert mount["subPath"] == generator.MODEL_STORE_SUBPATH and mount["readOnly"] is True
-    assert f'base_path: "{defaults.MODEL_BASE_PATH_IN_CONTAINER}"' in \
-        find(docs, "ConfigMap")["data"]["models.config"]
+    assert (
+        f'base_path: "{defaults.MODEL_BASE_PATH_IN_CONTAINER}"'
+        in find(docs, "ConfigMap")["data"]["models.config"]
+    )
     find(rendered["shared"], "PersistentVolumeClaim", generator.SHARED_CLAIM)
 
 
-def test_bucket_overlay_reads_the_bucket_only(rendered: Docs, find: Find, generator: ModuleType) -> None:
+def test_bucket_overlay_reads_the_bucket_only(
+    rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     docs = rendered["bucket"]
     pod = find(docs, "Deployment", "charloom-serving")["spec"]["template"]["spec"]
     assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
     assert {v["name"] for v in pod["volumes"]} == {"config", "tmp"}
-    assert {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]} == \
-        {generator.CONFIG_DIR_IN_CONTAINER, "/tmp"}
-    assert f'base_path: "{generator.BUCKET_MODEL_BASE_PATH}"' in \
-        find(docs, "ConfigMap")["data"]["models.config"]
+    assert {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]} == {
+        generator.CONFIG_DIR_IN_CONTAINER,
+        "/tmp",
+    }
+    assert (
+        f'base_path: "{generator.BUCKET_MODEL_BASE_PATH}"'
+        in find(docs, "ConfigMap")["data"]["models.config"]
+    )
     assert pod["serviceAccountName"] == find(docs, "ServiceAccount")["metadata"]["name"]
 
 
 def test_cpu_and_gpu_overlays_run_the_pinned_tf_serving_images(
-        rendered: Docs, find: Find, generator: ModuleType) -> None:
+    rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     from serving import defaults
 
     cpu = serving_container(rendered["cpu"], find)
@@ -306,14 +395,22 @@ def test_cpu_and_gpu_overlays_run_the_pinned_tf_serving_images(
     assert gpu["image"] == f"tensorflow/serving:{defaults.TF_SERVING_GPU_VERSION}-gpu"
     # every image's TensorFlow is one the Session-path test loads the exports in
     assert {defaults.TF_SERVING_CPU_VERSION, defaults.TF_SERVING_GPU_VERSION} == set(
-        defaults.TF_SERVING_RUNTIME_VERSIONS)
+        defaults.TF_SERVING_RUNTIME_VERSIONS
+    )
     assert "nvidia.com/gpu" not in cpu["resources"]["limits"]
     assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
     pod = find(gpu_docs, "Deployment", "charloom-serving")["spec"]["template"]["spec"]
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
-    threads = {"tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism", "rest_api_num_threads"}
-    assert {k: v for k, v in flags(cpu).items() if k not in threads} == \
-        {k: v for k, v in flags(gpu).items() if k not in threads}  # only the CPU-sized pools differ
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    threads = {
+        "tensorflow_intra_op_parallelism",
+        "tensorflow_inter_op_parallelism",
+        "rest_api_num_threads",
+    }
+    assert {k: v for k, v in flags(cpu).items() if k not in threads} == {
+        k: v for k, v in flags(gpu).items() if k not in threads
+    }  # only the CPU-sized pools differ
 
 
 # --- Service, HPA, PDB, NetworkPolicy wiring ----------------------------------------------------------
@@ -323,7 +420,8 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_service_hpa_pdb_and_policy_select_the_serving_pods(
-        overlay: str, rendered: Docs, find: Find, generator: ModuleType) -> None:
+    overlay: str, rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     docs = rendered[overlay]
     deployment = find(docs, "Deployment", "charloom-serving")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -333,10 +431,14 @@ def test_service_hpa_pdb_and_policy_select_the_serving_pods(
     pdb = find(docs, "PodDisruptionBudget")
     assert _selects(pdb["spec"]["selector"]["matchLabels"], labels)
     hpa = find(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": "charloom-serving"}
-    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"], \
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "charloom-serving",
+    }
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"], (
         "a PDB as large as the minimum replica count would block every node drain"
+    )
     policy = find(docs, "NetworkPolicy")
     assert _selects(policy["spec"]["podSelector"]["matchLabels"], labels)
     assert policy["spec"]["policyTypes"] == ["Ingress"]
@@ -348,7 +450,10 @@ def test_service_hpa_pdb_and_policy_select_the_serving_pods(
             assert peer["podSelector"]["matchLabels"], "every peer must be selected by labels"
         ports = {p["port"] for p in rule["ports"]}
         assert ports <= {defaults.GRPC_PORT, defaults.REST_PORT}
-        if any(peer["podSelector"]["matchLabels"] == {client_key: client_value} for peer in rule["from"]):
+        if any(
+            peer["podSelector"]["matchLabels"] == {client_key: client_value}
+            for peer in rule["from"]
+        ):
             admitted_ports |= ports
     assert admitted_ports == {defaults.GRPC_PORT, defaults.REST_PORT}
 
@@ -357,8 +462,9 @@ def test_service_hpa_pdb_and_policy_select_the_serving_pods(
 def _pinned_ray() -> str:
     version = importlib.metadata.version("ray")
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    ray_req = next(Requirement(r) for r in pyproject["project"]["dependencies"]
-                   if Requirement(r).name == "ray")
+    ray_req = next(
+        Requirement(r) for r in pyproject["project"]["dependencies"] if Requirement(r).name == "ray"
+    )
     assert ray_req.specifier.contains(version), f"installed ray {version} violates {ray_req}"
     return version
 
@@ -368,7 +474,9 @@ def test_trainer_dockerfile_pins_the_project_ray() -> None:
     froms = re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE)
     ray = _pinned_ray()
     assert froms == [f"rayproject/ray:{ray}-py311"]
-    assert f"ray.__version__ != '{ray}'" in dockerfile, "the build-time check names the same version"
+    assert f"ray.__version__ != '{ray}'" in dockerfile, (
+        "the build-time check names the same version"
+    )
 
 
 def test_ray_cluster_runs_the_pinned_ray(rendered: Docs, find: Find) -> None:
@@ -390,11 +498,14 @@ def test_ray_cluster_shape(rendered: Docs, find: Find) -> None:
     assert spec["enableInTreeAutoscaling"] is True
     [gpu] = spec["workerGroupSpecs"]
     assert gpu["minReplicas"] == 0 < gpu["maxReplicas"]
-    assert int(gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) >= 1
+    assert (
+        int(gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) >= 1
+    )
 
 
 def test_ray_job_tunes_into_the_model_store_serving_reads(
-        rendered: Docs, find: Find, generator: ModuleType) -> None:
+    rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     docs = rendered["tuning"]
     job, cluster = find(docs, "RayJob"), find(docs, "RayCluster")
     assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}

@@ -4,8 +4,9 @@ ephemeral RayJob's lifecycle."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -36,33 +37,52 @@ def test_gpu_overlay_has_more_cpus_and_threads_to_match(rendered: Docs, find: Fi
     cpu = serving_container(rendered["cpu"], find)
     gpu = serving_container(rendered["gpu"], find)
     assert cpu_limit(gpu) > cpu_limit(cpu)
-    assert flags(gpu)["tensorflow_intra_op_parallelism"] != flags(cpu)["tensorflow_intra_op_parallelism"]
+    assert (
+        flags(gpu)["tensorflow_intra_op_parallelism"]
+        != flags(cpu)["tensorflow_intra_op_parallelism"]
+    )
 
 
 def test_thread_check_catches_a_stale_flag(rendered: Docs, find: Find) -> None:
     container = serving_container(rendered["cpu"], find)
-    stale = {**container, "resources": {**container["resources"], "limits": {"cpu": "8", "memory": "2Gi"}}}
+    stale = {
+        **container,
+        "resources": {**container["resources"], "limits": {"cpu": "8", "memory": "2Gi"}},
+    }
     with pytest.raises(AssertionError):
         assert int(flags(stale)["tensorflow_intra_op_parallelism"]) == cpu_limit(stale)
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_connections_are_recycled_so_clients_spread_over_new_pods(
-        overlay: str, rendered: Docs, find: Find, generator: ModuleType) -> None:
-    arguments = dict(pair.split("=", 1) for pair in
-                     flags(serving_container(rendered[overlay], find))["grpc_channel_arguments"].split(","))
-    age, grace = int(arguments["grpc.max_connection_age_ms"]), int(arguments["grpc.max_connection_age_grace_ms"])
-    assert 60_000 <= age <= 3_600_000, "minutes: long enough to amortise the handshake, short enough to rebalance"
+    overlay: str, rendered: Docs, find: Find, generator: ModuleType
+) -> None:
+    arguments = dict(
+        pair.split("=", 1)
+        for pair in flags(serving_container(rendered[overlay], find))[
+            "grpc_channel_arguments"
+        ].split(",")
+    )
+    age, grace = (
+        int(arguments["grpc.max_connection_age_ms"]),
+        int(arguments["grpc.max_connection_age_grace_ms"]),
+    )
+    assert 60_000 <= age <= 3_600_000, (
+        "minutes: long enough to amortise the handshake, short enough to rebalance"
+    )
     assert grace >= 10_000, "a generation in flight finishes before the connection closes"
 
 
 @pytest.mark.parametrize("overlay", SERVING_OVERLAYS)
 def test_headless_service_lists_every_serving_pod(
-        overlay: str, rendered: Docs, find: Find, generator: ModuleType) -> None:
+    overlay: str, rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     docs = rendered[overlay]
     headless = find(docs, "Service", generator.HEADLESS_SERVICE)["spec"]
     regular = find(docs, "Service", generator.APP_NAME)["spec"]
-    assert headless["clusterIP"] == "None", "DNS must answer the pods' addresses, not one virtual IP"
+    assert headless["clusterIP"] == "None", (
+        "DNS must answer the pods' addresses, not one virtual IP"
+    )
     assert headless["selector"] == regular["selector"]
     [port] = headless["ports"]
     assert port["port"] == defaults.GRPC_PORT and port["appProtocol"] == "grpc"
@@ -78,11 +98,15 @@ def test_ray_cluster_uses_autoscaler_v2(rendered: Docs, find: Find) -> None:
         spec = spec.get("rayClusterSpec", spec)
         assert spec["enableInTreeAutoscaling"] is True
         assert spec["autoscalerOptions"]["version"] == "v2"
-        for group in spec["workerGroupSpecs"]:  # v2 requires workers that are not restarted in place
+        for group in spec[
+            "workerGroupSpecs"
+        ]:  # v2 requires workers that are not restarted in place
             assert group["template"]["spec"]["restartPolicy"] == "Never", group["groupName"]
 
 
-def test_ephemeral_job_cleans_up_after_itself(rendered: Docs, find: Find, generator: ModuleType) -> None:
+def test_ephemeral_job_cleans_up_after_itself(
+    rendered: Docs, find: Find, generator: ModuleType
+) -> None:
     spec = find(rendered["tuning-ephemeral"], "RayJob")["spec"]
     assert "clusterSelector" not in spec, "the ephemeral job brings its own cluster"
     assert spec["shutdownAfterJobFinishes"] is True
@@ -97,7 +121,10 @@ def test_both_tuning_variants_run_the_same_cluster_and_job(rendered: Docs, find:
     job, once = find(long_lived, "RayJob")["spec"], find(ephemeral, "RayJob")["spec"]
     assert once["rayClusterSpec"] == cluster
     assert once["entrypoint"] == job["entrypoint"]
-    assert once["submitterPodTemplate"]["spec"]["containers"][0]["image"] == \
-        job["submitterPodTemplate"]["spec"]["containers"][0]["image"]
-    assert not [kind for kind in (d["kind"] for d in ephemeral) if kind == "RayCluster"], \
+    assert (
+        once["submitterPodTemplate"]["spec"]["containers"][0]["image"]
+        == job["submitterPodTemplate"]["spec"]["containers"][0]["image"]
+    )
+    assert not [kind for kind in (d["kind"] for d in ephemeral) if kind == "RayCluster"], (
         "the ephemeral variant must not also deploy the long-lived cluster"
+    )

@@ -11,7 +11,8 @@ the pod templates inside them are validated as real Kubernetes PodTemplates.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -28,93 +29,151 @@ _INT32_NON_NEGATIVE = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _POD_TEMPLATE = {  # the CRD requires spec.containers and containers[].name
     "type": "object",
     "required": ["spec"],
-    "properties": {"metadata": {"type": "object"},
-                   "spec": {"type": "object", "required": ["containers"],
-                            "properties": {"containers": {
-                                "type": "array", "minItems": 1,
-                                "items": {"type": "object", "required": ["name"]}}}}},
+    "properties": {
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "required": ["containers"],
+            "properties": {
+                "containers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "object", "required": ["name"]},
+                }
+            },
+        },
+    },
     "additionalProperties": False,
 }
 _HEAD_GROUP = {
     "type": "object",
     "required": ["template"],
-    "properties": {"enableIngress": {"type": "boolean"}, "headService": {"type": "object"},
-                   "ingressOptions": {"type": "object"}, "labels": _STRING_MAP,
-                   "rayStartParams": _STRING_MAP, "resources": _STRING_MAP,
-                   "serviceType": {"type": "string"}, "template": _POD_TEMPLATE},
+    "properties": {
+        "enableIngress": {"type": "boolean"},
+        "headService": {"type": "object"},
+        "ingressOptions": {"type": "object"},
+        "labels": _STRING_MAP,
+        "rayStartParams": _STRING_MAP,
+        "resources": _STRING_MAP,
+        "serviceType": {"type": "string"},
+        "template": _POD_TEMPLATE,
+    },
     "additionalProperties": False,
 }
 _WORKER_GROUP = {
     "type": "object",
     "required": ["groupName", "maxReplicas", "minReplicas", "template"],
-    "properties": {"groupName": {"type": "string", "minLength": 1},
-                   "idleTimeoutSeconds": _INT32_NON_NEGATIVE, "labels": _STRING_MAP,
-                   "maxReplicas": _INT32_NON_NEGATIVE, "minReplicas": _INT32_NON_NEGATIVE,
-                   "numOfHosts": _INT32_NON_NEGATIVE, "priority": {"type": "integer"},
-                   "rayStartParams": _STRING_MAP, "replicas": _INT32_NON_NEGATIVE,
-                   "resources": _STRING_MAP, "scaleStrategy": {"type": "object"},
-                   "suspend": {"type": "boolean"}, "template": _POD_TEMPLATE},
+    "properties": {
+        "groupName": {"type": "string", "minLength": 1},
+        "idleTimeoutSeconds": _INT32_NON_NEGATIVE,
+        "labels": _STRING_MAP,
+        "maxReplicas": _INT32_NON_NEGATIVE,
+        "minReplicas": _INT32_NON_NEGATIVE,
+        "numOfHosts": _INT32_NON_NEGATIVE,
+        "priority": {"type": "integer"},
+        "rayStartParams": _STRING_MAP,
+        "replicas": _INT32_NON_NEGATIVE,
+        "resources": _STRING_MAP,
+        "scaleStrategy": {"type": "object"},
+        "suspend": {"type": "boolean"},
+        "template": _POD_TEMPLATE,
+    },
     "additionalProperties": False,
 }
 _AUTOSCALER_OPTIONS = {
     "type": "object",
-    "properties": {"args": {"type": "array"}, "command": {"type": "array"},
-                   "env": {"type": "array"}, "envFrom": {"type": "array"},
-                   "idleTimeoutSeconds": {"type": "integer"}, "image": {"type": "string"},
-                   "imagePullPolicy": {"type": "string"}, "resources": {"type": "object"},
-                   "securityContext": {"type": "object"},
-                   "upscalingMode": {"enum": ["Default", "Aggressive", "Conservative"]},
-                   "version": {"enum": ["v1", "v2"]}, "volumeMounts": {"type": "array"}},
+    "properties": {
+        "args": {"type": "array"},
+        "command": {"type": "array"},
+        "env": {"type": "array"},
+        "envFrom": {"type": "array"},
+        "idleTimeoutSeconds": {"type": "integer"},
+        "image": {"type": "string"},
+        "imagePullPolicy": {"type": "string"},
+        "resources": {"type": "object"},
+        "securityContext": {"type": "object"},
+        "upscalingMode": {"enum": ["Default", "Aggressive", "Conservative"]},
+        "version": {"enum": ["v1", "v2"]},
+        "volumeMounts": {"type": "array"},
+    },
     "additionalProperties": False,
 }
 _AUTH_OPTIONS = {  # KubeRay 1.5.1+ AuthOptions (1.6 added secretName and enableK8sTokenAuth)
     "type": "object",
-    "properties": {"mode": {"enum": ["disabled", "token"]}, "secretName": {"type": "string"},
-                   "enableK8sTokenAuth": {"type": "boolean"}},
+    "properties": {
+        "mode": {"enum": ["disabled", "token"]},
+        "secretName": {"type": "string"},
+        "enableK8sTokenAuth": {"type": "boolean"},
+    },
     "additionalProperties": False,
 }
 RAY_CLUSTER_SPEC = {
     "type": "object",
     "required": ["headGroupSpec"],
-    "properties": {"authOptions": _AUTH_OPTIONS, "autoscalerOptions": _AUTOSCALER_OPTIONS,
-                   "enableInTreeAutoscaling": {"type": "boolean"},
-                   "gcsFaultToleranceOptions": {"type": "object"}, "headGroupSpec": _HEAD_GROUP,
-                   "headServiceAnnotations": _STRING_MAP, "historyServerOptions": {"type": "object"},
-                   "managedBy": {"type": "string"}, "networkPolicy": {"type": "object"},
-                   "rayVersion": {"type": "string"}, "suspend": {"type": "boolean"},
-                   "tlsOptions": {"type": "object"}, "upgradeStrategy": {"type": "object"},
-                   "workerGroupSpecs": {"type": "array", "items": _WORKER_GROUP}},
+    "properties": {
+        "authOptions": _AUTH_OPTIONS,
+        "autoscalerOptions": _AUTOSCALER_OPTIONS,
+        "enableInTreeAutoscaling": {"type": "boolean"},
+        "gcsFaultToleranceOptions": {"type": "object"},
+        "headGroupSpec": _HEAD_GROUP,
+        "headServiceAnnotations": _STRING_MAP,
+        "historyServerOptions": {"type": "object"},
+        "managedBy": {"type": "string"},
+        "networkPolicy": {"type": "object"},
+        "rayVersion": {"type": "string"},
+        "suspend": {"type": "boolean"},
+        "tlsOptions": {"type": "object"},
+        "upgradeStrategy": {"type": "object"},
+        "workerGroupSpecs": {"type": "array", "items": _WORKER_GROUP},
+    },
     "additionalProperties": False,
 }
 RAY_JOB_SPEC = {
     "type": "object",
-    "properties": {"activeDeadlineSeconds": {"type": "integer"},
-                   "backoffLimit": {"type": "integer"}, "clusterSelector": _STRING_MAP,
-                   "deletionStrategy": {"type": "object"}, "entrypoint": {"type": "string"},
-                   "entrypointNumCpus": {"type": "number"}, "entrypointNumGpus": {"type": "number"},
-                   "entrypointResources": {"type": "string"}, "jobId": {"type": "string"},
-                   "managedBy": {"type": "string"}, "metadata": _STRING_MAP,
-                   "preRunningDeadlineSeconds": {"type": "integer"},
-                   "rayClusterSpec": RAY_CLUSTER_SPEC, "runtimeEnvYAML": {"type": "string"},
-                   "shutdownAfterJobFinishes": {"type": "boolean"},
-                   # enum from apis/ray/v1/rayjob_types.go (the CRD leaves it a plain string)
-                   "submissionMode": {"enum": ["K8sJobMode", "HTTPMode", "InteractiveMode",
-                                               "SidecarMode"]},
-                   "submitterConfig": {"type": "object"}, "submitterPodTemplate": _POD_TEMPLATE,
-                   "suspend": {"type": "boolean"}, "ttlSecondsAfterFinished": _INT32_NON_NEGATIVE},
+    "properties": {
+        "activeDeadlineSeconds": {"type": "integer"},
+        "backoffLimit": {"type": "integer"},
+        "clusterSelector": _STRING_MAP,
+        "deletionStrategy": {"type": "object"},
+        "entrypoint": {"type": "string"},
+        "entrypointNumCpus": {"type": "number"},
+        "entrypointNumGpus": {"type": "number"},
+        "entrypointResources": {"type": "string"},
+        "jobId": {"type": "string"},
+        "managedBy": {"type": "string"},
+        "metadata": _STRING_MAP,
+        "preRunningDeadlineSeconds": {"type": "integer"},
+        "rayClusterSpec": RAY_CLUSTER_SPEC,
+        "runtimeEnvYAML": {"type": "string"},
+        "shutdownAfterJobFinishes": {"type": "boolean"},
+        # enum from apis/ray/v1/rayjob_types.go (the CRD leaves it a plain string)
+        "submissionMode": {"enum": ["K8sJobMode", "HTTPMode", "InteractiveMode", "SidecarMode"]},
+        "submitterConfig": {"type": "object"},
+        "submitterPodTemplate": _POD_TEMPLATE,
+        "suspend": {"type": "boolean"},
+        "ttlSecondsAfterFinished": _INT32_NON_NEGATIVE,
+    },
     "additionalProperties": False,
 }
 
 
 def _object_schema(kind: str, spec_schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
-            "properties": {"apiVersion": {"const": "ray.io/v1"}, "kind": {"const": kind},
-                           "metadata": {"type": "object", "required": ["name"]},
-                           "spec": spec_schema}}
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "ray.io/v1"},
+            "kind": {"const": kind},
+            "metadata": {"type": "object", "required": ["name"]},
+            "spec": spec_schema,
+        },
+    }
 
 
-KUBERAY_SCHEMAS = {"RayCluster": _object_schema("RayCluster", RAY_CLUSTER_SPEC),
-                   "RayJob": _object_schema("RayJob", RAY_JOB_SPEC)}
+KUBERAY_SCHEMAS = {
+    "RayCluster": _object_schema("RayCluster", RAY_CLUSTER_SPEC),
+    "RayJob": _object_schema("RayJob", RAY_JOB_SPEC),
+}
 
 
 def kuberay_rule_violations(obj: dict[str, Any]) -> list[str]:
@@ -153,8 +212,10 @@ def pod_templates(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     cluster = spec if obj["kind"] == "RayCluster" else spec.get("rayClusterSpec")
     if cluster is not None:
         found.append(("headGroupSpec", cluster["headGroupSpec"]["template"]))
-        found += [(f"workerGroupSpecs[{g['groupName']}]", g["template"])
-                  for g in cluster.get("workerGroupSpecs", [])]
+        found += [
+            (f"workerGroupSpecs[{g['groupName']}]", g["template"])
+            for g in cluster.get("workerGroupSpecs", [])
+        ]
     if "submitterPodTemplate" in spec:
         found.append(("submitterPodTemplate", spec["submitterPodTemplate"]))
     return found
@@ -162,8 +223,12 @@ def pod_templates(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def as_pod_template(name: str, template: dict[str, Any]) -> dict[str, Any]:
     """A v1 PodTemplate wrapping `template`, so the Kubernetes schema can check it."""
-    return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name},
-            "template": template}
+    return {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": name},
+        "template": template,
+    }
 
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -177,26 +242,37 @@ def test_overlay_renders(overlay: str, rendered: dict[str, list[dict[str, Any]]]
     elif overlay == "tuning-ephemeral":
         assert kinds == {"RayJob", "NetworkPolicy"}
     else:
-        assert {"ConfigMap", "Deployment", "Service", "HorizontalPodAutoscaler",
-                "PodDisruptionBudget", "NetworkPolicy"} <= kinds
+        assert {
+            "ConfigMap",
+            "Deployment",
+            "Service",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+        } <= kinds
     if overlay != "shared":
-        assert not kinds & {"Namespace", "PersistentVolumeClaim"}, \
+        assert not kinds & {"Namespace", "PersistentVolumeClaim"}, (
             "`kubectl delete -k` of a workload overlay must not delete the namespace or the models"
-    assert all(doc["metadata"].get("namespace", "charloom") == "charloom"
-               for doc in rendered[overlay]), "every object lives in the charloom namespace"
+        )
+    assert all(
+        doc["metadata"].get("namespace", "charloom") == "charloom" for doc in rendered[overlay]
+    ), "every object lives in the charloom namespace"
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_builtin_objects_validate_strictly(
-        overlay: str, version: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    overlay: str, version: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
     checked = 0
     for doc in rendered[overlay]:
         if doc["kind"] in KUBERAY_KINDS:
             for where, template in pod_templates(doc):
                 kubernetes_validate.validate(
                     as_pod_template(f"{doc['metadata']['name']}-{where}", template),
-                    version, strict=True)
+                    version,
+                    strict=True,
+                )
                 checked += 1
             continue
         kubernetes_validate.validate(doc, version, strict=True)
@@ -205,7 +281,8 @@ def test_builtin_objects_validate_strictly(
 
 
 def test_strict_validation_rejects_an_unknown_field(
-        rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]) -> None:
+    rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]
+) -> None:
     """Guards the check above: a misspelt field must not pass."""
     deployment = copy.deepcopy(find(rendered["cpu"], "Deployment"))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
@@ -215,34 +292,50 @@ def test_strict_validation_rejects_an_unknown_field(
 
 @pytest.mark.parametrize("kind", sorted(KUBERAY_KINDS))
 def test_kuberay_objects_match_the_crd(
-        kind: str, rendered: dict[str, list[dict[str, Any]]],
-        find: Callable[..., dict[str, Any]]) -> None:
+    kind: str, rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]
+) -> None:
     obj = find(rendered["tuning"], kind)
     jsonschema.validate(obj, KUBERAY_SCHEMAS[kind])
     assert kuberay_rule_violations(obj) == []
 
 
 def test_kuberay_autoscaler_sidecar_is_a_valid_container(
-        rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]) -> None:
+    rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]
+) -> None:
     """KubeRay copies autoscalerOptions.resources/securityContext into the sidecar container."""
     cluster = find(rendered["tuning"], "RayCluster")
     options = cluster["spec"]["autoscalerOptions"]
-    container = {"name": "autoscaler", "image": "rayproject/ray:2.60.0",
-                 "resources": options["resources"], "securityContext": options["securityContext"]}
+    container = {
+        "name": "autoscaler",
+        "image": "rayproject/ray:2.60.0",
+        "resources": options["resources"],
+        "securityContext": options["securityContext"],
+    }
     kubernetes_validate.validate(
         as_pod_template("autoscaler", {"spec": {"containers": [container]}}),
-        KUBERNETES_VERSIONS[0], strict=True)
+        KUBERNETES_VERSIONS[0],
+        strict=True,
+    )
 
 
-@pytest.mark.parametrize("mutation, message", [
-    (lambda c: c["spec"].pop("headGroupSpec"), "'headGroupSpec' is a required property"),
-    (lambda c: c["spec"]["workerGroupSpecs"][0].pop("maxReplicas"), "'maxReplicas'"),
-    (lambda c: c["spec"]["headGroupSpec"]["rayStartParams"].update({"num-cpus": 0}), "not of type"),
-    (lambda c: c["spec"].update({"workerGroupSpec": []}), "Additional properties"),
-])
+@pytest.mark.parametrize(
+    "mutation, message",
+    [
+        (lambda c: c["spec"].pop("headGroupSpec"), "'headGroupSpec' is a required property"),
+        (lambda c: c["spec"]["workerGroupSpecs"][0].pop("maxReplicas"), "'maxReplicas'"),
+        (
+            lambda c: c["spec"]["headGroupSpec"]["rayStartParams"].update({"num-cpus": 0}),
+            "not of type",
+        ),
+        (lambda c: c["spec"].update({"workerGroupSpec": []}), "Additional properties"),
+    ],
+)
 def test_kuberay_schema_rejects_broken_clusters(
-        mutation: Callable[[dict[str, Any]], object], message: str,
-        rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]) -> None:
+    mutation: Callable[[dict[str, Any]], object],
+    message: str,
+    rendered: dict[str, list[dict[str, Any]]],
+    find: Callable[..., dict[str, Any]],
+) -> None:
     cluster = copy.deepcopy(find(rendered["tuning"], "RayCluster"))
     mutation(cluster)
     with pytest.raises(jsonschema.ValidationError, match=message):
@@ -250,7 +343,8 @@ def test_kuberay_schema_rejects_broken_clusters(
 
 
 def test_kuberay_rules_reject_a_retrying_selector_job(
-        rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]) -> None:
+    rendered: dict[str, list[dict[str, Any]]], find: Callable[..., dict[str, Any]]
+) -> None:
     job = copy.deepcopy(find(rendered["tuning"], "RayJob"))
     job["spec"]["backoffLimit"] = 2
     assert kuberay_rule_violations(job) == ["backoffLimit is incompatible with clusterSelector"]

@@ -7,8 +7,8 @@ equals v), so a test can tell which version answered without trusting the respon
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -21,8 +21,9 @@ UNITS = 3
 def build_toy_saved_model(base: Path, version_value: float) -> Path:
     """A one-layer GRU-3 toy over five characters, exported by the real exporter; every logit is
     ``version_value`` (tests/helpers/toy_models.py)."""
-    return export_toy_model(base, cell="gru", units=(UNITS,), chars=SERVER_CHARS, embedding_dim=4,
-                            stamp=version_value)
+    return export_toy_model(
+        base, cell="gru", units=(UNITS,), chars=SERVER_CHARS, embedding_dim=4, stamp=version_value
+    )
 
 
 @pytest.fixture(scope="session")
@@ -35,18 +36,21 @@ def toy_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float
         if version_value not in built:
             built[version_value] = build_toy_saved_model(root / f"v{version_value}", version_value)
         return built[version_value]
+
     return get
 
 
 @pytest.fixture
 def model_base(tmp_path: Path, toy_model_cache: Callable[[float], Path]) -> Callable[..., Path]:
     """`model_base(1, 2)`: a base path holding toy versions 1 and 2 (logits offset = version)."""
+
     def make(*versions: int, name: str = "toy") -> Path:
         base = tmp_path / name
         base.mkdir(exist_ok=True)
         for version in versions:
             shutil.copytree(toy_model_cache(float(version)), base / str(version))
         return base
+
     return make
 
 
@@ -65,6 +69,7 @@ def start_server() -> Iterator[Callable[..., object]]:
         handle = start(ServerConfig(**kwargs))
         handles.append(handle)
         return handle
+
     yield make
     for handle in handles:
         handle.stop(grace=0)

@@ -18,7 +18,9 @@ def test_requests_stay_within_the_servers_limits(target):
     with GenerationClient(target, "toy") as client:
         client.wait_until_ready(30)
         assert len(client.generate("b" * 4097, max_new_tokens=2)[0].text) == 2
-        assert len(client.generate("b" * 4096, num_samples=257, max_new_tokens=2)) == 257  # in 5 calls
+        assert (
+            len(client.generate("b" * 4096, num_samples=257, max_new_tokens=2)) == 257
+        )  # in 5 calls
 
 
 def test_the_client_learns_a_smaller_row_limit_and_splits_its_calls(target):

@@ -13,17 +13,23 @@ MODULES = sorted(info.name for info in pkgutil.walk_packages(serving.__path__, "
 
 def loaded_after_importing(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
     """The modules with one of ``prefixes`` that importing ``modules`` (in a new interpreter) loads."""
-    code = ("import importlib, json, sys\n"
-            f"for name in {modules!r}:\n"
-            "    importlib.import_module(name)\n"
-            f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_the_module_list_is_complete():
-    assert {"serving.server.model_server", "serving.client.generator", "serving.contract"} <= set(MODULES)
+    assert {"serving.server.model_server", "serving.client.generator", "serving.contract"} <= set(
+        MODULES
+    )
     assert len(MODULES) > 25
 
 

@@ -35,4 +35,6 @@ def test_for_characters_it_is_the_mean_loss_in_bits():
     targets = rng.integers(0, 5, size=(3, 7)).astype(np.int32)
     metric = BitsPerCharacter(np.ones(5, np.int32))
     metric.update_state(targets, logits)
-    assert float(metric.result()) == pytest.approx(nats(logits, targets).mean() / math.log(2), rel=1e-5)
+    assert float(metric.result()) == pytest.approx(
+        nats(logits, targets).mean() / math.log(2), rel=1e-5
+    )

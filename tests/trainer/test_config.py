@@ -13,21 +13,24 @@ def test_units_broadcast_per_layer():
     assert c.units == (64, 64, 64)
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"cell": "transformer"}, "cell must be one of gru, lstm"),
-    ({"units": 0}, "units must be > 0"),
-    ({"units": [-5]}, "units must be > 0"),
-    ({"num_layers": 2, "units": [8, 8, 8]}, "one value or one per layer"),
-    ({"num_layers": 5}, "num_layers must be between 1 and 4"),
-    ({"dropout": 1.5}, "dropout must be in"),
-    ({"learning_rate": 0}, "learning_rate must be > 0"),
-    ({"optimizer": "sgd"}, "optimizer must be one of"),
-    ({"seq_len": "long"}, "'seq_len': cannot use 'long'"),
-    ({"batch_size": 2.5}, "'batch_size'"),
-    ({"colour": "blue"}, "unknown config key"),
-    ({"jit_compile": "yes"}, "'jit_compile': cannot use 'yes' .expected true or false"),
-    ({"jit_compile": 1}, "'jit_compile'"),
-])
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"cell": "transformer"}, "cell must be one of gru, lstm"),
+        ({"units": 0}, "units must be > 0"),
+        ({"units": [-5]}, "units must be > 0"),
+        ({"num_layers": 2, "units": [8, 8, 8]}, "one value or one per layer"),
+        ({"num_layers": 5}, "num_layers must be between 1 and 4"),
+        ({"dropout": 1.5}, "dropout must be in"),
+        ({"learning_rate": 0}, "learning_rate must be > 0"),
+        ({"optimizer": "sgd"}, "optimizer must be one of"),
+        ({"seq_len": "long"}, "'seq_len': cannot use 'long'"),
+        ({"batch_size": 2.5}, "'batch_size'"),
+        ({"colour": "blue"}, "unknown config key"),
+        ({"jit_compile": "yes"}, "'jit_compile': cannot use 'yes' .expected true or false"),
+        ({"jit_compile": 1}, "'jit_compile'"),
+    ],
+)
 def test_bad_values(values, message):
     with pytest.raises(ConfigError, match=message):
         TrainingConfig.from_mapping(values)
@@ -39,7 +42,9 @@ def test_a_switch_takes_booleans_or_their_names():
 
 
 def test_seed_models_expressible():
-    assert {"tutorial-gru1024", "harry-potter-gru", "chollet-lstm128", "tiny"} <= set(preset_names())
+    assert {"tutorial-gru1024", "harry-potter-gru", "chollet-lstm128", "tiny"} <= set(
+        preset_names()
+    )
     tf_tutorial = load_config("tutorial-gru1024")
     assert (tf_tutorial.cell, tf_tutorial.units, tf_tutorial.embedding_dim) == ("gru", (1024,), 256)
     hp = load_config("harry-potter-gru")

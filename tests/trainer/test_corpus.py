@@ -32,7 +32,11 @@ def test_directory_joins_txt_files_in_name_order(tmp_path):
     (tmp_path / "3-azkaban.txt").write_text("third\n", encoding="utf-8")
     c = load_corpus(str(tmp_path))
     assert c.text == "first\nsecond\nthird\n"
-    assert [os.path.basename(f) for f in c.files] == ["1-stone.txt", "2-chamber.txt", "3-azkaban.txt"]
+    assert [os.path.basename(f) for f in c.files] == [
+        "1-stone.txt",
+        "2-chamber.txt",
+        "3-azkaban.txt",
+    ]
 
 
 def test_chinese_and_emoji(tmp_path):
@@ -47,12 +51,15 @@ def test_bom_is_dropped(tmp_path):
     assert load_corpus(str(path)).text == "abc"
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "is empty"),
-    (b"   \n\t", "only whitespace"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-    (b"caf\xe9 latin-1", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "is empty"),
+        (b"   \n\t", "only whitespace"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        (b"caf\xe9 latin-1", "not UTF-8"),
+    ],
+)
 def test_bad_files(tmp_path, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -108,9 +115,17 @@ def test_wrong_checksum_in_cache_is_not_trusted(monkeypatch, tmp_path):
     target.parent.mkdir(parents=True)
     target.write_text("not shakespeare", encoding="utf-8")
     builtin = BUILTIN_CORPORA["shakespeare"]
-    monkeypatch.setitem(BUILTIN_CORPORA, "shakespeare", corpus_mod.BuiltinCorpus(
-        builtin.name, "https://127.0.0.1:9/shakespeare.txt", builtin.sha256, builtin.filename,
-        builtin.description))
+    monkeypatch.setitem(
+        BUILTIN_CORPORA,
+        "shakespeare",
+        corpus_mod.BuiltinCorpus(
+            builtin.name,
+            "https://127.0.0.1:9/shakespeare.txt",
+            builtin.sha256,
+            builtin.filename,
+            builtin.description,
+        ),
+    )
     with pytest.raises(CorpusError, match="cannot download"):
         load_corpus("shakespeare")
 

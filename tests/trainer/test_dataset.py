@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from trainer.dataset import (batches_per_epoch, check_fits, split_ids, training_dataset,
-                             validation_dataset, windows)
+from trainer.dataset import (
+    batches_per_epoch,
+    check_fits,
+    split_ids,
+    training_dataset,
+    validation_dataset,
+    windows,
+)
 from trainer.errors import ConfigError
 
 
@@ -46,7 +52,7 @@ def test_shuffle_is_seeded_per_epoch_so_resume_matches():
     full = [x.numpy() for x, _ in training_dataset(ids, 9, 8, seed=5, first_epoch=0, epochs=3)]
     resumed = [x.numpy() for x, _ in training_dataset(ids, 9, 8, seed=5, first_epoch=2, epochs=3)]
     per_epoch = len(full) // 3
-    for a, b in zip(full[2 * per_epoch:], resumed):
+    for a, b in zip(full[2 * per_epoch :], resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(full[0], full[per_epoch])  # epochs differ
     other = [x.numpy() for x, _ in training_dataset(ids, 9, 8, seed=6, first_epoch=0, epochs=1)]
@@ -56,10 +62,16 @@ def test_shuffle_is_seeded_per_epoch_so_resume_matches():
 def test_validation_is_ordered_and_never_in_training():
     ids = np.arange(5000, dtype=np.int32)
     split = split_ids(ids, 0.2)
-    seen_train = {int(v) for x, y in training_dataset(split.train, 9, 4, 0, 0, 1)
-                  for v in np.concatenate([x.numpy().ravel(), y.numpy().ravel()])}
-    seen_val = {int(v) for x, y in validation_dataset(split.validation, 9, 4)
-                for v in np.concatenate([x.numpy().ravel(), y.numpy().ravel()])}
+    seen_train = {
+        int(v)
+        for x, y in training_dataset(split.train, 9, 4, 0, 0, 1)
+        for v in np.concatenate([x.numpy().ravel(), y.numpy().ravel()])
+    }
+    seen_val = {
+        int(v)
+        for x, y in validation_dataset(split.validation, 9, 4)
+        for v in np.concatenate([x.numpy().ravel(), y.numpy().ravel()])
+    }
     assert seen_train.isdisjoint(seen_val)
     first = next(iter(validation_dataset(split.validation, 9, 4)))[0].numpy()
     assert first[0].tolist() == list(range(4000, 4009))

@@ -1,5 +1,5 @@
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 
 from trainer.devices import configure_strategy
 from trainer.errors import ConfigError
@@ -28,14 +28,22 @@ class FakeGpus:
     """Stands in for TensorFlow's GPU listing and memory-growth switches on this GPU-less machine."""
 
     def __init__(self, monkeypatch, count: int, too_late: bool = False):
-        self.devices = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(count)]
+        self.devices = [
+            tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(count)
+        ]
         self.growth: dict[str, bool] = {}
         self.too_late = too_late
         real_list = tf.config.list_physical_devices
-        monkeypatch.setattr(tf.config, "list_physical_devices",
-                            lambda kind=None: self.devices if kind == "GPU" else real_list(kind))
-        monkeypatch.setattr(tf.config.experimental, "get_memory_growth",
-                            lambda device: self.growth.get(device.name, False))
+        monkeypatch.setattr(
+            tf.config,
+            "list_physical_devices",
+            lambda kind=None: self.devices if kind == "GPU" else real_list(kind),
+        )
+        monkeypatch.setattr(
+            tf.config.experimental,
+            "get_memory_growth",
+            lambda device: self.growth.get(device.name, False),
+        )
         monkeypatch.setattr(tf.config.experimental, "set_memory_growth", self.set_growth)
 
     def set_growth(self, device, enable: bool) -> None:
@@ -54,7 +62,9 @@ def test_a_trial_on_a_gpu_takes_memory_as_it_needs_it(monkeypatch):
 
 def test_memory_growth_too_late_is_a_clear_error(monkeypatch):
     FakeGpus(monkeypatch, count=1, too_late=True)
-    with pytest.raises(ConfigError, match="memory growth on /physical_device:GPU:0.*already initialised"):
+    with pytest.raises(
+        ConfigError, match="memory growth on /physical_device:GPU:0.*already initialised"
+    ):
         configure_strategy()
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trainer.config import load_config, TrainingConfig
+from trainer.config import TrainingConfig, load_config
 from trainer.model import build_model, prefill, state_names, step, zero_states
 
 
@@ -12,12 +12,18 @@ def test_state_names_follow_the_contract():
     assert state_names(lstm) == [("layer_0_h", 128), ("layer_0_c", 128)]
 
 
-@pytest.mark.parametrize("preset, rnn_params", [
-    # GRU (reset_after): 3 * (in*u + u*u + 2u); LSTM: 4 * (in*u + u*u + u)
-    ("tutorial-gru1024", 3 * (256 * 1024 + 1024 * 1024 + 2 * 1024)),
-    ("harry-potter-gru", 3 * (300 * 512 + 512 * 512 + 2 * 512) + 3 * (512 * 256 + 256 * 256 + 2 * 256)),
-    ("chollet-lstm128", 4 * (64 * 128 + 128 * 128 + 128)),
-])
+@pytest.mark.parametrize(
+    "preset, rnn_params",
+    [
+        # GRU (reset_after): 3 * (in*u + u*u + 2u); LSTM: 4 * (in*u + u*u + u)
+        ("tutorial-gru1024", 3 * (256 * 1024 + 1024 * 1024 + 2 * 1024)),
+        (
+            "harry-potter-gru",
+            3 * (300 * 512 + 512 * 512 + 2 * 512) + 3 * (512 * 256 + 256 * 256 + 2 * 256),
+        ),
+        ("chollet-lstm128", 4 * (64 * 128 + 128 * 128 + 128)),
+    ],
+)
 def test_the_seed_models_are_expressible(preset, rnn_params):
     config = load_config(preset)
     vocab = 65
@@ -36,7 +42,7 @@ def test_step_and_prefill_reproduce_the_full_sequence(cell):
 
     states = zero_states(config, 3)
     for t in range(ids.shape[1]):
-        logits, states = step(model, config, ids[:, t:t + 1], states)
+        logits, states = step(model, config, ids[:, t : t + 1], states)
         np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
 
     lengths = np.array([9, 4, 1], dtype="int32")
@@ -80,7 +86,10 @@ def test_xla_is_off_by_default_and_can_be_turned_on():
     config = TrainingConfig(units=(8,), embedding_dim=4)
     strategy = tf.distribute.get_strategy()
     assert _compiled_model(config, vocabulary, strategy, None).jit_compile is False
-    assert _compiled_model(config.replace(jit_compile=True), vocabulary, strategy, None).jit_compile is True
+    assert (
+        _compiled_model(config.replace(jit_compile=True), vocabulary, strategy, None).jit_compile
+        is True
+    )
 
 
 def test_mixed_precision_trains_in_float16_on_float32_weights_and_inference_is_float32():
@@ -98,4 +107,6 @@ def test_mixed_precision_trains_in_float16_on_float32_weights_and_inference_is_f
     assert {layer.compute_dtype for layer in inference.layers[1:]} == {"float32"}
     inference.set_weights(mixed.get_weights())
     np.testing.assert_allclose(mixed(ids).numpy(), inference(ids).numpy(), atol=1e-2)
-    assert build_model(config.replace(mixed_precision=False), 11).layers[2].compute_dtype == "float32"
+    assert (
+        build_model(config.replace(mixed_precision=False), 11).layers[2].compute_dtype == "float32"
+    )

@@ -15,8 +15,17 @@ from trainer.corpus import load_corpus
 from trainer.errors import RunError
 from trainer.training import EpochEnd, train
 
-CONFIG = TrainingConfig(cell="gru", units=(8,), embedding_dim=4, seq_len=16, batch_size=8, learning_rate=0.01,
-                        epochs=3, steps_per_epoch=2, validation_steps=1)
+CONFIG = TrainingConfig(
+    cell="gru",
+    units=(8,),
+    embedding_dim=4,
+    seq_len=16,
+    batch_size=8,
+    learning_rate=0.01,
+    epochs=3,
+    steps_per_epoch=2,
+    validation_steps=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +69,19 @@ def test_a_clone_drops_the_stale_future_and_never_reports_a_pruned_checkpoint(co
     reported: list[EpochEnd] = []
 
     def report(end: EpochEnd) -> None:
-        assert end.checkpoint_dir.is_dir(), f"{end.checkpoint_dir} was deleted before it was reported"
+        assert end.checkpoint_dir.is_dir(), (
+            f"{end.checkpoint_dir} was deleted before it was reported"
+        )
         reported.append(end)
 
-    result = train(CONFIG.replace(epochs=2), corpus, run_dir, resume_from=runs.epoch_dir(donor, 1),
-                   on_epoch_end=report, verbose=0)
+    result = train(
+        CONFIG.replace(epochs=2),
+        corpus,
+        run_dir,
+        resume_from=runs.epoch_dir(donor, 1),
+        on_epoch_end=report,
+        verbose=0,
+    )
     assert [e.epoch for e in reported] == [2]
     assert reported[0].checkpoint_dir.is_dir()
     assert [n for n, _ in runs.epoch_checkpoints(run_dir)] == [1, 2]  # B's epoch 3 is gone
@@ -111,7 +128,9 @@ def test_checkpoints_are_flushed_before_they_are_published(corpus, tmp_path, mon
     assert str(run_dir / runs.CHECKPOINTS_DIR) in synced  # the rename itself
 
 
-def test_a_checkpoint_write_that_fails_leaves_the_previous_one_and_no_partial_directory(corpus, tmp_path):
+def test_a_checkpoint_write_that_fails_leaves_the_previous_one_and_no_partial_directory(
+    corpus, tmp_path
+):
     from trainer.checkpoints import write_checkpoint
     from trainer.model import build_model
     from trainer.vocabulary import Vocabulary

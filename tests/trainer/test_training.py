@@ -8,16 +8,27 @@ import pytest
 
 from trainer.callbacks import ResumableEarlyStopping, ResumableReduceLROnPlateau
 from trainer.checkpoints import read_checkpoint
-from trainer.model import load_model
-from trainer.runs import epoch_checkpoints
 from trainer.config import TrainingConfig
 from trainer.corpus import load_corpus
 from trainer.errors import ConfigError, RunError
+from trainer.model import load_model
+from trainer.runs import epoch_checkpoints
 from trainer.training import EpochEnd, train
 
-CONFIG = TrainingConfig(cell="lstm", units=(16,), embedding_dim=8, seq_len=32, batch_size=16,
-                        learning_rate=0.01, epochs=4, steps_per_epoch=4, validation_steps=2,
-                        reduce_lr_patience=1, reduce_lr_factor=0.5, early_stopping_patience=3)
+CONFIG = TrainingConfig(
+    cell="lstm",
+    units=(16,),
+    embedding_dim=8,
+    seq_len=32,
+    batch_size=16,
+    learning_rate=0.01,
+    epochs=4,
+    steps_per_epoch=4,
+    validation_steps=2,
+    reduce_lr_patience=1,
+    reduce_lr_factor=0.5,
+    early_stopping_patience=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +54,16 @@ def test_run_directory_layout_and_metrics(full_run):
     assert [e.epoch for e, _ in events] == [1, 2, 3, 4]
     for event, checkpoint in events:
         assert checkpoint.epoch == event.epoch and checkpoint.config == CONFIG
-        assert {"loss", "accuracy", "bpc", "val_loss", "val_accuracy", "val_bpc", "chars_per_sec",
-                "learning_rate"} <= set(event.metrics)
+        assert {
+            "loss",
+            "accuracy",
+            "bpc",
+            "val_loss",
+            "val_accuracy",
+            "val_bpc",
+            "chars_per_sec",
+            "learning_rate",
+        } <= set(event.metrics)
         assert event.metrics["bpc"] == pytest.approx(event.metrics["loss"] / np.log(2))
         assert event.metrics["chars_per_sec"] > 0
     assert [n for n, _ in epoch_checkpoints(run_dir)] == [2, 3, 4]  # the last three are kept
@@ -81,12 +100,14 @@ def test_resume_matches_an_uninterrupted_run(full_run, corpus, tmp_path):
 
 
 def test_plateau_callbacks_keep_their_counters_across_resume():
-    early = ResumableEarlyStopping(restore={"wait": 2, "best": 1.5, "best_epoch": 3}, monitor="val_loss",
-                                   patience=3)
+    early = ResumableEarlyStopping(
+        restore={"wait": 2, "best": 1.5, "best_epoch": 3}, monitor="val_loss", patience=3
+    )
     early.on_train_begin()
     assert (early.wait, early.best, early.best_epoch) == (2, 1.5, 3)
-    plateau = ResumableReduceLROnPlateau(restore={"wait": 1, "best": 1.2, "cooldown_counter": 0},
-                                         monitor="val_loss", patience=2)
+    plateau = ResumableReduceLROnPlateau(
+        restore={"wait": 1, "best": 1.2, "cooldown_counter": 0}, monitor="val_loss", patience=2
+    )
     plateau.on_train_begin()
     assert (plateau.wait, plateau.best) == (1, 1.2)
 
@@ -101,7 +122,10 @@ def test_refuses_to_clobber_and_checks_what_resumes(full_run, corpus, tmp_path):
     other.write_text(corpus.text + "\u00e9", encoding="utf-8")
     with pytest.raises(RunError, match="is not the one the checkpoint was trained on"):
         train(CONFIG, load_corpus(str(other)), run_dir, resume_from=run_dir, verbose=0)
-    from trainer.corpus import Corpus  # a corpus of unknown origin (no sha256 to compare): the vocabulary decides
+    from trainer.corpus import (
+        Corpus,
+    )  # a corpus of unknown origin (no sha256 to compare): the vocabulary decides
+
     unknown = Corpus(text=corpus.text + "\u00e9", source="test", files=(), sha256="")
     with pytest.raises(RunError, match="vocabulary"):
         train(CONFIG, unknown, run_dir, resume_from=run_dir, verbose=0)
@@ -121,8 +145,14 @@ def test_early_stopping_and_lr_plateau_on_val_loss(tmp_path):
 
     text = "ab" * 4000 + "z" * 1000
     corpus = Corpus(text=text, source="test", files=(), sha256="-")
-    config = CONFIG.replace(learning_rate=0.05, epochs=6, steps_per_epoch=3, validation_fraction=0.11,
-                            early_stopping_patience=2, reduce_lr_patience=1)
+    config = CONFIG.replace(
+        learning_rate=0.05,
+        epochs=6,
+        steps_per_epoch=3,
+        validation_fraction=0.11,
+        early_stopping_patience=2,
+        reduce_lr_patience=1,
+    )
     result = train(config, corpus, tmp_path / "run", verbose=0)
     assert result.stopped_early and result.epochs_completed < 6
     run = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -164,4 +194,10 @@ def test_mixed_precision_trains_resumes_with_its_loss_scale_and_exports_float32(
     exported = load_model(read_checkpoint(resumed.best_checkpoint_dir))
     assert {layer.compute_dtype for layer in exported.layers[1:]} == {"float32"}
     with pytest.raises(ConfigError, match="mixed_precision True -> False"):
-        train(config.replace(mixed_precision=False, epochs=3), corpus, run_dir, resume_from=run_dir, verbose=0)
+        train(
+            config.replace(mixed_precision=False, epochs=3),
+            corpus,
+            run_dir,
+            resume_from=run_dir,
+            verbose=0,
+        )

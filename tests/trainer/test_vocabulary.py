@@ -33,7 +33,9 @@ def test_chinese_and_emoji_are_single_characters():
 
 def test_unseen_character_is_a_clear_error():
     vocab = Vocabulary.from_text("abc")
-    with pytest.raises(VocabularyError, match=r"not in the vocabulary: 'z' \(U\+007A LATIN SMALL LETTER Z\)"):
+    with pytest.raises(
+        VocabularyError, match=r"not in the vocabulary: 'z' \(U\+007A LATIN SMALL LETTER Z\)"
+    ):
         vocab.encode("abz")
 
 
@@ -93,7 +95,9 @@ def test_word_tokens_round_trip_exactly_and_keep_every_character():
 def test_word_vocabulary_rules():
     pieces = ["ab", "ab", "cd", "ab", "cd", "ef", "xyzxyzxyzxyzxyzxyz"]
     assert vocabulary_tokens(pieces, min_count=2) == tuple(sorted(set("abcdefxyz") | {"ab", "cd"}))
-    assert vocabulary_tokens(pieces, min_count=1, max_vocab=1) == tuple(sorted(set("abcdefxyz") | {"ab"}))
+    assert vocabulary_tokens(pieces, min_count=1, max_vocab=1) == tuple(
+        sorted(set("abcdefxyz") | {"ab"})
+    )
     # a token longer than MAX_TOKEN_CHARS is never kept; its characters are
     assert "xyzxyzxyzxyzxyzxyz" not in vocabulary_tokens(pieces, min_count=1)
 
@@ -105,7 +109,9 @@ def test_word_vocabulary_saves_and_loads_and_old_character_files_still_load(tmp_
     old = {"format": "charloom-vocabulary/1", "chars": ["a", "b"], "size": 2}
     (tmp_path / FILE_NAME).write_text(json.dumps(old), encoding="utf-8")
     assert Vocabulary.load(tmp_path) == Vocabulary(("a", "b"), "char")
-    assert Vocabulary.load(tmp_path).fingerprint == Vocabulary.from_text("ab").fingerprint  # old runs resume
+    assert (
+        Vocabulary.load(tmp_path).fingerprint == Vocabulary.from_text("ab").fingerprint
+    )  # old runs resume
 
 
 def test_greedy_longest_match_is_the_contracts_rule():

@@ -6,8 +6,22 @@ model; `sampling` is the contract's sampling rule in TensorFlow; `warmup` writes
 Serving replays before serving a version.
 """
 
-from trainer.export.publish import (METADATA_FILE, METADATA_FORMAT, existing_versions, export_checkpoint,
-                                    export_run, export_saved_model, model_metadata)
+from trainer.export.publish import (
+    METADATA_FILE,
+    METADATA_FORMAT,
+    existing_versions,
+    export_checkpoint,
+    export_run,
+    export_saved_model,
+    model_metadata,
+)
 
-__all__ = ["METADATA_FILE", "METADATA_FORMAT", "existing_versions", "export_checkpoint", "export_run",
-           "export_saved_model", "model_metadata"]
+__all__ = [
+    "METADATA_FILE",
+    "METADATA_FORMAT",
+    "existing_versions",
+    "export_checkpoint",
+    "export_run",
+    "export_saved_model",
+    "model_metadata",
+]

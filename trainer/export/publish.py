@@ -23,15 +23,15 @@ import tensorflow as tf
 
 from serving.saved_model import SessionBundle, version_number
 from trainer.checkpoints import Checkpoint, intact_checkpoint
+from trainer.config import TrainingConfig
 from trainer.durable import fsync_path, fsync_tree
+from trainer.errors import ExportError, RunError
+from trainer.export.signatures import CharModelSignatures
+from trainer.export.warmup import write_warmup_file
 from trainer.jsonfile import utc_now
 from trainer.model import inference_model, load_model
 from trainer.runs import resolve_checkpoint
-from trainer.config import TrainingConfig
-from trainer.errors import ExportError, RunError
-from trainer.export.signatures import CharModelSignatures
 from trainer.vocabulary import Vocabulary
-from trainer.export.warmup import write_warmup_file
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +46,19 @@ def existing_versions(model_base_path: Path) -> list[int]:
     base = Path(model_base_path)
     if not base.is_dir():
         return []
-    return sorted(v for p in base.iterdir() if (v := version_number(p.name)) is not None and p.is_dir())
+    return sorted(
+        v for p in base.iterdir() if (v := version_number(p.name)) is not None and p.is_dir()
+    )
 
 
 def prepare_model_base_path(model_base_path: Path | str) -> Path:
     """The model base path as a writable local directory (created), or an ExportError."""
     text = str(model_base_path)
     if "://" in text:
-        raise ExportError(f"model base path {text} is a URL; charloom export writes to a local or mounted "
-                          "directory: export there and copy the version directory to the bucket")
+        raise ExportError(
+            f"model base path {text} is a URL; charloom export writes to a local or mounted "
+            "directory: export there and copy the version directory to the bucket"
+        )
     base = Path(text)
     try:
         base.mkdir(parents=True, exist_ok=True)
@@ -65,25 +69,41 @@ def prepare_model_base_path(model_base_path: Path | str) -> Path:
     return base
 
 
-def model_metadata(config: TrainingConfig, vocabulary: Vocabulary, metrics: dict | None,
-                   source: dict | None) -> dict:
-    return {"format": METADATA_FORMAT, "tokenizer": vocabulary.tokenizer, "vocabulary": list(vocabulary.tokens),
-            "vocabulary_fingerprint": vocabulary.fingerprint, "config": config.to_dict(),
-            "metrics": dict(metrics or {}), "source": dict(source or {}), "created": utc_now()}
+def model_metadata(
+    config: TrainingConfig, vocabulary: Vocabulary, metrics: dict | None, source: dict | None
+) -> dict:
+    return {
+        "format": METADATA_FORMAT,
+        "tokenizer": vocabulary.tokenizer,
+        "vocabulary": list(vocabulary.tokens),
+        "vocabulary_fingerprint": vocabulary.fingerprint,
+        "config": config.to_dict(),
+        "metrics": dict(metrics or {}),
+        "source": dict(source or {}),
+        "created": utc_now(),
+    }
 
 
-def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, model_base_path: Path,
-                       metadata: dict | None = None) -> Path:
+def export_saved_model(
+    model,
+    config: TrainingConfig,
+    vocabulary: Vocabulary,
+    model_base_path: Path,
+    metadata: dict | None = None,
+) -> Path:
     """Export an in-memory model (a mixed-precision one as its float32 twin); ``metadata`` may
     carry ``metrics`` and ``source`` dicts."""
     metadata = dict(metadata or {})
     base = prepare_model_base_path(model_base_path)
-    module = CharModelSignatures(inference_model(model, config, vocabulary.size), config, vocabulary)
+    module = CharModelSignatures(
+        inference_model(model, config, vocabulary.size), config, vocabulary
+    )
     document = model_metadata(config, vocabulary, metadata.get("metrics"), metadata.get("source"))
     tmp = base / f".tmp-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(prefix="charloom-assets-") as staging:
         (Path(staging) / METADATA_FILE).write_text(
-            json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+            json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8"
+        )
         vocabulary.save(staging)
         module.metadata_asset = tf.saved_model.Asset(str(Path(staging) / METADATA_FILE))
         module.vocabulary_asset = tf.saved_model.Asset(str(Path(staging) / "vocabulary.json"))
@@ -92,7 +112,9 @@ def export_saved_model(model, config: TrainingConfig, vocabulary: Vocabulary, mo
                 tf.saved_model.save(module, str(tmp), signatures=module.signatures())
                 write_warmup_file(tmp, config)
             except OSError as exc:
-                raise ExportError(f"cannot write the export under {base}: {exc.strerror or exc}") from None
+                raise ExportError(
+                    f"cannot write the export under {base}: {exc.strerror or exc}"
+                ) from None
             _check_loads(tmp)
             fsync_tree(tmp)
             return _publish(tmp, base)
@@ -106,8 +128,10 @@ def _check_loads(path: Path) -> None:
     try:
         SessionBundle(path).close()
     except Exception as exc:  # noqa: BLE001 - whatever fails here would fail in TF Serving
-        raise ExportError(f"the export does not load the way TF Serving loads it: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        raise ExportError(
+            f"the export does not load the way TF Serving loads it: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
 
 
 def _publish(tmp: Path, base: Path) -> Path:
@@ -127,8 +151,9 @@ def _publish(tmp: Path, base: Path) -> Path:
         version += 1
 
 
-def export_checkpoint(checkpoint_dir: Path, model_base_path: Path,
-                      extra_metadata: dict | None = None) -> Path:
+def export_checkpoint(
+    checkpoint_dir: Path, model_base_path: Path, extra_metadata: dict | None = None
+) -> Path:
     """Export one checkpoint (or a run directory's best); ``extra_metadata`` joins ``source``."""
     directory = resolve_checkpoint(checkpoint_dir, prefer="best")
     prepare_model_base_path(model_base_path)  # before any TensorFlow work
@@ -137,10 +162,18 @@ def export_checkpoint(checkpoint_dir: Path, model_base_path: Path,
         model = load_model(checkpoint)
     metrics = {k: checkpoint.metrics[k] for k in ("val_bpc", "val_loss") if k in checkpoint.metrics}
     metrics["epoch"] = checkpoint.epoch
-    source = {"run": checkpoint.source.get("run", str(directory.parent)),
-              "checkpoint": str(directory.resolve()), **(extra_metadata or {})}
-    return export_saved_model(model, checkpoint.config, checkpoint.vocabulary, model_base_path,
-                              {"metrics": metrics, "source": source})
+    source = {
+        "run": checkpoint.source.get("run", str(directory.parent)),
+        "checkpoint": str(directory.resolve()),
+        **(extra_metadata or {}),
+    }
+    return export_saved_model(
+        model,
+        checkpoint.config,
+        checkpoint.vocabulary,
+        model_base_path,
+        {"metrics": metrics, "source": source},
+    )
 
 
 def _snapshot(directory: Path, scratch: Path) -> Checkpoint:
@@ -155,7 +188,9 @@ def _snapshot(directory: Path, scratch: Path) -> Checkpoint:
         except (RunError, OSError) as exc:
             if attempt == SNAPSHOT_ATTEMPTS:
                 intact_checkpoint(directory)  # the original's own error, naming it
-                raise RunError(f"checkpoint {directory} kept changing while it was copied: {exc}") from None
+                raise RunError(
+                    f"checkpoint {directory} kept changing while it was copied: {exc}"
+                ) from None
         logger.info("checkpoint %s changed while being copied; copying again", directory)
         time.sleep(0.5 * attempt)
         attempt += 1

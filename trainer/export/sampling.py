@@ -69,7 +69,12 @@ class _TensorFlowOps:
 TENSORFLOW_OPS = _TensorFlowOps()
 
 
-def sample_ids(logits: tf.Tensor, uniforms: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
-               top_p: tf.Tensor) -> tf.Tensor:
+def sample_ids(
+    logits: tf.Tensor,
+    uniforms: tf.Tensor,
+    temperature: tf.Tensor,
+    top_k: tf.Tensor,
+    top_p: tf.Tensor,
+) -> tf.Tensor:
     """logits [B, V] float32; uniforms, temperature, top_p [B] float64; top_k [B] int32 -> ids [B] int32."""
     return choose_tokens(TENSORFLOW_OPS, logits, uniforms, temperature, top_k, top_p)

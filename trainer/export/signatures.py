@@ -20,9 +20,9 @@ import tensorflow as tf
 
 from serving import contract
 from trainer.config import TrainingConfig
-from trainer.model import prefill, state_names, step
 from trainer.export.sampling import sample_ids
 from trainer.export.tokenize import make_tokenizer
+from trainer.model import prefill, state_names, step
 from trainer.vocabulary import Vocabulary
 
 
@@ -36,8 +36,12 @@ class _ModelRef:
 def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
     """``function`` on inputs checked against their specs at run time (``tf.ensure_shape``: rank
     and every fixed dimension), since TF Serving feeds whatever a request holds."""
+
     def checked(inputs: dict) -> dict:
-        return function({name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()})
+        return function(
+            {name: tf.ensure_shape(value, specs[name].shape) for name, value in inputs.items()}
+        )
+
     checked.__name__ = function.__name__
     return checked
 
@@ -52,49 +56,74 @@ class CharModelSignatures(tf.Module):
         self._config = config
         self._vocab_size = vocabulary.size
         self._states = state_names(config)
-        self.tokenizer = make_tokenizer(vocabulary)  # tracked: its tables are part of the SavedModel
+        self.tokenizer = make_tokenizer(
+            vocabulary
+        )  # tracked: its tables are part of the SavedModel
 
         ids = contract.INPUT_IDS
-        state_specs = {name: tf.TensorSpec([None, units], tf.float32, name=name)
-                       for name, units in self._states}
+        state_specs = {
+            name: tf.TensorSpec([None, units], tf.float32, name=name)
+            for name, units in self._states
+        }
         step_spec = {ids: tf.TensorSpec([None, 1], tf.int32, name=ids), **state_specs}
-        prefill_spec = {ids: tf.TensorSpec([None, contract.PREFILL_WIDTH], tf.int32, name=ids),
-                        contract.LENGTHS: tf.TensorSpec([None], tf.int32, name=contract.LENGTHS),
-                        **state_specs}
-        sample_spec = {**step_spec,
-                       contract.UNIFORMS: tf.TensorSpec([None, contract.SAMPLE_WIDTH], tf.float64,
-                                                        name=contract.UNIFORMS),
-                       contract.STEPS: tf.TensorSpec([None], tf.int32, name=contract.STEPS),
-                       contract.TEMPERATURE: tf.TensorSpec([None], tf.float64, name=contract.TEMPERATURE),
-                       contract.TOP_K: tf.TensorSpec([None], tf.int32, name=contract.TOP_K),
-                       contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P)}
+        prefill_spec = {
+            ids: tf.TensorSpec([None, contract.PREFILL_WIDTH], tf.int32, name=ids),
+            contract.LENGTHS: tf.TensorSpec([None], tf.int32, name=contract.LENGTHS),
+            **state_specs,
+        }
+        sample_spec = {
+            **step_spec,
+            contract.UNIFORMS: tf.TensorSpec(
+                [None, contract.SAMPLE_WIDTH], tf.float64, name=contract.UNIFORMS
+            ),
+            contract.STEPS: tf.TensorSpec([None], tf.int32, name=contract.STEPS),
+            contract.TEMPERATURE: tf.TensorSpec([None], tf.float64, name=contract.TEMPERATURE),
+            contract.TOP_K: tf.TensorSpec([None], tf.int32, name=contract.TOP_K),
+            contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P),
+        }
         tokenize_spec = {contract.TEXT: tf.TensorSpec([None], tf.string, name=contract.TEXT)}
         detokenize_spec = {ids: tf.TensorSpec([None, None], tf.int32, name=ids)}
-        for name, function, spec in (("step", self._step, step_spec), ("sample", self._sample, sample_spec),
-                                     ("prefill", self._prefill, prefill_spec),
-                                     ("tokenize", self._tokenize, tokenize_spec),
-                                     ("detokenize", self._detokenize, detokenize_spec)):
-            setattr(self, name, tf.function(_with_checked_shapes(function, spec), input_signature=[spec]))
+        for name, function, spec in (
+            ("step", self._step, step_spec),
+            ("sample", self._sample, sample_spec),
+            ("prefill", self._prefill, prefill_spec),
+            ("tokenize", self._tokenize, tokenize_spec),
+            ("detokenize", self._detokenize, detokenize_spec),
+        ):
+            setattr(
+                self,
+                name,
+                tf.function(_with_checked_shapes(function, spec), input_signature=[spec]),
+            )
 
     def signatures(self) -> dict:
-        return {contract.STEP: self.step.get_concrete_function(),
-                contract.PREFILL: self.prefill.get_concrete_function(),
-                contract.SAMPLE: self.sample.get_concrete_function(),
-                contract.TOKENIZE: self.tokenize.get_concrete_function(),
-                contract.DETOKENIZE: self.detokenize.get_concrete_function()}
+        return {
+            contract.STEP: self.step.get_concrete_function(),
+            contract.PREFILL: self.prefill.get_concrete_function(),
+            contract.SAMPLE: self.sample.get_concrete_function(),
+            contract.TOKENIZE: self.tokenize.get_concrete_function(),
+            contract.DETOKENIZE: self.detokenize.get_concrete_function(),
+        }
 
     # -- checks -------------------------------------------------------------------------
     def _check_ids(self, ids: tf.Tensor) -> list:
         v = self._vocab_size
         message = f"{contract.OUT_OF_VOCABULARY} [0, {v})"
-        return [tf.debugging.assert_non_negative(ids, message=message),
-                tf.debugging.assert_less(ids, tf.constant(v, tf.int32), message=message)]
+        return [
+            tf.debugging.assert_non_negative(ids, message=message),
+            tf.debugging.assert_less(ids, tf.constant(v, tf.int32), message=message),
+        ]
 
     def _check_rows(self, inputs: dict, names, batch: tf.Tensor) -> list:
         """Every named input has one row per ``input_ids`` row."""
-        return [tf.debugging.assert_equal(tf.shape(inputs[name])[0], batch,
-                                          message=f"{name} must have one row per input_ids row")
-                for name in names]
+        return [
+            tf.debugging.assert_equal(
+                tf.shape(inputs[name])[0],
+                batch,
+                message=f"{name} must have one row per input_ids row",
+            )
+            for name in names
+        ]
 
     def _check_states(self, inputs: dict, batch: tf.Tensor) -> tuple[list, list[tf.Tensor]]:
         checks, states = [], []
@@ -103,7 +132,9 @@ class CharModelSignatures(tf.Module):
         return checks + self._check_rows(inputs, [n for n, _ in self._states], batch), states
 
     def _outputs(self, logits: tf.Tensor, states: list[tf.Tensor]) -> dict:
-        return self._with_states({contract.LOGITS: tf.ensure_shape(logits, [None, self._vocab_size])}, states)
+        return self._with_states(
+            {contract.LOGITS: tf.ensure_shape(logits, [None, self._vocab_size])}, states
+        )
 
     def _with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
         """``out`` plus each state under its signature name."""
@@ -126,53 +157,93 @@ class CharModelSignatures(tf.Module):
         feeding all but the last of its sampled ids (the last is the next call's
         ``input_ids``), as that many step calls would. The loop runs as long as the longest row.
         """
-        ids, uniforms, steps = inputs[contract.INPUT_IDS], inputs[contract.UNIFORMS], inputs[contract.STEPS]
-        temperature, top_k, top_p = (inputs[contract.TEMPERATURE], inputs[contract.TOP_K],
-                                     inputs[contract.TOP_P])
+        ids, uniforms, steps = (
+            inputs[contract.INPUT_IDS],
+            inputs[contract.UNIFORMS],
+            inputs[contract.STEPS],
+        )
+        temperature, top_k, top_p = (
+            inputs[contract.TEMPERATURE],
+            inputs[contract.TOP_K],
+            inputs[contract.TOP_P],
+        )
         batch, width = tf.shape(ids)[0], tf.shape(uniforms)[1]
         state_checks, states = self._check_states(inputs, batch)
         steps_message = f"steps must be in [1, {contract.SAMPLE_WIDTH}] (the uniforms' columns)"
-        checks = self._check_ids(ids) + state_checks + self._check_rows(
-            inputs, (contract.UNIFORMS, contract.STEPS, contract.TEMPERATURE, contract.TOP_K, contract.TOP_P),
-            batch) + [
-            tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
-            tf.debugging.assert_less_equal(steps, width, message=steps_message),
-            tf.debugging.assert_greater_equal(uniforms, tf.constant(0.0, tf.float64),
-                                              message="uniforms must be in [0, 1]"),
-            tf.debugging.assert_less_equal(uniforms, tf.constant(1.0, tf.float64),
-                                           message="uniforms must be in [0, 1]"),
-            tf.debugging.assert_greater_equal(temperature, tf.constant(0.0, tf.float64),
-                                              message="temperature must be >= 0 (0 = greedy)"),
-            tf.debugging.assert_all_finite(temperature, message="temperature must be finite"),
-            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
-            tf.debugging.assert_greater(top_p, tf.constant(0.0, tf.float64), message="top_p must be in (0, 1]"),
-            tf.debugging.assert_less_equal(top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"),
-        ]
+        checks = (
+            self._check_ids(ids)
+            + state_checks
+            + self._check_rows(
+                inputs,
+                (
+                    contract.UNIFORMS,
+                    contract.STEPS,
+                    contract.TEMPERATURE,
+                    contract.TOP_K,
+                    contract.TOP_P,
+                ),
+                batch,
+            )
+            + [
+                tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
+                tf.debugging.assert_less_equal(steps, width, message=steps_message),
+                tf.debugging.assert_greater_equal(
+                    uniforms, tf.constant(0.0, tf.float64), message="uniforms must be in [0, 1]"
+                ),
+                tf.debugging.assert_less_equal(
+                    uniforms, tf.constant(1.0, tf.float64), message="uniforms must be in [0, 1]"
+                ),
+                tf.debugging.assert_greater_equal(
+                    temperature,
+                    tf.constant(0.0, tf.float64),
+                    message="temperature must be >= 0 (0 = greedy)",
+                ),
+                tf.debugging.assert_all_finite(temperature, message="temperature must be finite"),
+                tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
+                tf.debugging.assert_greater(
+                    top_p, tf.constant(0.0, tf.float64), message="top_p must be in (0, 1]"
+                ),
+                tf.debugging.assert_less_equal(
+                    top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"
+                ),
+            ]
+        )
         with tf.control_dependencies(checks):
             ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
         longest = tf.reduce_max(tf.concat([steps, tf.zeros([1], tf.int32)], axis=0))
 
         def loop(masked: bool):
-            return self._sample_loop(ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked)
+            return self._sample_loop(
+                ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked
+            )
+
         # Rows asking for the same number of tokens (one client's call, usually) skip the masking.
-        columns, states = tf.cond(tf.reduce_all(tf.equal(steps, longest)), lambda: loop(False), lambda: loop(True))
+        columns, states = tf.cond(
+            tf.reduce_all(tf.equal(steps, longest)), lambda: loop(False), lambda: loop(True)
+        )
         padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
         return self._with_states(
-            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states)
+            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states
+        )
 
-    def _sample_loop(self, ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked: bool):
+    def _sample_loop(
+        self, ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked: bool
+    ):
         """``longest`` steps of feed-and-sample: the sampled ids [B, longest] and the states. Masked,
         a row past its own ``steps`` keeps its states and samples ``NO_ID``."""
         batch = tf.shape(ids)[0]
         sampled = tf.TensorArray(tf.int32, size=longest, element_shape=tf.TensorShape([None]))
         for i in tf.range(longest):
             tf.autograph.experimental.set_loop_options(
-                shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states])
+                shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
+            )
             logits, new_states = step(self._ref.model, self._config, ids[:, None], states)
             chosen = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
             if masked:
                 live = i < steps
-                new_states = [tf.where(live[:, None], new, old) for new, old in zip(new_states, states)]
+                new_states = [
+                    tf.where(live[:, None], new, old) for new, old in zip(new_states, states)
+                ]
                 chosen = tf.where(live, chosen, contract.NO_ID)
                 ids = tf.where(live, chosen, ids)
             else:
@@ -185,13 +256,18 @@ class CharModelSignatures(tf.Module):
         ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         state_checks, states = self._check_states(inputs, batch)
-        length_message = (f"lengths must be in [0, {contract.PREFILL_WIDTH}] with one length per "
-                          "input_ids row")
-        checks = self._check_ids(ids) + state_checks + [
-            tf.debugging.assert_equal(tf.shape(lengths)[0], batch, message=length_message),
-            tf.debugging.assert_non_negative(lengths, message=length_message),
-            tf.debugging.assert_less_equal(lengths, width, message=length_message),
-        ]
+        length_message = (
+            f"lengths must be in [0, {contract.PREFILL_WIDTH}] with one length per input_ids row"
+        )
+        checks = (
+            self._check_ids(ids)
+            + state_checks
+            + [
+                tf.debugging.assert_equal(tf.shape(lengths)[0], batch, message=length_message),
+                tf.debugging.assert_non_negative(lengths, message=length_message),
+                tf.debugging.assert_less_equal(lengths, width, message=length_message),
+            ]
+        )
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)
         logits, new_states = prefill(self._ref.model, self._config, ids, lengths, states)

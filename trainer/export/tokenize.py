@@ -32,10 +32,16 @@ def _decode(text: tf.Tensor) -> tf.RaggedTensor:
     checks = [tf.debugging.assert_less_equal(tf.strings.length(text), 4 * limit, message=_TOO_LONG)]
     with tf.control_dependencies(checks):
         text = tf.identity(text)
-    codepoints = tf.strings.unicode_decode(text, "UTF-8", errors="strict")  # invalid UTF-8: InvalidArgument
+    codepoints = tf.strings.unicode_decode(
+        text, "UTF-8", errors="strict"
+    )  # invalid UTF-8: InvalidArgument
     lengths = tf.cast(codepoints.row_lengths(), tf.int32)
-    with tf.control_dependencies([tf.debugging.assert_less_equal(lengths, limit, message=_TOO_LONG)]):
-        return tf.RaggedTensor.from_row_lengths(tf.identity(codepoints.flat_values), codepoints.row_lengths())
+    with tf.control_dependencies(
+        [tf.debugging.assert_less_equal(lengths, limit, message=_TOO_LONG)]
+    ):
+        return tf.RaggedTensor.from_row_lengths(
+            tf.identity(codepoints.flat_values), codepoints.row_lengths()
+        )
 
 
 class CharTokenizer(tf.Module):
@@ -44,7 +50,9 @@ class CharTokenizer(tf.Module):
     def __init__(self, vocabulary: Vocabulary) -> None:
         super().__init__(name="char_tokenizer")
         self._size = vocabulary.size
-        self._codepoints = tf.constant(np.array([ord(t) for t in vocabulary.tokens], dtype=np.int32))
+        self._codepoints = tf.constant(
+            np.array([ord(t) for t in vocabulary.tokens], dtype=np.int32)
+        )
 
     def tokenize(self, text: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         codepoints = _decode(text)
@@ -52,8 +60,10 @@ class CharTokenizer(tf.Module):
         index = tf.searchsorted(self._codepoints, flat, side="left", out_type=tf.int32)
         found = tf.gather(self._codepoints, tf.minimum(index, self._size - 1)) == flat
         ids = codepoints.with_flat_values(tf.where(found, index, contract.NO_ID))
-        return (ids.to_tensor(default_value=0, shape=[None, contract.MAX_PROMPT_TOKENS]),
-                tf.cast(codepoints.row_lengths(), tf.int32))
+        return (
+            ids.to_tensor(default_value=0, shape=[None, contract.MAX_PROMPT_TOKENS]),
+            tf.cast(codepoints.row_lengths(), tf.int32),
+        )
 
     def detokenize(self, ids: tf.Tensor) -> tf.Tensor:
         return tf.strings.unicode_encode(tf.gather(self._codepoints, ids), "UTF-8")
@@ -67,8 +77,11 @@ class LongestMatchTokenizer(tf.Module):
         self._longest = max(len(t) for t in vocabulary.tokens)
         self._strings = tf.constant(list(vocabulary.tokens), dtype=tf.string)
         self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(self._strings, tf.range(vocabulary.size, dtype=tf.int32)),
-            default_value=contract.NO_ID)
+            tf.lookup.KeyValueTensorInitializer(
+                self._strings, tf.range(vocabulary.size, dtype=tf.int32)
+            ),
+            default_value=contract.NO_ID,
+        )
 
     def tokenize(self, text: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         codepoints = _decode(text)
@@ -77,7 +90,9 @@ class LongestMatchTokenizer(tf.Module):
         batch, n = tf.shape(dense)[0], tf.shape(dense)[1]
         padded = tf.pad(dense, [[0, 0], [0, self._longest]], constant_values=-1)
         positions = tf.range(n)
-        windows = tf.gather(padded, positions[:, None] + tf.range(self._longest)[None, :], axis=1)  # [B, N, L]
+        windows = tf.gather(
+            padded, positions[:, None] + tf.range(self._longest)[None, :], axis=1
+        )  # [B, N, L]
         best_id = tf.fill([batch, n], contract.NO_ID)
         best_length = tf.ones([batch, n], tf.int32)
         for k in range(1, self._longest + 1):  # the longest match wins: later lengths override
@@ -91,8 +106,10 @@ class LongestMatchTokenizer(tf.Module):
             best_length = tf.where(hit, k, best_length)
         starts = _token_starts(best_length, lengths)
         ids = tf.ragged.boolean_mask(best_id, starts)
-        return (ids.to_tensor(default_value=0, shape=[None, contract.MAX_PROMPT_TOKENS]),
-                tf.cast(ids.row_lengths(), tf.int32))
+        return (
+            ids.to_tensor(default_value=0, shape=[None, contract.MAX_PROMPT_TOKENS]),
+            tf.cast(ids.row_lengths(), tf.int32),
+        )
 
     def detokenize(self, ids: tf.Tensor) -> tf.Tensor:
         return tf.strings.reduce_join(tf.gather(self._strings, ids), axis=-1)
@@ -104,13 +121,19 @@ def _token_starts(step: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
     tokens is marked, so log2(N) rounds of gathers replace a loop over tokens."""
     batch, n = tf.shape(step)[0], tf.shape(step)[1]
     end = n  # a sink position: every jump past the text lands there
-    jump = tf.concat([tf.minimum(tf.range(n)[None, :] + step, end), tf.fill([batch, 1], end)], axis=1)
-    reached = tf.concat([tf.ones([batch, 1], tf.bool), tf.zeros([batch, n], tf.bool)], axis=1)  # [B, N + 1]
+    jump = tf.concat(
+        [tf.minimum(tf.range(n)[None, :] + step, end), tf.fill([batch, 1], end)], axis=1
+    )
+    reached = tf.concat(
+        [tf.ones([batch, 1], tf.bool), tf.zeros([batch, n], tf.bool)], axis=1
+    )  # [B, N + 1]
     rows = tf.range(batch)[:, None]
     for _ in range(math.ceil(math.log2(contract.MAX_PROMPT_TOKENS + 1)) + 1):
         targets = tf.where(reached, jump, end)
         indices = tf.stack([tf.broadcast_to(rows, tf.shape(targets)), targets], axis=-1)
-        reached = reached | (tf.scatter_nd(indices, tf.ones_like(targets, tf.int32), [batch, n + 1]) > 0)
+        reached = reached | (
+            tf.scatter_nd(indices, tf.ones_like(targets, tf.int32), [batch, n + 1]) > 0
+        )
         jump = tf.gather(jump, jump, batch_dims=1)
     return reached[:, :n] & (tf.range(n)[None, :] < lengths[:, None])
 

@@ -27,7 +27,9 @@ def _request(signature: str, inputs: dict[str, np.ndarray]) -> prediction_log_pb
     request.model_spec.signature_name = signature
     for name, value in inputs.items():
         request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-    return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    return prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
 
 
 def warmup_records(config: TrainingConfig) -> list[prediction_log_pb2.PredictionLog]:
@@ -37,14 +39,23 @@ def warmup_records(config: TrainingConfig) -> list[prediction_log_pb2.Prediction
     prompt = np.zeros((1, contract.PREFILL_WIDTH), np.int32)
     return [
         _request(contract.DETOKENIZE, {contract.INPUT_IDS: one_id}),
-        _request(contract.PREFILL, {contract.INPUT_IDS: prompt, contract.LENGTHS: np.array([8], np.int32),
-                                    **states}),
+        _request(
+            contract.PREFILL,
+            {contract.INPUT_IDS: prompt, contract.LENGTHS: np.array([8], np.int32), **states},
+        ),
         _request(contract.STEP, {contract.INPUT_IDS: one_id, **states}),
-        _request(contract.SAMPLE, {
-            contract.INPUT_IDS: one_id, **states,
-            contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
-            contract.STEPS: np.array([defaults.STEPS_PER_CALL], np.int32),
-            contract.TEMPERATURE: np.ones(1), contract.TOP_K: np.zeros(1, np.int32), contract.TOP_P: np.ones(1)}),
+        _request(
+            contract.SAMPLE,
+            {
+                contract.INPUT_IDS: one_id,
+                **states,
+                contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
+                contract.STEPS: np.array([defaults.STEPS_PER_CALL], np.int32),
+                contract.TEMPERATURE: np.ones(1),
+                contract.TOP_K: np.zeros(1, np.int32),
+                contract.TOP_P: np.ones(1),
+            },
+        ),
     ]
 
 

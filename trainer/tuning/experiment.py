@@ -61,16 +61,19 @@ def _init_ray(address: str | None, display: Display) -> None:
     if ray.is_initialized():
         return
     settings: dict[str, Any] = dict(
-        log_to_driver=display.verbose, logging_level=logging.INFO if display.verbose else logging.ERROR,
-        runtime_env={"env_vars": dict(display.worker_env)} if display.worker_env else None)
+        log_to_driver=display.verbose,
+        logging_level=logging.INFO if display.verbose else logging.ERROR,
+        runtime_env={"env_vars": dict(display.worker_env)} if display.worker_env else None,
+    )
     try:
         if address or os.environ.get("RAY_ADDRESS"):  # a cluster, e.g. inside `ray job submit`
             ray.init(address=address, **settings)
         else:
             ray.init(include_dashboard=False, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise TrainerError(f"cannot start or join Ray (address={address or 'local'}): "
-                           f"{str(exc).splitlines()[0]}") from None
+        raise TrainerError(
+            f"cannot start or join Ray (address={address or 'local'}): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _param_space(options: TuneOptions, space: SearchSpace) -> dict[str, Any]:
@@ -116,12 +119,25 @@ def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
     version = None
     if options.model_base_path:
         with checkpoint.as_directory() as directory:
-            version = export_checkpoint(Path(directory), Path(options.model_base_path), extra_metadata={
-                "trial_id": summaries[0].trial_id, "val_bpc": best_bpc,
-                "experiment": results.experiment_path, "checkpoint": checkpoint.path})
-    return TuneOutcome(experiment_path=results.experiment_path, summaries=summaries, table=table,
-                       curves_path=curves, exported_version=version, best_trial_id=summaries[0].trial_id,
-                       best_val_bpc=best_bpc)
+            version = export_checkpoint(
+                Path(directory),
+                Path(options.model_base_path),
+                extra_metadata={
+                    "trial_id": summaries[0].trial_id,
+                    "val_bpc": best_bpc,
+                    "experiment": results.experiment_path,
+                    "checkpoint": checkpoint.path,
+                },
+            )
+    return TuneOutcome(
+        experiment_path=results.experiment_path,
+        summaries=summaries,
+        table=table,
+        curves_path=curves,
+        exported_version=version,
+        best_trial_id=summaries[0].trial_id,
+        best_val_bpc=best_bpc,
+    )
 
 
 def _callbacks(options: TuneOptions, space: SearchSpace, display: Display, name: str) -> list:
@@ -129,8 +145,14 @@ def _callbacks(options: TuneOptions, space: SearchSpace, display: Display, name:
     if options.mlflow_tracking_uri:
         callbacks.append(mlflow_callback(options.mlflow_tracking_uri, name))
     if display.report is not None:
-        callbacks.append(TuneProgress(options.num_samples, _max_epochs(options, space), options.time_budget_s,
-                                      display.report))
+        callbacks.append(
+            TuneProgress(
+                options.num_samples,
+                _max_epochs(options, space),
+                options.time_budget_s,
+                display.report,
+            )
+        )
     return callbacks
 
 
@@ -150,20 +172,32 @@ def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcom
         schedulers.trainable(options, corpus),
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            metric=METRIC, mode="min", num_samples=options.num_samples,
-            max_concurrent_trials=options.max_concurrent if options.search_alg != "random" else None,
+            metric=METRIC,
+            mode="min",
+            num_samples=options.num_samples,
+            max_concurrent_trials=options.max_concurrent
+            if options.search_alg != "random"
+            else None,
             scheduler=schedulers.scheduler(options, space, max_epochs),
-            search_alg=schedulers.search_alg(options), time_budget_s=options.time_budget_s),
+            search_alg=schedulers.search_alg(options),
+            time_budget_s=options.time_budget_s,
+        ),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage, verbose=1 if display.verbose and display.report is None else 0,
+            name=name,
+            storage_path=storage,
+            verbose=1 if display.verbose and display.report is None else 0,
             callbacks=callbacks,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
-            checkpoint_config=schedulers.checkpoint_config(options)))
+            checkpoint_config=schedulers.checkpoint_config(options),
+        ),
+    )
     save_options(storage, name, options)
     return _finish(tuner.fit(), options, space)
 
 
-def resume_tuning(experiment_path: str, address: str | None = None, display: Display = Display()) -> TuneOutcome:
+def resume_tuning(
+    experiment_path: str, address: str | None = None, display: Display = Display()
+) -> TuneOutcome:
     """Restore an interrupted experiment (driver killed, cluster lost) and finish it."""
     from ray import tune
 
@@ -178,5 +212,7 @@ def resume_tuning(experiment_path: str, address: str | None = None, display: Dis
     _init_ray(options.address, display)
     # Ray keeps the original run's config, callbacks included, and hands the progress callback the
     # counts it saved with the experiment (TuneProgress.get_state), so the progress line goes on.
-    tuner = tune.Tuner.restore(path, trainable=schedulers.trainable(options, corpus), resume_errored=True)
+    tuner = tune.Tuner.restore(
+        path, trainable=schedulers.trainable(options, corpus), resume_errored=True
+    )
     return _finish(tuner.fit(), options, space)

@@ -44,9 +44,13 @@ class TuneOptions:
         if self.max_concurrent is not None and self.max_concurrent < 1:
             problems.append(f"--max-concurrent must be >= 1, got {self.max_concurrent}")
         if self.scheduler not in SCHEDULERS:
-            problems.append(f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+            problems.append(
+                f"--scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}"
+            )
         if self.search_alg not in SEARCH_ALGS:
-            problems.append(f"--search-alg must be one of {', '.join(SEARCH_ALGS)}, got {self.search_alg!r}")
+            problems.append(
+                f"--search-alg must be one of {', '.join(SEARCH_ALGS)}, got {self.search_alg!r}"
+            )
         if self.grace_period < 1:
             problems.append(f"--grace-period must be >= 1, got {self.grace_period}")
         if self.reduction_factor < 2:
@@ -58,16 +62,23 @@ class TuneOptions:
         if self.replicas is not None and self.replicas < 1:
             problems.append(f"--replicas must be >= 1, got {self.replicas}")
         if self.replicas and self.replicas > 1 and self.gpus_per_trial:
-            problems.append("--replicas splits a CPU into logical devices; with --gpus-per-trial each "
-                            "trial mirrors over its GPUs instead")
+            problems.append(
+                "--replicas splits a CPU into logical devices; with --gpus-per-trial each "
+                "trial mirrors over its GPUs instead"
+            )
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             problems.append(f"--time-budget-s must be > 0, got {self.time_budget_s}")
         if self.max_failures < 0:
             problems.append(f"--max-failures must be >= 0, got {self.max_failures}")
-        if self.mlflow_tracking_uri is not None and "://" not in self.mlflow_tracking_uri \
-                and self.mlflow_tracking_uri != "databricks":
-            problems.append(f"--mlflow-tracking-uri must be a URI such as sqlite:///mlflow.db or "
-                            f"http://host:5000, got {self.mlflow_tracking_uri!r}")
+        if (
+            self.mlflow_tracking_uri is not None
+            and "://" not in self.mlflow_tracking_uri
+            and self.mlflow_tracking_uri != "databricks"
+        ):
+            problems.append(
+                f"--mlflow-tracking-uri must be a URI such as sqlite:///mlflow.db or "
+                f"http://host:5000, got {self.mlflow_tracking_uri!r}"
+            )
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -92,14 +103,20 @@ def load_options(experiment_path: str, path: str) -> TuneOptions:
         with filesystem.open_input_stream(f"{root.rstrip('/')}/{OPTIONS_FILE}") as stream:
             saved = json.load(io.BytesIO(stream.read()))
     except (FileNotFoundError, OSError):
-        raise TrainerError(f"{experiment_path} is not a charloom tune experiment (no {OPTIONS_FILE})") from None
+        raise TrainerError(
+            f"{experiment_path} is not a charloom tune experiment (no {OPTIONS_FILE})"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainerError(f"{experiment_path}/{OPTIONS_FILE} is corrupted (not valid JSON: {exc})") from None
+        raise TrainerError(
+            f"{experiment_path}/{OPTIONS_FILE} is corrupted (not valid JSON: {exc})"
+        ) from None
     known = {f.name for f in dataclasses.fields(TuneOptions)}
     if not isinstance(saved, dict) or set(saved) - known:
         unknown = sorted(set(saved) - known) if isinstance(saved, dict) else []
-        raise TrainerError(f"{experiment_path}/{OPTIONS_FILE} is corrupted: not the options of a charloom "
-                           f"tune experiment" + (f" (unknown fields: {', '.join(unknown)})" if unknown else ""))
+        raise TrainerError(
+            f"{experiment_path}/{OPTIONS_FILE} is corrupted: not the options of a charloom "
+            f"tune experiment" + (f" (unknown fields: {', '.join(unknown)})" if unknown else "")
+        )
     try:
         return TuneOptions(**saved)
     except (TypeError, ValueError) as exc:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ray import tune
 
@@ -30,8 +31,14 @@ def _clock(seconds: float) -> str:
 class TuneProgress(tune.Callback):
     """Counts trial states from Tune's callbacks; `status()` is the one-line summary."""
 
-    def __init__(self, num_samples: int, max_epochs: int, time_budget_s: float | None, report: Report,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        num_samples: int,
+        max_epochs: int,
+        time_budget_s: float | None,
+        report: Report,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._total = num_samples
         self._max_epochs = max_epochs
         self._budget = time_budget_s
@@ -57,7 +64,9 @@ class TuneProgress(tune.Callback):
         if self._failed:
             details.append(f"{len(self._failed)} failed")
         parts[0] += f" ({', '.join(details)})"
-        parts.append(f"best {METRIC} {self._best:.3f}" if math.isfinite(self._best) else f"best {METRIC} -")
+        parts.append(
+            f"best {METRIC} {self._best:.3f}" if math.isfinite(self._best) else f"best {METRIC} -"
+        )
         timing = f"{_clock(elapsed)} elapsed"
         if self._budget:
             timing += f", {_clock(self._budget - elapsed)} of the budget left"
@@ -67,8 +76,13 @@ class TuneProgress(tune.Callback):
     def _elapsed(self) -> float:
         return self._elapsed_before + self._clock() - self._started
 
-    def setup(self, stop: Any = None, num_samples: int | None = None, total_num_samples: int | None = None,
-              **info: Any) -> None:
+    def setup(
+        self,
+        stop: Any = None,
+        num_samples: int | None = None,
+        total_num_samples: int | None = None,
+        **info: Any,
+    ) -> None:
         """Tune starts (or resumes) the run: the clock starts now, and the total counts every trial
         Tune will create (``num_samples`` times the grid's combinations)."""
         self._started = self._clock()
@@ -79,9 +93,14 @@ class TuneProgress(tune.Callback):
     def get_state(self) -> dict:
         """What a resumed run (``charloom tune --resume``) needs to go on counting: Tune saves it
         with the experiment state and hands it to `set_state` on restore."""
-        return {"finished": sorted(self._finished), "stopped": sorted(self._stopped),
-                "failed": sorted(self._failed), "best": self._best, "best_trial": self._best_trial,
-                "elapsed": self._elapsed()}
+        return {
+            "finished": sorted(self._finished),
+            "stopped": sorted(self._stopped),
+            "failed": sorted(self._failed),
+            "best": self._best,
+            "best_trial": self._best_trial,
+            "elapsed": self._elapsed(),
+        }
 
     def set_state(self, state: dict) -> None:
         self._finished = set(state.get("finished", ()))
@@ -99,11 +118,15 @@ class TuneProgress(tune.Callback):
         self._running.add(trial.trial_id)
         self._event(f"trial {trial.trial_id} started")
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
         value = result.get(METRIC)
         if value is not None and math.isfinite(value) and value < self._best:
             self._best, self._best_trial = float(value), trial.trial_id
-            self._event(f"new best {METRIC} {value:.3f}: trial {trial.trial_id}, epoch {result.get('epoch')}")
+            self._event(
+                f"new best {METRIC} {value:.3f}: trial {trial.trial_id}, epoch {result.get('epoch')}"
+            )
         else:
             self._refresh()
 
@@ -115,7 +138,9 @@ class TuneProgress(tune.Callback):
             self._event(f"trial {trial.trial_id} stopped early after {epochs} epoch(s)")
         else:
             self._finished.add(trial.trial_id)
-            self._event(f"trial {trial.trial_id} finished {epochs} epoch{'' if epochs == 1 else 's'}")
+            self._event(
+                f"trial {trial.trial_id} finished {epochs} epoch{'' if epochs == 1 else 's'}"
+            )
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._running.discard(trial.trial_id)

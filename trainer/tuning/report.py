@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 METRIC = "val_bpc"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -22,7 +23,9 @@ class TrialSummary:
     curve: tuple[tuple[int, float], ...]  # (epoch, val_bpc) per report
     error: str | None
     path: str
-    stopped_by_decision: bool = False  # its last result was marked done (a scheduler, or its own early stopping)
+    stopped_by_decision: bool = (
+        False  # its last result was marked done (a scheduler, or its own early stopping)
+    )
 
     @property
     def ended(self) -> str:
@@ -38,7 +41,9 @@ class TrialSummary:
         return "stopped early" if self.stopped_by_decision else "time budget"
 
 
-def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epochs: int) -> list[TrialSummary]:
+def summarize(
+    results: Iterable[Any], searched_keys: Sequence[str], default_epochs: int
+) -> list[TrialSummary]:
     """Turn Ray Tune ``Result`` objects into summaries sorted by best val_bpc (errored trials last)."""
     summaries = []
     for result in results:
@@ -49,18 +54,21 @@ def summarize(results: Iterable[Any], searched_keys: Sequence[str], default_epoc
             curve = tuple((int(e), float(v)) for e, v in zip(rows["epoch"], rows[METRIC]))
         metrics = result.metrics or {}
         config = result.config or {}
-        summaries.append(TrialSummary(
-            trial_id=str(metrics.get("trial_id") or Path(result.path).name),
-            config={k: config.get(k) for k in searched_keys},
-            epochs_run=max((e for e, _ in curve), default=0),
-            max_epochs=int(config.get("epochs", default_epochs)),
-            best_val_bpc=min((v for _, v in curve), default=math.inf),
-            curve=curve,
-            error=_ANSI.sub("", str(result.error)).splitlines()[0] if result.error else None,
-            path=str(result.path),
-            # Ray marks the last result done when a scheduler stops the trial or the trainable
-            # returns; a trial stopped because the experiment ended (time budget) keeps done False.
-            stopped_by_decision=bool(metrics.get("done"))))
+        summaries.append(
+            TrialSummary(
+                trial_id=str(metrics.get("trial_id") or Path(result.path).name),
+                config={k: config.get(k) for k in searched_keys},
+                epochs_run=max((e for e, _ in curve), default=0),
+                max_epochs=int(config.get("epochs", default_epochs)),
+                best_val_bpc=min((v for _, v in curve), default=math.inf),
+                curve=curve,
+                error=_ANSI.sub("", str(result.error)).splitlines()[0] if result.error else None,
+                path=str(result.path),
+                # Ray marks the last result done when a scheduler stops the trial or the trainable
+                # returns; a trial stopped because the experiment ended (time budget) keeps done False.
+                stopped_by_decision=bool(metrics.get("done")),
+            )
+        )
     return sorted(summaries, key=lambda s: (s.error is not None, s.best_val_bpc))
 
 
@@ -79,8 +87,14 @@ def render_table(summaries: Sequence[TrialSummary]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, s in enumerate(summaries, 1):
         bpc = f"{s.best_val_bpc:.4f}" if math.isfinite(s.best_val_bpc) else "-"
-        row = [str(rank), s.trial_id, bpc, f"{s.epochs_run}/{s.max_epochs}", s.ended,
-               *(_format(s.config[k]) if s.config[k] is not None else "-" for k in keys)]
+        row = [
+            str(rank),
+            s.trial_id,
+            bpc,
+            f"{s.epochs_run}/{s.max_epochs}",
+            s.ended,
+            *(_format(s.config[k]) if s.config[k] is not None else "-" for k in keys),
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -100,9 +114,16 @@ def plot_curves(summaries: Sequence[TrialSummary], path: Path) -> Path:
             continue
         epochs, values = zip(*s.curve)
         is_best = s.trial_id == best
-        ax.plot(epochs, values, marker="o", linewidth=3 if is_best else 1, alpha=1.0 if is_best else 0.55,
-                color="tab:red" if is_best else None, zorder=3 if is_best else 2,
-                label=f"{s.trial_id} (best, {s.best_val_bpc:.3f})" if is_best else s.trial_id)
+        ax.plot(
+            epochs,
+            values,
+            marker="o",
+            linewidth=3 if is_best else 1,
+            alpha=1.0 if is_best else 0.55,
+            color="tab:red" if is_best else None,
+            zorder=3 if is_best else 2,
+            label=f"{s.trial_id} (best, {s.best_val_bpc:.3f})" if is_best else s.trial_id,
+        )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation bits per character")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -42,11 +43,13 @@ class SearchSpace:
     def to_param_space(self) -> dict[str, Any]:
         from ray import tune
 
-        build = {"choice": lambda v: tune.choice(list(v)),
-                 "grid": lambda v: tune.grid_search(list(v)),
-                 "uniform": lambda v: tune.uniform(*v),
-                 "loguniform": lambda v: tune.loguniform(*v),
-                 "randint": lambda v: tune.randint(v[0], v[1] + 1)}  # inclusive high, like YAML readers expect
+        build = {
+            "choice": lambda v: tune.choice(list(v)),
+            "grid": lambda v: tune.grid_search(list(v)),
+            "uniform": lambda v: tune.uniform(*v),
+            "loguniform": lambda v: tune.loguniform(*v),
+            "randint": lambda v: tune.randint(v[0], v[1] + 1),
+        }  # inclusive high, like YAML readers expect
         space: dict[str, Any] = dict(self.constants)
         for dim in self.dimensions:
             space[dim.key] = build[dim.kind](dim.values)
@@ -79,8 +82,10 @@ def _check_value(key: str, value: Any) -> None:
 
 def _dimension(key: str, spec: Mapping[str, Any]) -> Dimension:
     if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
-        raise ConfigError(f"search space key {key!r}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: "
-                          f"..., got {dict(spec)!r}")
+        raise ConfigError(
+            f"search space key {key!r}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: "
+            f"..., got {dict(spec)!r}"
+        )
     kind, values = next(iter(spec.items()))
     if not isinstance(values, (list, tuple)):
         raise ConfigError(f"search space key {key!r}: {kind} needs a list, got {values!r}")
@@ -90,11 +95,17 @@ def _dimension(key: str, spec: Mapping[str, Any]) -> Dimension:
         for value in values:
             _check_value(key, value)
         return Dimension(key, kind, tuple(values))
-    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise ConfigError(f"search space key {key!r}: {kind} needs [low, high] numbers, got {values!r}")
+    if len(values) != 2 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    ):
+        raise ConfigError(
+            f"search space key {key!r}: {kind} needs [low, high] numbers, got {values!r}"
+        )
     low, high = values
     if not low < high:
-        raise ConfigError(f"search space key {key!r}: {kind} range [{low}, {high}] is empty (low must be < high)")
+        raise ConfigError(
+            f"search space key {key!r}: {kind} range [{low}, {high}] is empty (low must be < high)"
+        )
     if kind == "loguniform" and low <= 0:
         raise ConfigError(f"search space key {key!r}: loguniform needs low > 0, got {low}")
     if kind == "randint" and not all(float(v).is_integer() for v in values):
@@ -110,7 +121,9 @@ def parse_space(data: Any, source: str = "<mapping>") -> SearchSpace:
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"search space {source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"search space {source}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
     dimensions, constants = [], {}
     for key, spec in data.items():
         if isinstance(spec, Mapping):
@@ -134,6 +147,8 @@ def load_space(spec: str | Path | None) -> SearchSpace:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise ConfigError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
     return parse_space(data, str(path))

@@ -26,9 +26,15 @@ def mlflow_callback(tracking_uri: str, experiment_name: str):
         client = mlflow.MlflowClient(tracking_uri=tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
             client.create_experiment(experiment_name)
-    except Exception as exc:  # any failure of this probe (store, driver, network) makes the URI unusable
+    except (
+        Exception
+    ) as exc:  # any failure of this probe (store, driver, network) makes the URI unusable
         detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise ConfigError(f"--mlflow-tracking-uri {tracking_uri}: {detail}") from None
     logger.info("logging trials to MLflow at %s, experiment %s", tracking_uri, experiment_name)
-    return MLflowLoggerCallback(tracking_uri=tracking_uri, experiment_name=experiment_name,
-                                tags={"charloom.experiment": experiment_name}, save_artifact=False)
+    return MLflowLoggerCallback(
+        tracking_uri=tracking_uri,
+        experiment_name=experiment_name,
+        tags={"charloom.experiment": experiment_name},
+        save_artifact=False,
+    )

@@ -23,8 +23,9 @@ from trainer.corpus import Corpus
 logger = logging.getLogger(__name__)
 
 
-def train_trial(params: dict[str, Any], *, corpus: Corpus, replicas: int | None,
-                threads: int | None) -> None:
+def train_trial(
+    params: dict[str, Any], *, corpus: Corpus, replicas: int | None, threads: int | None
+) -> None:
     """Function trainable: ``params`` is a full TrainingConfig mapping (constants + samples)."""
     from trainer.devices import configure_strategy
     from trainer.training import EpochEnd, train
@@ -45,11 +46,22 @@ def train_trial(params: dict[str, Any], *, corpus: Corpus, replicas: int | None,
         shutil.rmtree(run_dir)  # a restart without checkpoint starts clean
 
     def report(end: EpochEnd) -> None:
-        metrics = {**end.metrics, "epoch": end.epoch, "pid": os.getpid(),
-                   "replicas": strategy.num_replicas_in_sync}
+        metrics = {
+            **end.metrics,
+            "epoch": end.epoch,
+            "pid": os.getpid(),
+            "replicas": strategy.num_replicas_in_sync,
+        }
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(end.checkpoint_dir)))
 
-    train(config, corpus, run_dir, strategy=strategy, resume_from=resume_dir, on_epoch_end=report,
-          verbose=0)
+    train(
+        config,
+        corpus,
+        run_dir,
+        strategy=strategy,
+        resume_from=resume_dir,
+        on_epoch_end=report,
+        verbose=0,
+    )
     if resume_dir is not None:
         shutil.rmtree(resume_dir, ignore_errors=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
@@ -23,10 +24,20 @@ from serving.server.status import invalid_argument
 from serving.tensors import MAX_ARRAY_DIMS, dtype_name, to_tensor_proto
 
 ROW, COLUMNAR = "row", "columnar"
-_NUMPY = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_HALF: np.float16,
-          types_pb2.DT_INT8: np.int8, types_pb2.DT_UINT8: np.uint8, types_pb2.DT_INT16: np.int16,
-          types_pb2.DT_UINT16: np.uint16, types_pb2.DT_INT32: np.int32, types_pb2.DT_UINT32: np.uint32,
-          types_pb2.DT_INT64: np.int64, types_pb2.DT_UINT64: np.uint64, types_pb2.DT_BOOL: np.bool_}
+_NUMPY = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_UINT16: np.uint16,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_UINT32: np.uint32,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_UINT64: np.uint64,
+    types_pb2.DT_BOOL: np.bool_,
+}
 
 
 def parse_body(body: bytes) -> dict:
@@ -48,13 +59,17 @@ def signature_name_of(document: Mapping[str, Any]) -> str:
     return name
 
 
-def request_tensors(document: Mapping[str, Any], signature: meta_graph_pb2.SignatureDef
-                    ) -> tuple[dict[str, tensor_pb2.TensorProto], str]:
+def request_tensors(
+    document: Mapping[str, Any], signature: meta_graph_pb2.SignatureDef
+) -> tuple[dict[str, tensor_pb2.TensorProto], str]:
     """The request's inputs as TensorProtos, and its format (ROW or COLUMNAR)."""
     has_rows, has_columns = "instances" in document, "inputs" in document
     if has_rows == has_columns:
-        raise invalid_argument("Missing 'inputs' or 'instances' key" if not has_rows
-                               else "Not both 'inputs' and 'instances' can be supplied")
+        raise invalid_argument(
+            "Missing 'inputs' or 'instances' key"
+            if not has_rows
+            else "Not both 'inputs' and 'instances' can be supplied"
+        )
     inputs = signature.inputs
     if has_rows:
         rows = document["instances"]
@@ -67,46 +82,67 @@ def request_tensors(document: Mapping[str, Any], signature: meta_graph_pb2.Signa
                     raise invalid_argument(f"Input tensor alias not found in signature: {name}")
                 missing = [i for i, row in enumerate(rows) if name not in row]
                 if missing:
-                    raise invalid_argument(f"Expecting object with key '{name}' at item {missing[0]} of "
-                                           "'instances'")
+                    raise invalid_argument(
+                        f"Expecting object with key '{name}' at item {missing[0]} of 'instances'"
+                    )
                 columns[name] = [row[name] for row in rows]
-            return {name: _tensor(name, value, inputs[name].dtype) for name, value in columns.items()}, ROW
+            return {
+                name: _tensor(name, value, inputs[name].dtype) for name, value in columns.items()
+            }, ROW
         if len(inputs) != 1 or any(isinstance(row, dict) and not _is_b64(row) for row in rows):
-            raise invalid_argument(f"Expecting an object of named inputs per instance: the signature has "
-                                   f"{len(inputs)} inputs ({', '.join(sorted(inputs))})")
+            raise invalid_argument(
+                f"Expecting an object of named inputs per instance: the signature has "
+                f"{len(inputs)} inputs ({', '.join(sorted(inputs))})"
+            )
         (name,) = inputs
         return {name: _tensor(name, rows, inputs[name].dtype)}, ROW
     columns = document["inputs"]
     if not isinstance(columns, dict) or _is_b64(columns):
         if len(inputs) != 1:
-            raise invalid_argument(f"Expecting an object of named 'inputs': the signature has {len(inputs)} "
-                                   f"inputs ({', '.join(sorted(inputs))})")
+            raise invalid_argument(
+                f"Expecting an object of named 'inputs': the signature has {len(inputs)} "
+                f"inputs ({', '.join(sorted(inputs))})"
+            )
         (name,) = inputs
         columns = {name: columns}
     for name in columns:
         if name not in inputs:
             raise invalid_argument(f"Input tensor alias not found in signature: {name}")
-    return {name: _tensor(name, value, inputs[name].dtype) for name, value in columns.items()}, COLUMNAR
+    return {
+        name: _tensor(name, value, inputs[name].dtype) for name, value in columns.items()
+    }, COLUMNAR
 
 
 def _tensor(name: str, value: Any, dtype: int) -> tensor_pb2.TensorProto:
     shape = _shape(name, value)
     flat = list(_flatten(value))
     if dtype == types_pb2.DT_STRING:
-        return to_tensor_proto(np.array([_bytes(name, v) for v in flat], dtype=object).reshape(shape))
+        return to_tensor_proto(
+            np.array([_bytes(name, v) for v in flat], dtype=object).reshape(shape)
+        )
     numpy_type = _NUMPY.get(dtype)
     if numpy_type is None:
-        raise invalid_argument(f"input '{name}' has dtype {dtype_name(dtype)}, which JSON cannot carry")
+        raise invalid_argument(
+            f"input '{name}' has dtype {dtype_name(dtype)}, which JSON cannot carry"
+        )
     integral = np.issubdtype(numpy_type, np.integer)
     for v in flat:
-        if isinstance(v, bool) and numpy_type is not np.bool_ or not isinstance(v, (int, float)) \
-                or (integral and (isinstance(v, float) or not isinstance(v, int))):
-            raise invalid_argument(f"JSON Value: {json.dumps(v)} Type: {type(v).__name__} is not of expected "
-                                   f"type: {dtype_name(dtype)} (input '{name}')")
+        if (
+            isinstance(v, bool)
+            and numpy_type is not np.bool_
+            or not isinstance(v, (int, float))
+            or (integral and (isinstance(v, float) or not isinstance(v, int)))
+        ):
+            raise invalid_argument(
+                f"JSON Value: {json.dumps(v)} Type: {type(v).__name__} is not of expected "
+                f"type: {dtype_name(dtype)} (input '{name}')"
+            )
     try:
         array = np.array(flat, dtype=numpy_type) if flat else np.zeros(0, numpy_type)
     except OverflowError:
-        raise invalid_argument(f"input '{name}': a value is out of range for {dtype_name(dtype)}") from None
+        raise invalid_argument(
+            f"input '{name}': a value is out of range for {dtype_name(dtype)}"
+        ) from None
     return to_tensor_proto(array.reshape(shape))
 
 
@@ -120,8 +156,10 @@ def _shape(name: str, value: Any, depth: int = 0) -> tuple[int, ...]:
         return (0,)
     inner = [_shape(name, v, depth + 1) for v in value]
     if any(s != inner[0] for s in inner):
-        raise invalid_argument(f"Expecting tensor of input '{name}' to be rectangular: its rows have "
-                               f"shapes {sorted(set(inner))[:2]}")
+        raise invalid_argument(
+            f"Expecting tensor of input '{name}' to be rectangular: its rows have "
+            f"shapes {sorted(set(inner))[:2]}"
+        )
     return (len(value), *inner[0])
 
 
@@ -146,7 +184,9 @@ def _bytes(name: str, value: Any) -> bytes:
             return base64.b64decode(value["b64"], validate=True)
         except (binascii.Error, ValueError):
             raise invalid_argument(f"input '{name}': 'b64' value is not valid base64") from None
-    raise invalid_argument(f"JSON Value: {json.dumps(value)} is not of expected type: string (input '{name}')")
+    raise invalid_argument(
+        f"JSON Value: {json.dumps(value)} is not of expected type: string (input '{name}')"
+    )
 
 
 def response_body(outputs: Mapping[str, np.ndarray], form: str) -> bytes:
@@ -159,18 +199,28 @@ def response_body(outputs: Mapping[str, np.ndarray], form: str) -> bytes:
         batch = next(iter(sizes.values()))
         for name, size in sizes.items():
             if size is None or size != batch:
-                raise invalid_argument(f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}")
+                raise invalid_argument(
+                    f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}"
+                )
         if len(values) == 1:
             body = {"predictions": next(iter(values.values()))}
         else:
-            body = {"predictions": [{name: values[name][row] for name in values} for row in range(batch)]}
+            body = {
+                "predictions": [
+                    {name: values[name][row] for name in values} for row in range(batch)
+                ]
+            }
     return json.dumps(body, separators=(",", ":"), allow_nan=True).encode("utf-8")
 
 
 def _json_value(name: str, array: np.ndarray) -> Any:
     """Nested lists; NaN and infinities are written as NaN/Infinity, as TF Serving writes them."""
     if array.dtype == object:
-        return np.frompyfunc(lambda b: _string(name, b), 1, 1)(array).tolist() if array.ndim else _string(name, array.item())
+        return (
+            np.frompyfunc(lambda b: _string(name, b), 1, 1)(array).tolist()
+            if array.ndim
+            else _string(name, array.item())
+        )
     return array.tolist()
 
 

@@ -30,8 +30,16 @@ JSON = "application/json"
 class RestServer:
     """A running HTTP port; `stop()` is idempotent."""
 
-    def __init__(self, api: RestApi, registry: CollectorRegistry, host: str, port: int, *,
-                 threads: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        api: RestApi,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        *,
+        threads: int,
+        max_body_bytes: int,
+    ) -> None:
         self._api = api
         self._registry = registry
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="rest")
@@ -41,7 +49,9 @@ class RestServer:
         self._started = threading.Event()
         self._error: BaseException | None = None
         self.port = 0
-        self._thread = threading.Thread(target=self._serve, args=(host, port), name="rest-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(host, port), name="rest-api", daemon=True
+        )
         self._thread.start()
         self._started.wait()
         if self._error is not None:
@@ -73,16 +83,28 @@ class RestServer:
             body = await self._loop.run_in_executor(self._pool, generate_latest, self._registry)
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
         if not API_PATH.fullmatch(path):
-            return web.Response(status=404, body=error_body(f"no such path: {path} (the REST API is under /v1/, "
-                                                            f"metrics at {defaults.MONITORING_PATH})"),
-                                content_type=JSON)
+            return web.Response(
+                status=404,
+                body=error_body(
+                    f"no such path: {path} (the REST API is under /v1/, "
+                    f"metrics at {defaults.MONITORING_PATH})"
+                ),
+                content_type=JSON,
+            )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return web.Response(status=413, body=error_body(
-                f"request body is larger than the server's limit of {self._max_body_bytes} bytes "
-                "(--max-message-bytes)"), content_type=JSON)
-        status, output = await self._loop.run_in_executor(self._pool, self._api.handle, request.method, path, body)
+            return web.Response(
+                status=413,
+                body=error_body(
+                    f"request body is larger than the server's limit of {self._max_body_bytes} bytes "
+                    "(--max-message-bytes)"
+                ),
+                content_type=JSON,
+            )
+        status, output = await self._loop.run_in_executor(
+            self._pool, self._api.handle, request.method, path, body
+        )
         return web.Response(status=status, body=output, content_type=JSON)
 
     def stop(self) -> None:

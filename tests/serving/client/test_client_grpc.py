@@ -2,10 +2,15 @@ import time
 
 import pytest
 
-from serving.client.grpc_backend import RetryPolicy
+from serving.client.errors import (
+    DeadlineExceededError,
+    RpcFailedError,
+    SamplingArgumentError,
+    ServerUnavailableError,
+    UnknownCharactersError,
+)
 from serving.client.generator import GenerationClient, TextGenerator
-from serving.client.errors import (DeadlineExceededError, RpcFailedError, SamplingArgumentError,
-                                   ServerUnavailableError, UnknownCharactersError)
+from serving.client.grpc_backend import RetryPolicy
 
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.05)
 
@@ -41,7 +46,10 @@ def test_bad_sampling_arguments_make_no_rpc(fake_server, kwargs):
 
 def test_unknown_characters_make_no_predict_rpc_on_the_model(fake_server):
     target, servicer = fake_server
-    with GenerationClient(target, "toy") as client, pytest.raises(UnknownCharactersError, match=r"U\+00E9"):
+    with (
+        GenerationClient(target, "toy") as client,
+        pytest.raises(UnknownCharactersError, match=r"U\+00E9"),
+    ):
         client.generate("Roméo:")
     assert servicer.predict_calls == ["detokenize"]  # vocabulary only; no prefill, no step
 
@@ -49,7 +57,7 @@ def test_unknown_characters_make_no_predict_rpc_on_the_model(fake_server):
 def test_retries_unavailable_with_backoff(fake_server):
     target, servicer = fake_server
     with GenerationClient(target, "toy", retry=FAST_RETRY, steps_per_call=1) as client:
-        client.vocabulary  # learn the model first
+        _ = client.vocabulary  # learn the model first
         servicer.predict_calls.clear()
         servicer.unavailable_remaining = 3  # the prefill fails three times, then succeeds
         [result] = client.generate("ROMEO:", max_new_tokens=5, seed=0)
@@ -61,7 +69,7 @@ def test_gives_up_after_max_attempts(fake_server):
     target, servicer = fake_server
     retry = RetryPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.01)
     with GenerationClient(target, "toy", retry=retry) as client:
-        client.vocabulary
+        _ = client.vocabulary
         servicer.predict_calls.clear()
         servicer.unavailable_remaining = 5
         with pytest.raises(ServerUnavailableError, match=r"Predict \(prefill\) to 127\.0\.0\.1"):
@@ -72,7 +80,7 @@ def test_gives_up_after_max_attempts(fake_server):
 def test_no_retries_when_disabled(fake_server):
     target, servicer = fake_server
     with GenerationClient(target, "toy", retry=RetryPolicy(max_attempts=1)) as client:
-        client.vocabulary
+        _ = client.vocabulary
         servicer.predict_calls.clear()
         servicer.unavailable_remaining = 1
         with pytest.raises(ServerUnavailableError):
@@ -83,7 +91,7 @@ def test_no_retries_when_disabled(fake_server):
 def test_deadline_expiry_is_a_clear_error(fake_server):
     target, servicer = fake_server
     with GenerationClient(target, "toy", timeout=0.3) as client:
-        client.vocabulary
+        _ = client.vocabulary
         servicer.delay_seconds = 1.5
         start = time.monotonic()
         with pytest.raises(DeadlineExceededError) as info:
@@ -103,7 +111,10 @@ def test_unreachable_server_fails_after_retries(unused_tcp_port):
 
 def test_unknown_model_is_reported(fake_server):
     target, _ = fake_server
-    with GenerationClient(target, "nope") as client, pytest.raises(RpcFailedError, match="NOT_FOUND.*nope"):
+    with (
+        GenerationClient(target, "nope") as client,
+        pytest.raises(RpcFailedError, match="NOT_FOUND.*nope"),
+    ):
         client.generate("ROMEO:")
 
 
@@ -125,10 +136,16 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
 
         def GetModelStatus(self, request, context):
             Models.calls += 1
-            state = get_model_status_pb2.ModelVersionStatus.AVAILABLE if Models.calls >= 3 \
+            state = (
+                get_model_status_pb2.ModelVersionStatus.AVAILABLE
+                if Models.calls >= 3
                 else get_model_status_pb2.ModelVersionStatus.LOADING
+            )
             return get_model_status_pb2.GetModelStatusResponse(
-                model_version_status=[get_model_status_pb2.ModelVersionStatus(version=1, state=state)])
+                model_version_status=[
+                    get_model_status_pb2.ModelVersionStatus(version=1, state=state)
+                ]
+            )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(Models(), server)
@@ -138,7 +155,7 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
         with GenerationClient(f"127.0.0.1:{port}", "toy") as client:
             client.wait_until_ready(10)
             assert Models.calls == 3
-            Models.calls = -10**6  # LOADING for ever now
+            Models.calls = -(10**6)  # LOADING for ever now
             with pytest.raises(ServerNotReadyError, match="no AVAILABLE version"):
                 client.wait_until_ready(0.6)
     finally:
@@ -147,7 +164,6 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
 
 def test_wait_until_ready_notices_a_server_that_starts_late(start_fake_server, unused_tcp_port):
     import threading
-
 
     late = threading.Timer(6.0, lambda: start_fake_server(port=unused_tcp_port))
     started = time.monotonic()
@@ -170,10 +186,16 @@ def test_one_client_shared_by_threads(fake_server):
     target, servicer = fake_server
     prompts = ["ROMEO:", "KING:", "JULIET:", "Hi", "A", "B"]
     with GenerationClient(target, "toy") as client:
-        sequential = [client.generate(p, max_new_tokens=25, seed=i)[0].text for i, p in enumerate(prompts)]
+        sequential = [
+            client.generate(p, max_new_tokens=25, seed=i)[0].text for i, p in enumerate(prompts)
+        ]
     with GenerationClient(target, "toy") as client, ThreadPoolExecutor(6) as pool:
-        texts = list(pool.map(lambda ip: client.generate(ip[1], max_new_tokens=25, seed=ip[0])[0].text,
-                              enumerate(prompts)))
+        texts = list(
+            pool.map(
+                lambda ip: client.generate(ip[1], max_new_tokens=25, seed=ip[0])[0].text,
+                enumerate(prompts),
+            )
+        )
     assert texts == sequential
     # One metadata call per text (each text starts on the latest version), the connection's own
     # serving the first text: 6 per client, so each client connected once although threads raced.

@@ -1,10 +1,9 @@
 import pytest
 
-from serving.client.generator import TextGenerator
 from serving.client.errors import SamplingArgumentError, UnknownCharactersError
+from serving.client.generator import TextGenerator
 from serving.client.local_backend import LocalBackend
 from serving.client.stop_strings import StopStringScanner, validate_stop_strings
-
 from tests.helpers.recording_backend import RecordingBackend
 
 
@@ -60,8 +59,12 @@ def test_same_seed_same_text_and_samples_independent_of_batching(local):
     generator = TextGenerator(local)
     options = dict(max_new_tokens=40, temperature=0.9, top_p=0.95, seed=11)
     batch = generator.generate(["ROMEO:", "JULIET:"], num_samples=3, **options)
-    assert [(r.prompt_index, r.sample_index) for r in batch] == [(p, s) for p in (0, 1) for s in range(3)]
-    assert [r.text for r in batch] == [r.text for r in generator.generate(["ROMEO:", "JULIET:"], num_samples=3, **options)]
+    assert [(r.prompt_index, r.sample_index) for r in batch] == [
+        (p, s) for p in (0, 1) for s in range(3)
+    ]
+    assert [r.text for r in batch] == [
+        r.text for r in generator.generate(["ROMEO:", "JULIET:"], num_samples=3, **options)
+    ]
     alone = generator.generate("JULIET:", num_samples=3, **options)
     assert [r.text for r in alone] == [r.text for r in batch[3:]]
     assert len({r.text for r in batch[:3]}) == 3  # samples differ from each other
@@ -77,9 +80,15 @@ def test_greedy_is_deterministic_without_seed(local):
 def test_stop_strings_finish_rows_and_drop_them_from_the_batch(recording):
     generator = TextGenerator(recording, steps_per_call=1)
     options = dict(max_new_tokens=60, temperature=0.8, seed=5)
-    free = generator.generate("A", num_samples=2, **options)  # two rows with their own random streams
+    free = generator.generate(
+        "A", num_samples=2, **options
+    )  # two rows with their own random streams
     # a stop string in row 0's text (from character 10 on) that row 1 never produces
-    stop = next(free[0].text[i:i + 2] for i in range(10, 50) if free[0].text[i:i + 2] not in free[1].text)
+    stop = next(
+        free[0].text[i : i + 2]
+        for i in range(10, 50)
+        if free[0].text[i : i + 2] not in free[1].text
+    )
     cut = free[0].text.index(stop)
     recording.calls.clear()
     stopped = generator.generate("A", num_samples=2, stop=[stop], **options)
@@ -98,10 +107,10 @@ def test_stream_yields_text_as_it_is_produced_and_matches_generate(local):
     stop = reference[30:33]
     chunks = list(generator.stream("ROMEO:", stop=stop, **options))
     assert len(chunks) > 10
-    assert "".join(c.text for c in chunks) == reference[:reference.index(stop)]
+    assert "".join(c.text for c in chunks) == reference[: reference.index(stop)]
     assert [c.finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
     assert chunks[-1].finish_reason == "stop"
-    partial = reference[:reference.index(stop)] + stop[:-1]
+    partial = reference[: reference.index(stop)] + stop[:-1]
     emitted = ""
     for chunk in chunks:  # nothing from the stop string ever leaves the generator
         emitted += chunk.text
@@ -115,10 +124,16 @@ def test_lstm_states_are_carried(toy_lstm_dir):
     assert all(len(r.text) == 20 for r in results)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"), ({"num_samples": 0}, "num_samples"),
-    ({"max_new_tokens": 0}, "max_new_tokens"), ({"stop": [""]}, "stop"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"num_samples": 0}, "num_samples"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"stop": [""]}, "stop"),
+    ],
+)
 def test_bad_arguments_fail_before_any_call(recording, kwargs, match):
     with pytest.raises(SamplingArgumentError, match=match):
         TextGenerator(recording).generate("ROMEO:", **kwargs)

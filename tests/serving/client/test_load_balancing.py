@@ -12,11 +12,18 @@ from serving.server.metrics import REQUEST_COUNT
 
 
 def predicts(handle) -> float:
-    return handle.metrics.registry.get_sample_value(REQUEST_COUNT, {"model_name": "toy", "status": "OK"}) or 0
+    return (
+        handle.metrics.registry.get_sample_value(
+            REQUEST_COUNT, {"model_name": "toy", "status": "OK"}
+        )
+        or 0
+    )
 
 
 @pytest.mark.parametrize("policy, spread", [("round_robin", True), ("pick_first", False)])
-def test_round_robin_spreads_one_clients_calls_over_every_address(start_server, model_base, policy, spread):
+def test_round_robin_spreads_one_clients_calls_over_every_address(
+    start_server, model_base, policy, spread
+):
     base = model_base(1)
     servers = [start_server(models=(ModelConfig("toy", base),)) for _ in range(2)]
     target = "ipv4:" + ",".join(f"127.0.0.1:{s.port}" for s in servers)  # one name, two addresses
@@ -32,5 +39,7 @@ def test_round_robin_spreads_one_clients_calls_over_every_address(start_server, 
 
 
 def test_an_unknown_policy_is_a_clear_error():
-    with pytest.raises(GenerationError, match="load_balancing must be one of pick_first, round_robin"):
-        GenerationClient("localhost:1", load_balancing="least_request").channel
+    with pytest.raises(
+        GenerationError, match="load_balancing must be one of pick_first, round_robin"
+    ):
+        _ = GenerationClient("localhost:1", load_balancing="least_request").channel

@@ -3,21 +3,40 @@ import pytest
 from serving.client.errors import IncompatibleModelError
 from serving.client.model_signature import StepSignature
 
-F, I, D = "float", "int32", "double"
-SAMPLE_IN = {"input_ids": ((-1, 1), I), "uniforms": ((-1, -1), D), "temperature": ((-1,), D),
-             "top_k": ((-1,), I), "top_p": ((-1,), D), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)}
+F, I, D = "float", "int32", "double"  # noqa: E741
+SAMPLE_IN = {
+    "input_ids": ((-1, 1), I),
+    "uniforms": ((-1, -1), D),
+    "temperature": ((-1,), D),
+    "top_k": ((-1,), I),
+    "top_p": ((-1,), D),
+    "layer_0_h": ((-1, 8), F),
+    "layer_1_h": ((-1, 4), F),
+}
 SAMPLE_OUT = {"sampled_ids": ((-1, -1), I), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)}
 
 
 def layouts(changes=None, sample=False):
     inputs = {
-        "serving_default": {"input_ids": ((-1, 1), I), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
-        "prefill": {"input_ids": ((-1, -1), I), "lengths": ((-1,), I), "layer_0_h": ((-1, 8), F),
-                    "layer_1_h": ((-1, 4), F)},
+        "serving_default": {
+            "input_ids": ((-1, 1), I),
+            "layer_0_h": ((-1, 8), F),
+            "layer_1_h": ((-1, 4), F),
+        },
+        "prefill": {
+            "input_ids": ((-1, -1), I),
+            "lengths": ((-1,), I),
+            "layer_0_h": ((-1, 8), F),
+            "layer_1_h": ((-1, 4), F),
+        },
         "detokenize": {"input_ids": ((-1, -1), I)},
     }
     outputs = {
-        "serving_default": {"logits": ((-1, 65), F), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
+        "serving_default": {
+            "logits": ((-1, 65), F),
+            "layer_0_h": ((-1, 8), F),
+            "layer_1_h": ((-1, 4), F),
+        },
         "prefill": {"logits": ((-1, 65), F), "layer_0_h": ((-1, 8), F), "layer_1_h": ((-1, 4), F)},
         "detokenize": {"text": ((-1,), "string")},
     }
@@ -41,13 +60,16 @@ def test_states_vocabulary_and_zero_states():
     assert all(v.dtype == "float32" and not v.any() for v in zeros.values())
 
 
-@pytest.mark.parametrize("change, message", [
-    ({("in", "prefill", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'prefill'"),
-    ({("out", "serving_default", "logits"): ((-1, -1), F)}, "static vocabulary dimension"),
-    ({("in", "serving_default", "layer_0_h"): ((-1, 8), "double")}, "'layer_0_h' is double"),
-    ({("in", "serving_default", "input_ids"): ((-1, 1), "int64")}, "'input_ids' is int64"),
-    ({("in", "prefill", "lengths"): None}, "no tensor 'lengths'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({("in", "prefill", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'prefill'"),
+        ({("out", "serving_default", "logits"): ((-1, -1), F)}, "static vocabulary dimension"),
+        ({("in", "serving_default", "layer_0_h"): ((-1, 8), "double")}, "'layer_0_h' is double"),
+        ({("in", "serving_default", "input_ids"): ((-1, 1), "int64")}, "'input_ids' is int64"),
+        ({("in", "prefill", "lengths"): None}, "no tensor 'lengths'"),
+    ],
+)
 def test_contract_violations_are_named(change, message):
     with pytest.raises(IncompatibleModelError, match=message):
         StepSignature.from_layouts(*layouts(change))
@@ -58,12 +80,15 @@ def test_sample_signature_is_optional_and_checked_when_present():
     assert StepSignature.from_layouts(*layouts(sample=True)).can_sample
 
 
-@pytest.mark.parametrize("change, message", [
-    ({("in", "sample", "uniforms"): ((-1, -1), F)}, "'sample' tensor 'uniforms' is float"),
-    ({("in", "sample", "top_k"): None}, "no tensor 'top_k'"),
-    ({("out", "sample", "sampled_ids"): None}, "no tensor 'sampled_ids'"),
-    ({("out", "sample", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'sample'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({("in", "sample", "uniforms"): ((-1, -1), F)}, "'sample' tensor 'uniforms' is float"),
+        ({("in", "sample", "top_k"): None}, "no tensor 'top_k'"),
+        ({("out", "sample", "sampled_ids"): None}, "no tensor 'sampled_ids'"),
+        ({("out", "sample", "layer_1_h"): None}, "state 'layer_1_h' is missing from 'sample'"),
+    ],
+)
 def test_sample_contract_violations_are_named(change, message):
     with pytest.raises(IncompatibleModelError, match=message):
         StepSignature.from_layouts(*layouts(change, sample=True))

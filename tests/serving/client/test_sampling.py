@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from serving.client.errors import SamplingArgumentError
-from serving.client.sampling import SamplingParams, probabilities, resolve_seed, row_generator, sample_next
+from serving.client.sampling import (
+    SamplingParams,
+    probabilities,
+    resolve_seed,
+    row_generator,
+    sample_next,
+)
 
 LOGITS = np.log(np.array([[0.05, 0.5, 0.15, 0.3]], dtype=np.float32))
 
@@ -35,7 +41,9 @@ def test_top_k_keeps_exactly_the_k_most_likely():
     np.testing.assert_allclose(p[0, [1, 3]], [0.5 / 0.8, 0.3 / 0.8])
 
 
-@pytest.mark.parametrize("top_p, kept", [(0.4, [1]), (0.75, [1, 3]), (0.9, [1, 2, 3]), (1.0, [0, 1, 2, 3])])
+@pytest.mark.parametrize(
+    "top_p, kept", [(0.4, [1]), (0.75, [1, 3]), (0.9, [1, 2, 3]), (1.0, [0, 1, 2, 3])]
+)
 def test_top_p_keeps_the_smallest_set_reaching_p(top_p, kept):
     p = probabilities(LOGITS, SamplingParams(top_p=top_p))
     assert np.flatnonzero(p[0]).tolist() == kept
@@ -64,16 +72,26 @@ def test_same_seed_same_ids_and_rows_do_not_depend_on_batch():
     params = SamplingParams(temperature=0.9, top_k=20, top_p=0.95)
     batch = sample_next(logits, params, generators(6, seed=3))
     assert batch.tolist() == sample_next(logits, params, generators(6, seed=3)).tolist()
-    alone = [sample_next(logits[i:i + 1], params, [row_generator(3, i)])[0] for i in range(6)]
+    alone = [sample_next(logits[i : i + 1], params, [row_generator(3, i)])[0] for i in range(6)]
     assert batch.tolist() == alone
     other_seed = [sample_next(logits, params, generators(6, seed=4)).tolist() for _ in range(3)]
     assert any(o != batch.tolist() for o in other_seed)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"temperature": -0.1}, {"temperature": float("nan")}, {"temperature": float("inf")},
-    {"top_p": 0.0}, {"top_p": 1.5}, {"top_p": -1}, {"top_k": -1}, {"top_k": 2.5}, {"temperature": "1"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"temperature": -0.1},
+        {"temperature": float("nan")},
+        {"temperature": float("inf")},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_p": -1},
+        {"top_k": -1},
+        {"top_k": 2.5},
+        {"temperature": "1"},
+    ],
+)
 def test_bad_params_are_refused(kwargs):
     with pytest.raises(SamplingArgumentError) as info:
         SamplingParams(**kwargs)

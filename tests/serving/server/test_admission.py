@@ -26,9 +26,14 @@ def step_request() -> predict_pb2.PredictRequest:
 
 def test_calls_beyond_the_limit_are_refused_and_health_still_answers(start_server, model_base):
     # A 3-second batch timeout keeps the first call waiting in the batch queue.
-    batching = BatchingOptions(enabled=True, max_batch_size=64, batch_timeout_micros=3_000_000, num_batch_threads=1)
-    handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=batching,
-                          limits=ServerLimits(max_concurrent_requests=1))
+    batching = BatchingOptions(
+        enabled=True, max_batch_size=64, batch_timeout_micros=3_000_000, num_batch_threads=1
+    )
+    handle = start_server(
+        models=(ModelConfig("toy", model_base(1)),),
+        batching=batching,
+        limits=ServerLimits(max_concurrent_requests=1),
+    )
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         first = stub.Predict.future(step_request(), timeout=30)
@@ -36,25 +41,39 @@ def test_calls_beyond_the_limit_are_refused_and_health_still_answers(start_serve
         with pytest.raises(grpc.RpcError) as caught:
             stub.Predict(step_request(), timeout=30)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "already handling 1 Predict/GetModelMetadata calls (--max-concurrent-requests)" in caught.value.details()
+        assert (
+            "already handling 1 Predict/GetModelMetadata calls (--max-concurrent-requests)"
+            in caught.value.details()
+        )
         started = time.monotonic()
-        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         assert time.monotonic() - started < 1.0
         assert not first.done()
         assert first.result().outputs["logits"].tensor_shape.dim[0].size == 1
-        assert stub.Predict(step_request(), timeout=30).outputs["logits"].tensor_shape.dim[0].size == 1
+        assert (
+            stub.Predict(step_request(), timeout=30).outputs["logits"].tensor_shape.dim[0].size == 1
+        )
 
 
 def test_many_slow_callers_never_starve_health_checks(start_server, model_base):
-    batching = BatchingOptions(enabled=True, max_batch_size=1000, batch_timeout_micros=2_000_000, num_batch_threads=1)
-    handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=batching,
-                          limits=ServerLimits(max_concurrent_requests=4))
+    batching = BatchingOptions(
+        enabled=True, max_batch_size=1000, batch_timeout_micros=2_000_000, num_batch_threads=1
+    )
+    handle = start_server(
+        models=(ModelConfig("toy", model_base(1)),),
+        batching=batching,
+        limits=ServerLimits(max_concurrent_requests=4),
+    )
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         calls = [stub.Predict.future(step_request(), timeout=30) for _ in range(40)]
         time.sleep(0.3)
-        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=2
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         codes = []
         for call in calls:
@@ -78,4 +97,7 @@ def test_the_limit_must_be_positive(model_base):
     from serving.server.config import ServerConfig
 
     with pytest.raises(ServingError, match="--max-concurrent-requests must be positive"):
-        ServerConfig(models=(ModelConfig("toy", model_base(1)),), limits=ServerLimits(max_concurrent_requests=0))
+        ServerConfig(
+            models=(ModelConfig("toy", model_base(1)),),
+            limits=ServerLimits(max_concurrent_requests=0),
+        )

@@ -35,12 +35,20 @@ def sample(handle, name: str, labels: dict | None = None) -> float:
 
 
 def test_concurrent_streams_share_model_calls(start_server, model_base):
-    options = BatchingOptions(enabled=True, max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1)
+    options = BatchingOptions(
+        enabled=True, max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1
+    )
     base = model_base(1)
-    handle = start_server(models=(ModelConfig("toy", base),), batching=options, rest=RestOptions(port=0))
-    warmup_calls = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")  # the export's warmup
+    handle = start_server(
+        models=(ModelConfig("toy", base),), batching=options, rest=RestOptions(port=0)
+    )
+    warmup_calls = sample(
+        handle, ":tensorflow:serving:batching_session:processed_batch_size_count"
+    )  # the export's warmup
     warmup_rows = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
-    reference = SessionSignatures(base / "1")["serving_default"]  # each stream's answer, computed alone
+    reference = SessionSignatures(base / "1")[
+        "serving_default"
+    ]  # each stream's answer, computed alone
     streams, steps = 8, 3
     barrier = threading.Barrier(streams)
     results: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -55,8 +63,12 @@ def test_concurrent_streams_share_model_calls(start_server, model_base):
                     barrier.wait(timeout=30)
                     request = step_request(token % 4, rows=1 + token % 2, state=token)
                     response = stub.Predict(request, timeout=30)
-                    out.append((from_tensor_proto(response.outputs["logits"]),
-                                from_tensor_proto(response.outputs["layer_0_h"])))
+                    out.append(
+                        (
+                            from_tensor_proto(response.outputs["logits"]),
+                            from_tensor_proto(response.outputs["layer_0_h"]),
+                        )
+                    )
                 results[token] = out
         except BaseException as exc:  # reported below with the failing stream's id
             errors.append(exc)
@@ -75,48 +87,78 @@ def test_concurrent_streams_share_model_calls(start_server, model_base):
             np.testing.assert_allclose(logits, 1.0)  # version 1's stamp
             np.testing.assert_allclose(state, alone["layer_0_h"], atol=1e-6)
     requests = streams * steps
-    calls = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") - warmup_calls
-    rows = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") - warmup_rows
+    calls = (
+        sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")
+        - warmup_calls
+    )
+    rows = (
+        sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
+        - warmup_rows
+    )
     assert rows == sum(1 + t % 2 for t in range(streams)) * steps
     assert calls < requests / 2, f"{requests} requests took {calls} model calls"
-    assert sample(handle, ":tensorflow:serving:request_count", {"model_name": "toy", "status": "OK"}) == requests
+    assert (
+        sample(handle, ":tensorflow:serving:request_count", {"model_name": "toy", "status": "OK"})
+        == requests
+    )
     url = f"http://127.0.0.1:{handle.rest_port}{defaults.MONITORING_PATH}"
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     assert ":tensorflow:serving:batching_session:processed_batch_size_bucket" in text
-    assert ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"}' in text
+    assert (
+        ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"}'
+        in text
+    )
 
 
 def test_a_bad_request_fails_its_whole_batch_as_on_tf_serving(start_server, model_base):
     """TF Serving runs a batch as one Session::Run: one request's bad values fail every request
     batched with it (the model's error, for all), and nothing is rerun."""
-    options = BatchingOptions(enabled=True, max_batch_size=8, batch_timeout_micros=1_000_000, num_batch_threads=1)
+    options = BatchingOptions(
+        enabled=True, max_batch_size=8, batch_timeout_micros=1_000_000, num_batch_threads=1
+    )
     handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=options)
     outcomes: dict[int, object] = {}
 
     def call(token: int) -> None:
         with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
             try:
-                outcomes[token] = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                    step_request(token), timeout=30)
+                outcomes[token] = prediction_service_pb2_grpc.PredictionServiceStub(
+                    channel
+                ).Predict(step_request(token), timeout=30)
             except grpc.RpcError as exc:
                 outcomes[token] = exc.code()
 
-    threads = [threading.Thread(target=call, args=(token,)) for token in (1, 2, 99)]  # 99: out of range
+    threads = [
+        threading.Thread(target=call, args=(token,)) for token in (1, 2, 99)
+    ]  # 99: out of range
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert outcomes == {1: grpc.StatusCode.INVALID_ARGUMENT, 2: grpc.StatusCode.INVALID_ARGUMENT,
-                        99: grpc.StatusCode.INVALID_ARGUMENT}
-    assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS + 1  # one batch
-    assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") == WARMUP_REQUESTS + 3
+    assert outcomes == {
+        1: grpc.StatusCode.INVALID_ARGUMENT,
+        2: grpc.StatusCode.INVALID_ARGUMENT,
+        99: grpc.StatusCode.INVALID_ARGUMENT,
+    }
+    assert (
+        sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")
+        == WARMUP_REQUESTS + 1
+    )  # one batch
+    assert (
+        sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
+        == WARMUP_REQUESTS + 3
+    )
 
 
 def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, model_base):
-    options = BatchingOptions(enabled=True, max_batch_size=64, batch_timeout_micros=1_500_000, num_batch_threads=1)
+    options = BatchingOptions(
+        enabled=True, max_batch_size=64, batch_timeout_micros=1_500_000, num_batch_threads=1
+    )
     handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=options)
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        grpc.channel_ready_future(channel).result(timeout=30)  # the deadline is for the queue, not connecting
+        grpc.channel_ready_future(channel).result(
+            timeout=30
+        )  # the deadline is for the queue, not connecting
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as caught:
@@ -129,16 +171,27 @@ def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, mod
             assert time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(1.5)  # past the batch timeout: the expired request must not have run
-        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS
+        assert (
+            sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")
+            == WARMUP_REQUESTS
+        )
         response = stub.Predict(step_request(2), timeout=30)  # a patient request still succeeds
         np.testing.assert_allclose(from_tensor_proto(response.outputs["logits"]), 1.0)
         # one model call with one row: the expired request was never run, alone or batched
-        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count") == WARMUP_REQUESTS + 1
-        assert sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum") == WARMUP_REQUESTS + 1
+        assert (
+            sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_count")
+            == WARMUP_REQUESTS + 1
+        )
+        assert (
+            sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
+            == WARMUP_REQUESTS + 1
+        )
 
 
 def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):
-    options = BatchingOptions(enabled=True, max_batch_size=64, batch_timeout_micros=700_000, num_batch_threads=1)
+    options = BatchingOptions(
+        enabled=True, max_batch_size=64, batch_timeout_micros=700_000, num_batch_threads=1
+    )
     handle = start_server(models=(ModelConfig("toy", model_base(1)),), batching=options)
     outcome: list[object] = []
     target = f"127.0.0.1:{handle.port}"
@@ -146,8 +199,11 @@ def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):
     def slow_call() -> None:
         with grpc.insecure_channel(target) as channel:
             try:
-                outcome.append(prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                    step_request(1), timeout=30))
+                outcome.append(
+                    prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                        step_request(1), timeout=30
+                    )
+                )
             except grpc.RpcError as exc:
                 outcome.append(exc)
 
@@ -156,13 +212,17 @@ def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):
     time.sleep(0.3)  # the call now waits in the batching queue
     with grpc.insecure_channel(target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
-            health_pb2.HealthCheckResponse.SERVING
+        assert (
+            health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+            == health_pb2.HealthCheckResponse.SERVING
+        )
     handle.stop(grace=10)
     thread.join(timeout=30)
     assert len(outcome) == 1 and isinstance(outcome[0], predict_pb2.PredictResponse), outcome
     with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as caught:
-        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(1), timeout=2)
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            step_request(1), timeout=2
+        )
     assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -175,14 +235,21 @@ def test_batching_parameters_text_format():
         pad_variable_length_inputs: true
     """
     assert parse_batching_parameters(text) == {
-        "max_batch_size": 128, "batch_timeout_micros": 0, "num_batch_threads": 8, "max_enqueued_batches": 100,
-        "pad_variable_length_inputs": True}
-    every_field = text + """
+        "max_batch_size": 128,
+        "batch_timeout_micros": 0,
+        "num_batch_threads": 8,
+        "max_enqueued_batches": 100,
+        "pad_variable_length_inputs": True,
+    }
+    every_field = (
+        text
+        + """
         allowed_batch_sizes: 32 allowed_batch_sizes: 128
         enable_large_batch_splitting { value: true }
         max_execution_batch_size { value: 32 }
         thread_pool_name { value: "model_server_batch_threads" }
     """
+    )
     parsed = parse_batching_parameters(every_field)
     assert parsed["allowed_batch_sizes"] == (32, 128) and parsed["enable_large_batch_splitting"]
     assert parsed["max_execution_batch_size"] == 32 and "thread_pool_name" not in parsed

@@ -18,11 +18,15 @@ def sample_request(rows: int, units: int) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "heavy"
     request.model_spec.signature_name = contract.SAMPLE
-    inputs = {contract.INPUT_IDS: np.zeros([rows, 1], np.int32), "layer_0_h": np.zeros([rows, units], np.float32),
-              contract.UNIFORMS: np.full([rows, contract.SAMPLE_WIDTH], 0.5),
-              contract.STEPS: np.full([rows], contract.SAMPLE_WIDTH, np.int32),
-              contract.TEMPERATURE: np.ones([rows]), contract.TOP_K: np.zeros([rows], np.int32),
-              contract.TOP_P: np.ones([rows])}
+    inputs = {
+        contract.INPUT_IDS: np.zeros([rows, 1], np.int32),
+        "layer_0_h": np.zeros([rows, units], np.float32),
+        contract.UNIFORMS: np.full([rows, contract.SAMPLE_WIDTH], 0.5),
+        contract.STEPS: np.full([rows], contract.SAMPLE_WIDTH, np.int32),
+        contract.TEMPERATURE: np.ones([rows]),
+        contract.TOP_K: np.zeros([rows], np.int32),
+        contract.TOP_P: np.ones([rows]),
+    }
     for name, value in inputs.items():
         request.inputs[name].CopyFrom(to_tensor_proto(value))
     return request
@@ -39,7 +43,9 @@ def test_a_call_past_its_deadline_is_cancelled(start_server, tmp_path):
         started = time.monotonic()
         stub.Predict(sample_request(256, units), timeout=120)
         full = time.monotonic() - started
-        assert full > 1.0, f"the call is too light ({full:.2f}s) to tell a cancellation from completion"
+        assert full > 1.0, (
+            f"the call is too light ({full:.2f}s) to tell a cancellation from completion"
+        )
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as caught:
             stub.Predict(sample_request(256, units), timeout=0.2)

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.server.config import ModelConfig, ServerConfig, ServerLimits
 from serving.server.model_server import start_server
@@ -25,8 +30,15 @@ LIMITS = ServerLimits(max_message_bytes=64 * 1024, max_request_batch=4, max_prom
 def server(tmp_path_factory, toy_model_cache):
     base = tmp_path_factory.mktemp("errors") / "toy"
     shutil.copytree(toy_model_cache(1.0), base / "1")
-    config = ServerConfig(models=(ModelConfig("toy", base, version_labels=MappingProxyType({"stable": 1, "gone": 9})),),
-                          port=0, host="127.0.0.1", poll_wait_seconds=0, limits=LIMITS)
+    config = ServerConfig(
+        models=(
+            ModelConfig("toy", base, version_labels=MappingProxyType({"stable": 1, "gone": 9})),
+        ),
+        port=0,
+        host="127.0.0.1",
+        poll_wait_seconds=0,
+        limits=LIMITS,
+    )
     handle = start_server(config)
     yield handle, base
     handle.stop(grace=0)
@@ -36,8 +48,10 @@ def server(tmp_path_factory, toy_model_cache):
 def stubs(server):
     handle, _ = server
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
-               model_service_pb2_grpc.ModelServiceStub(channel))
+        yield (
+            prediction_service_pb2_grpc.PredictionServiceStub(channel),
+            model_service_pb2_grpc.ModelServiceStub(channel),
+        )
 
 
 def step_request(name="toy", ids=((2,),), state_rows=1, **spec) -> predict_pb2.PredictRequest:
@@ -84,64 +98,141 @@ def rpc_error(call, request) -> grpc.RpcError:
 def test_successful_predict_echoes_model_spec_and_honours_output_filter(stubs):
     predict, _ = stubs
     response = predict.Predict(step_request(version=1), timeout=30)
-    assert (response.model_spec.name, response.model_spec.version.value,
-            response.model_spec.signature_name) == ("toy", 1, "serving_default")
+    assert (
+        response.model_spec.name,
+        response.model_spec.version.value,
+        response.model_spec.signature_name,
+    ) == ("toy", 1, "serving_default")
     assert set(response.outputs) == {"logits", "layer_0_h"}
-    np.testing.assert_allclose(from_tensor_proto(response.outputs["logits"]), [[1.0] * 5])  # version 1's stamp
+    np.testing.assert_allclose(
+        from_tensor_proto(response.outputs["logits"]), [[1.0] * 5]
+    )  # version 1's stamp
     request = step_request(version_label="stable")
     request.output_filter.append("logits")
     response = predict.Predict(request, timeout=30)
     assert list(response.outputs) == ["logits"] and response.model_spec.version.value == 1
 
 
-@pytest.mark.parametrize("mutate, code, message", [
-    (lambda r: r.ClearField("model_spec"), INVALID, "Missing ModelSpec"),
-    (lambda r: setattr(r.model_spec, "name", ""), INVALID, "ModelSpec has no name specified."),
-    (lambda r: setattr(r.model_spec, "name", "nope"), grpc.StatusCode.NOT_FOUND,
-     "Servable not found for request: Latest(nope)"),
-    (lambda r: r.model_spec.version.__setattr__("value", 7), grpc.StatusCode.NOT_FOUND,
-     "Servable not found for request: Specific(toy, 7)"),
-    (lambda r: setattr(r.model_spec, "version_label", "canary"), INVALID,
-     "Unrecognized servable version label: canary"),
-    (lambda r: setattr(r.model_spec, "version_label", "gone"), grpc.StatusCode.NOT_FOUND,
-     "Servable not found for request: Specific(toy, 9)"),
-    (lambda r: setattr(r.model_spec, "signature_name", "train"), grpc.StatusCode.FAILED_PRECONDITION,
-     'Serving signature key "train" not found.'),
-    (lambda r: r.inputs.pop("layer_0_h"), INVALID,
-     "input size does not match signature: 1!=2 len({input_ids}) != len({input_ids,layer_0_h}). "
-     "Sent extra: {}. Missing but required: {layer_0_h}."),
-    (lambda r: r.inputs["extra"].CopyFrom(to_tensor_proto(np.zeros(1, np.float32))), INVALID,
-     "Sent extra: {extra}. Missing but required: {}."),
-    (lambda r: r.inputs["layer_9_h"].CopyFrom(r.inputs.pop("layer_0_h")), INVALID,
-     "Signature input alias: layer_0_h(feed name: serving_default_layer_0_h:0) not found in request and no "
-     "default value provided. Inputs expected to be in the request {input_ids,layer_9_h}, or default input "
-     "alias set: "),
-    (lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[2]], np.int64))), INVALID,
-     "Expects arg[0] to be int32 but int64 is provided"),
-    # no shape check of the server's own (TF Serving has none): the model's own refuses it
-    (lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[2, 3]], np.int32))), INVALID,
-     "[1,2] is not compatible with expected shape [?,1]"),
-    (lambda r: r.inputs["layer_0_h"].MergeFrom(to_tensor_proto(np.zeros((1, 1), np.float32))), INVALID,
-     "tensor parsing error: layer_0_h"),
-    (lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[99]], np.int32))), INVALID,
-     "input_ids outside the vocabulary [0, 5)"),
-    (lambda r: r.output_filter.append("probabilities"), INVALID,
-     "output tensor alias not found in signature: probabilities Outputs expected to be in the set {layer_0_h,logits}."),
-    (lambda r: r.output_filter.extend(["logits", "logits"]), INVALID, "duplicate output tensor alias: logits"),
-    (lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.zeros((5, 1), np.int32))), INVALID,
-     "input 'input_ids' has batch size 5, above the server's limit of 4 (--max-request-batch)"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(huge_broadcast_tensor()), INVALID,
-     "input 'layer_0_h' of shape [1,1000000000] is larger than the server's limit of 65536 bytes (--max-message-bytes)"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([4, 200_000], b"a")), INVALID,
-     "input 'layer_0_h' of shape [4,200000] is larger than the server's limit of 65536 bytes (--max-message-bytes)"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([2], b"a" * 40_000)), INVALID,
-     "input 'layer_0_h' of shape [2] is larger than the server's limit"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(rank_tensor(65)), INVALID, "tensor parsing error: layer_0_h"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_RESOURCE)), INVALID,
-     "tensor parsing error: layer_0_h"),
-    (lambda r: r.inputs["layer_0_h"].CopyFrom(tensor_pb2.TensorProto(dtype=1234)), INVALID,
-     "tensor parsing error: layer_0_h"),
-])
+@pytest.mark.parametrize(
+    "mutate, code, message",
+    [
+        (lambda r: r.ClearField("model_spec"), INVALID, "Missing ModelSpec"),
+        (lambda r: setattr(r.model_spec, "name", ""), INVALID, "ModelSpec has no name specified."),
+        (
+            lambda r: setattr(r.model_spec, "name", "nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            lambda r: r.model_spec.version.__setattr__("value", 7),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(toy, 7)",
+        ),
+        (
+            lambda r: setattr(r.model_spec, "version_label", "canary"),
+            INVALID,
+            "Unrecognized servable version label: canary",
+        ),
+        (
+            lambda r: setattr(r.model_spec, "version_label", "gone"),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Specific(toy, 9)",
+        ),
+        (
+            lambda r: setattr(r.model_spec, "signature_name", "train"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            'Serving signature key "train" not found.',
+        ),
+        (
+            lambda r: r.inputs.pop("layer_0_h"),
+            INVALID,
+            "input size does not match signature: 1!=2 len({input_ids}) != len({input_ids,layer_0_h}). "
+            "Sent extra: {}. Missing but required: {layer_0_h}.",
+        ),
+        (
+            lambda r: r.inputs["extra"].CopyFrom(to_tensor_proto(np.zeros(1, np.float32))),
+            INVALID,
+            "Sent extra: {extra}. Missing but required: {}.",
+        ),
+        (
+            lambda r: r.inputs["layer_9_h"].CopyFrom(r.inputs.pop("layer_0_h")),
+            INVALID,
+            "Signature input alias: layer_0_h(feed name: serving_default_layer_0_h:0) not found in request and no "
+            "default value provided. Inputs expected to be in the request {input_ids,layer_9_h}, or default input "
+            "alias set: ",
+        ),
+        (
+            lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[2]], np.int64))),
+            INVALID,
+            "Expects arg[0] to be int32 but int64 is provided",
+        ),
+        # no shape check of the server's own (TF Serving has none): the model's own refuses it
+        (
+            lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[2, 3]], np.int32))),
+            INVALID,
+            "[1,2] is not compatible with expected shape [?,1]",
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].MergeFrom(
+                to_tensor_proto(np.zeros((1, 1), np.float32))
+            ),
+            INVALID,
+            "tensor parsing error: layer_0_h",
+        ),
+        (
+            lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[99]], np.int32))),
+            INVALID,
+            "input_ids outside the vocabulary [0, 5)",
+        ),
+        (
+            lambda r: r.output_filter.append("probabilities"),
+            INVALID,
+            "output tensor alias not found in signature: probabilities Outputs expected to be in the set {layer_0_h,logits}.",  # noqa: E501
+        ),
+        (
+            lambda r: r.output_filter.extend(["logits", "logits"]),
+            INVALID,
+            "duplicate output tensor alias: logits",
+        ),
+        (
+            lambda r: r.inputs["input_ids"].CopyFrom(to_tensor_proto(np.zeros((5, 1), np.int32))),
+            INVALID,
+            "input 'input_ids' has batch size 5, above the server's limit of 4 (--max-request-batch)",
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(huge_broadcast_tensor()),
+            INVALID,
+            "input 'layer_0_h' of shape [1,1000000000] is larger than the server's limit of 65536 bytes (--max-message-bytes)",  # noqa: E501
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([4, 200_000], b"a")),
+            INVALID,
+            "input 'layer_0_h' of shape [4,200000] is larger than the server's limit of 65536 bytes (--max-message-bytes)",  # noqa: E501
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(strings_tensor([2], b"a" * 40_000)),
+            INVALID,
+            "input 'layer_0_h' of shape [2] is larger than the server's limit",
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(rank_tensor(65)),
+            INVALID,
+            "tensor parsing error: layer_0_h",
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(
+                tensor_pb2.TensorProto(dtype=types_pb2.DT_RESOURCE)
+            ),
+            INVALID,
+            "tensor parsing error: layer_0_h",
+        ),
+        (
+            lambda r: r.inputs["layer_0_h"].CopyFrom(tensor_pb2.TensorProto(dtype=1234)),
+            INVALID,
+            "tensor parsing error: layer_0_h",
+        ),
+    ],
+)
 def test_predict_errors(stubs, mutate, code, message):
     predict, _ = stubs
     request = step_request()
@@ -167,7 +258,9 @@ def test_oversized_message_is_resource_exhausted(stubs):
     predict, _ = stubs
     request = predict_pb2.PredictRequest()
     request.model_spec.name, request.model_spec.signature_name = "toy", "tokenize"
-    request.inputs["text"].CopyFrom(to_tensor_proto(np.array(["x" * (LIMITS.max_message_bytes + 1)])))
+    request.inputs["text"].CopyFrom(
+        to_tensor_proto(np.array(["x" * (LIMITS.max_message_bytes + 1)]))
+    )
     assert rpc_error(predict.Predict, request).code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -185,13 +278,21 @@ def test_metadata_is_the_saved_models_signature_def_map(stubs, server):
     assert {"serving_default", "prefill", "tokenize", "detokenize"} <= set(served.signature_def)
 
 
-@pytest.mark.parametrize("fields, name, code, message", [
-    (["signature_def"], None, INVALID, "Missing ModelSpec"),
-    ([], "toy", INVALID, "GetModelMetadataRequest must specify at least one metadata_field"),
-    (["graph"], "toy", INVALID, "Metadata field graph is not supported"),
-    (["signature_def"], "nope", grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-    (["signature_def"], "", INVALID, "ModelSpec has no name specified."),
-])
+@pytest.mark.parametrize(
+    "fields, name, code, message",
+    [
+        (["signature_def"], None, INVALID, "Missing ModelSpec"),
+        ([], "toy", INVALID, "GetModelMetadataRequest must specify at least one metadata_field"),
+        (["graph"], "toy", INVALID, "Metadata field graph is not supported"),
+        (
+            ["signature_def"],
+            "nope",
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (["signature_def"], "", INVALID, "ModelSpec has no name specified."),
+    ],
+)
 def test_metadata_errors(stubs, fields, name, code, message):
     predict, _ = stubs
     request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=fields)
@@ -207,7 +308,8 @@ def test_model_status(stubs):
     request.model_spec.name = "toy"
     response = model.GetModelStatus(request, timeout=30)
     assert [(s.version, s.state) for s in response.model_version_status] == [
-        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)]
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    ]
     assert response.model_version_status[0].status.error_code == 0
     for spec, code, message in [
         (None, INVALID, "Missing ModelSpec"),

@@ -9,7 +9,12 @@ import time
 import requests
 
 from serving import defaults
-from serving.server.metrics import REQUEST_COUNT, REQUEST_LATENCY, UNKNOWN_MODEL_LABEL, ServerMetrics
+from serving.server.metrics import (
+    REQUEST_COUNT,
+    REQUEST_LATENCY,
+    UNKNOWN_MODEL_LABEL,
+    ServerMetrics,
+)
 
 
 def test_unknown_model_names_share_one_label():
@@ -17,11 +22,19 @@ def test_unknown_model_names_share_one_label():
     for i in range(100):
         metrics.record_request(f"nope-{i}", "Predict", "GRPC", "NOT_FOUND", 0.001)
     metrics.record_request("charloom", "Predict", "GRPC", "OK", 0.001)
-    names = {s.labels["model_name"] for m in metrics.registry.collect() for s in m.samples
-             if "model_name" in s.labels}
+    names = {
+        s.labels["model_name"]
+        for m in metrics.registry.collect()
+        for s in m.samples
+        if "model_name" in s.labels
+    }
     assert names == {"charloom", UNKNOWN_MODEL_LABEL}
-    assert metrics.registry.get_sample_value(
-        REQUEST_COUNT, {"model_name": UNKNOWN_MODEL_LABEL, "status": "NOT_FOUND"}) == 100
+    assert (
+        metrics.registry.get_sample_value(
+            REQUEST_COUNT, {"model_name": UNKNOWN_MODEL_LABEL, "status": "NOT_FOUND"}
+        )
+        == 100
+    )
 
 
 def test_tf_serving_names_labels_and_units():
@@ -37,7 +50,13 @@ def test_tf_serving_names_labels_and_units():
     grpc_labels = {"model_name": "charloom", "API": "Predict", "entrypoint": "GRPC"}
     assert get(REQUEST_LATENCY + "_count", grpc_labels) == 1
     assert get(REQUEST_LATENCY + "_sum", grpc_labels) == 2500.0
-    assert get(REQUEST_LATENCY + "_count", {"model_name": "charloom", "API": "predict", "entrypoint": "REST"}) == 1
+    assert (
+        get(
+            REQUEST_LATENCY + "_count",
+            {"model_name": "charloom", "API": "predict", "entrypoint": "REST"},
+        )
+        == 1
+    )
     prefix = ":tensorflow:serving:batching_session:"
     assert get(prefix + "input_batch_size_count") == 2 and get(prefix + "input_batch_size_sum") == 5
     assert get(prefix + "processed_batch_size_sum") == 8
@@ -47,7 +66,9 @@ def test_tf_serving_names_labels_and_units():
 def test_idle_connections_hold_no_threads_and_metrics_still_answer(start_server, model_base):
     from serving.server.config import ModelConfig, RestOptions
 
-    handle = start_server(models=(ModelConfig("toy", model_base(1)),), rest=RestOptions(port=0, num_threads=2))
+    handle = start_server(
+        models=(ModelConfig("toy", model_base(1)),), rest=RestOptions(port=0, num_threads=2)
+    )
     idle = []
     try:
         threads_before = threading.active_count()

@@ -42,5 +42,7 @@ def test_a_broadcast_string_shape_is_refused_before_decoding():
 def test_inputs_are_bounded_together():
     half = to_tensor_proto(np.zeros([200, 1000], np.float32))  # 800 kB each: under the limit alone
     check_limits({"a": half}, LIMITS)
-    with pytest.raises(ServingStatus, match="inputs decode to more than the server's limit of 1000000 bytes"):
+    with pytest.raises(
+        ServingStatus, match="inputs decode to more than the server's limit of 1000000 bytes"
+    ):
         check_limits({"a": half, "b": half}, LIMITS)

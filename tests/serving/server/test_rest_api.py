@@ -29,19 +29,35 @@ def rest(tmp_path_factory):
     base = tmp_path_factory.mktemp("rest") / "charloom"
     export_toy_model(base, units=(16,))
     model = ModelConfig("charloom", base, version_labels=MappingProxyType({"stable": 1}))
-    config = ServerConfig(models=(model,), port=0, host="127.0.0.1", rest=RestOptions(port=0),
-                          limits=ServerLimits(max_message_bytes=200_000))
+    config = ServerConfig(
+        models=(model,),
+        port=0,
+        host="127.0.0.1",
+        rest=RestOptions(port=0),
+        limits=ServerLimits(max_message_bytes=200_000),
+    )
     with start_server(config) as handle:
         yield f"http://127.0.0.1:{handle.rest_port}", base / "1"
 
 
 def test_status_and_metadata(rest):
     url, _ = rest
-    for path in ("/v1/models/charloom", "/v1/models/charloom/versions/1", "/v1/models/charloom/labels/stable"):
+    for path in (
+        "/v1/models/charloom",
+        "/v1/models/charloom/versions/1",
+        "/v1/models/charloom/labels/stable",
+    ):
         reply = requests.get(url + path, timeout=30)
         assert reply.status_code == 200, reply.text
-        assert reply.json() == {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {
-            "error_code": "OK", "error_message": ""}}]}
+        assert reply.json() == {
+            "model_version_status": [
+                {
+                    "version": "1",
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            ]
+        }
     metadata = requests.get(url + "/v1/models/charloom/metadata", timeout=30).json()
     assert metadata["model_spec"] == {"name": "charloom", "version": "1", "signature_name": ""}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
@@ -49,15 +65,28 @@ def test_status_and_metadata(rest):
     assert signatures["tokenize"]["inputs"]["text"]["dtype"] == "DT_STRING"
 
 
-@pytest.mark.parametrize("method, path, status, message", [
-    ("GET", "/v1/models/nope", 404, "Could not find any versions of model nope"),
-    ("GET", "/v1/models/charloom/versions/9", 404, "Could not find version 9 of model charloom"),
-    ("GET", "/v1/models/charloom/labels/canary", 400, "Unrecognized servable version label: canary"),
-    ("GET", "/v1/models", 400, "Missing model name in request."),
-    ("DELETE", "/v1/models/charloom", 400, "Malformed request: DELETE /v1/models/charloom"),
-    ("POST", "/v1/models/charloom:classify", 501, "classify is not supported"),
-    ("POST", "/v1/models/nope:predict", 404, "Servable not found for request: Latest(nope)"),
-])
+@pytest.mark.parametrize(
+    "method, path, status, message",
+    [
+        ("GET", "/v1/models/nope", 404, "Could not find any versions of model nope"),
+        (
+            "GET",
+            "/v1/models/charloom/versions/9",
+            404,
+            "Could not find version 9 of model charloom",
+        ),
+        (
+            "GET",
+            "/v1/models/charloom/labels/canary",
+            400,
+            "Unrecognized servable version label: canary",
+        ),
+        ("GET", "/v1/models", 400, "Missing model name in request."),
+        ("DELETE", "/v1/models/charloom", 400, "Malformed request: DELETE /v1/models/charloom"),
+        ("POST", "/v1/models/charloom:classify", 501, "classify is not supported"),
+        ("POST", "/v1/models/nope:predict", 404, "Servable not found for request: Latest(nope)"),
+    ],
+)
 def test_errors_have_tf_servings_status_codes(rest, method, path, status, message):
     url, _ = rest
     reply = requests.request(method, url + path, data=b'{"instances": [1]}', timeout=30)
@@ -69,40 +98,76 @@ def test_predict_in_both_formats_equals_the_session(rest):
     url, version_dir = rest
     session = SessionSignatures(version_dir)
     try:
-        expected = session["serving_default"](input_ids=np.array([[3], [4]], np.int32),
-                                              layer_0_h=np.zeros((2, 16), np.float32))
+        expected = session["serving_default"](
+            input_ids=np.array([[3], [4]], np.int32), layer_0_h=np.zeros((2, 16), np.float32)
+        )
     finally:
         session.close()
-    rows = requests.post(url + "/v1/models/charloom:predict", timeout=30, json={
-        "instances": [{"input_ids": [3], "layer_0_h": [0.0] * 16}, {"input_ids": [4], "layer_0_h": [0.0] * 16}]})
+    rows = requests.post(
+        url + "/v1/models/charloom:predict",
+        timeout=30,
+        json={
+            "instances": [
+                {"input_ids": [3], "layer_0_h": [0.0] * 16},
+                {"input_ids": [4], "layer_0_h": [0.0] * 16},
+            ]
+        },
+    )
     assert rows.status_code == 200, rows.text
     predictions = rows.json()["predictions"]
     np.testing.assert_allclose([p["logits"] for p in predictions], expected["logits"], atol=1e-6)
-    columns = requests.post(url + "/v1/models/charloom/versions/1:predict", timeout=30, json={
-        "signature_name": "serving_default", "inputs": {"input_ids": [[3], [4]], "layer_0_h": [[0.0] * 16] * 2}})
+    columns = requests.post(
+        url + "/v1/models/charloom/versions/1:predict",
+        timeout=30,
+        json={
+            "signature_name": "serving_default",
+            "inputs": {"input_ids": [[3], [4]], "layer_0_h": [[0.0] * 16] * 2},
+        },
+    )
     np.testing.assert_allclose(columns.json()["outputs"]["logits"], expected["logits"], atol=1e-6)
-    text = requests.post(url + "/v1/models/charloom:predict", timeout=30, json={
-        "signature_name": "tokenize", "instances": ["ROMEO:", "KING"]}).json()["predictions"]
+    text = requests.post(
+        url + "/v1/models/charloom:predict",
+        timeout=30,
+        json={"signature_name": "tokenize", "instances": ["ROMEO:", "KING"]},
+    ).json()["predictions"]
     assert [row["lengths"] for row in text] == [6, 4]
-    back = requests.post(url + "/v1/models/charloom:predict", timeout=30, json={
-        "signature_name": "detokenize", "inputs": {"input_ids": [text[0]["input_ids"][:6]]}}).json()
+    back = requests.post(
+        url + "/v1/models/charloom:predict",
+        timeout=30,
+        json={"signature_name": "detokenize", "inputs": {"input_ids": [text[0]["input_ids"][:6]]}},
+    ).json()
     assert back == {"outputs": ["ROMEO:"]}
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"{not json", "JSON Parse error"),
-    (b"[1, 2]", "is not a JSON object"),
-    (b'{"signature_name": 3, "instances": [1]}', "'signature_name' key must be a string value."),
-    (b'{"signature_name": "detokenize"}', "Missing 'inputs' or 'instances' key"),
-    (b'{"signature_name": "detokenize", "inputs": [[1]], "instances": [[1]]}', "Not both"),
-    (b'{"signature_name": "nope", "instances": [1]}', 'Serving signature name: "nope" not found'),
-    (b'{"signature_name": "detokenize", "instances": [[1.5]]}', "is not of expected type: int32"),
-    (b'{"signature_name": "detokenize", "instances": [["a"]]}', "is not of expected type: int32"),
-    (b'{"signature_name": "detokenize", "instances": [[1], [1, 2]]}', "rectangular"),
-    (b'{"signature_name": "detokenize", "instances": [[99]]}', "outside the vocabulary"),
-    (b'{"instances": [{"input_ids": [1]}]}', "input size does not match signature"),
-    (b'{"signature_name": "tokenize", "instances": [{"b64": "!!"}]}', "not valid base64"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"{not json", "JSON Parse error"),
+        (b"[1, 2]", "is not a JSON object"),
+        (
+            b'{"signature_name": 3, "instances": [1]}',
+            "'signature_name' key must be a string value.",
+        ),
+        (b'{"signature_name": "detokenize"}', "Missing 'inputs' or 'instances' key"),
+        (b'{"signature_name": "detokenize", "inputs": [[1]], "instances": [[1]]}', "Not both"),
+        (
+            b'{"signature_name": "nope", "instances": [1]}',
+            'Serving signature name: "nope" not found',
+        ),
+        (
+            b'{"signature_name": "detokenize", "instances": [[1.5]]}',
+            "is not of expected type: int32",
+        ),
+        (
+            b'{"signature_name": "detokenize", "instances": [["a"]]}',
+            "is not of expected type: int32",
+        ),
+        (b'{"signature_name": "detokenize", "instances": [[1], [1, 2]]}', "rectangular"),
+        (b'{"signature_name": "detokenize", "instances": [[99]]}', "outside the vocabulary"),
+        (b'{"instances": [{"input_ids": [1]}]}', "input size does not match signature"),
+        (b'{"signature_name": "tokenize", "instances": [{"b64": "!!"}]}', "not valid base64"),
+    ],
+)
 def test_bad_bodies_are_400_with_a_message(rest, body, message):
     url, _ = rest
     reply = requests.post(url + "/v1/models/charloom:predict", data=body, timeout=30)
@@ -121,7 +186,9 @@ def test_unknown_paths_and_metrics(rest):
     url, _ = rest
     assert requests.get(url + "/favicon.ico", timeout=30).status_code == 404
     text = requests.get(url + "/monitoring/prometheus/metrics", timeout=30).text
-    assert re.search(r'^:tensorflow:serving:request_count\{model_name="charloom",status="OK"\} \d', text, re.M)
+    assert re.search(
+        r'^:tensorflow:serving:request_count\{model_name="charloom",status="OK"\} \d', text, re.M
+    )
     assert 'entrypoint="REST"' in text
 
 
@@ -139,8 +206,12 @@ def test_the_documented_curl_commands_work(rest):
     commands = documented_commands()
     assert len(commands) == 5
     for command in commands:
-        completed = subprocess.run(["bash", "-c", command.replace("localhost:8501", url.removeprefix("http://"))],
-                                   capture_output=True, text=True, timeout=60)
+        completed = subprocess.run(
+            ["bash", "-c", command.replace("localhost:8501", url.removeprefix("http://"))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert completed.returncode == 0 and completed.stdout.strip(), (command, completed.stderr)
         if "| grep" not in command:
             assert "error" not in json.loads(completed.stdout), (command, completed.stdout)

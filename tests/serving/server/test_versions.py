@@ -8,12 +8,21 @@ import threading
 import time
 
 import grpc
-import pytest
 import numpy as np
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+import pytest
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
-from serving.server.config import BatchingOptions, ModelConfig, VersionPolicy, parse_model_config_list
+from serving.server.config import (
+    BatchingOptions,
+    ModelConfig,
+    VersionPolicy,
+    parse_model_config_list,
+)
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
 State = get_model_status_pb2.ModelVersionStatus.State
@@ -42,10 +51,15 @@ def wait_until(condition, timeout=60.0):
 
 
 @pytest.mark.parametrize("batching", [False, True], ids=["unbatched", "batched"])
-def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_base, toy_model_cache, batching):
+def test_hot_swap_under_concurrent_load_fails_no_request(
+    start_server, model_base, toy_model_cache, batching
+):
     base = model_base(1)
-    handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1,
-                          batching=BatchingOptions(enabled=batching, batch_timeout_micros=5000))
+    handle = start_server(
+        models=(ModelConfig("toy", base),),
+        poll_wait_seconds=0.1,
+        batching=BatchingOptions(enabled=batching, batch_timeout_micros=5000),
+    )
     stop = threading.Event()
     seen: list[list[int]] = [[] for _ in range(4)]
     failures: list[BaseException] = []
@@ -83,15 +97,24 @@ def test_hot_swap_under_concurrent_load_fails_no_request(start_server, model_bas
             thread.join(timeout=30)
     assert failures == []
     if batching:
-        assert handle.metrics.registry.get_sample_value(":tensorflow:serving:batching_session:processed_batch_size_count") > 0
+        assert (
+            handle.metrics.registry.get_sample_value(
+                ":tensorflow:serving:batching_session:processed_batch_size_count"
+            )
+            > 0
+        )
     for versions in seen:
         assert versions[0] == 1 and versions[-1] == 2
-        assert versions == sorted(versions)  # never back to the old version once the new one answered
+        assert versions == sorted(
+            versions
+        )  # never back to the old version once the new one answered
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         wait_until(lambda: statuses(channel) == {1: State.END, 2: State.AVAILABLE})
 
 
-def test_broken_version_is_reported_and_the_old_one_keeps_serving(start_server, model_base, toy_model_cache):
+def test_broken_version_is_reported_and_the_old_one_keeps_serving(
+    start_server, model_base, toy_model_cache
+):
     base = model_base(1)
     handle = start_server(models=(ModelConfig("toy", base),), poll_wait_seconds=0.1)
     broken = base / "3"
@@ -108,8 +131,11 @@ def test_broken_version_is_reported_and_the_old_one_keeps_serving(start_server, 
                 return False  # not discovered yet
             reply = stub.GetModelStatus(request, timeout=10).model_version_status[0]
             return reply.state == State.END and bool(reply.status.error_message)
+
         wait_until(failed)
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=10)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            step_request(), timeout=10
+        )
         assert response.model_spec.version.value == 1
         assert statuses(channel)[1] == State.AVAILABLE
         shutil.copytree(toy_model_cache(3.0), broken, dirs_exist_ok=True)  # repaired in place
@@ -119,11 +145,11 @@ def test_broken_version_is_reported_and_the_old_one_keeps_serving(start_server, 
 def test_version_policies_and_several_models_from_a_model_config_file(start_server, model_base):
     text = f"""
     model_config_list {{
-      config {{ name: "all" base_path: "{model_base(1, 2, name='a')}" model_platform: "tensorflow"
+      config {{ name: "all" base_path: "{model_base(1, 2, name="a")}" model_platform: "tensorflow"
                model_version_policy {{ all {{}} }} }}
-      config {{ name: "pinned" base_path: "{model_base(1, 2, name='b')}"
+      config {{ name: "pinned" base_path: "{model_base(1, 2, name="b")}"
                model_version_policy {{ specific {{ versions: 1 }} }} version_labels {{ key: "stable" value: 1 }} }}
-      config {{ name: "latest" base_path: "{model_base(1, 2, name='c')}" }}
+      config {{ name: "latest" base_path: "{model_base(1, 2, name="c")}" }}
     }}"""
     models = parse_model_config_list(text)
     assert models[0].version_policy == VersionPolicy("all")
@@ -142,8 +168,9 @@ def test_version_policies_and_several_models_from_a_model_config_file(start_serv
         assert stub.Predict(request, timeout=10).model_spec.version.value == 1
 
 
-def test_health_turns_serving_when_the_first_version_appears(start_server, model_base, toy_model_cache,
-                                                             wait_for_health):
+def test_health_turns_serving_when_the_first_version_appears(
+    start_server, model_base, toy_model_cache, wait_for_health
+):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     base = model_base()
@@ -154,14 +181,17 @@ def test_health_turns_serving_when_the_first_version_appears(start_server, model
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
         with pytest.raises(grpc.RpcError) as caught:
-            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=5)
+            prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                step_request(), timeout=5
+            )
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         shutil.copytree(toy_model_cache(1.0), base / "1")
         wait_for_health(handle.port, timeout=30, service="tensorflow.serving.PredictionService")
 
 
-def test_a_broken_latest_version_at_startup_falls_back_to_the_newest_that_loads(start_server, model_base,
-                                                                              toy_model_cache, wait_for_health):
+def test_a_broken_latest_version_at_startup_falls_back_to_the_newest_that_loads(
+    start_server, model_base, toy_model_cache, wait_for_health
+):
     base = model_base(1, 2)
     for version in ("3", "4"):
         (base / version).mkdir()
@@ -173,8 +203,17 @@ def test_a_broken_latest_version_at_startup_falls_back_to_the_newest_that_loads(
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         states = statuses(channel)
         assert states[2] == State.AVAILABLE and states[4] == State.END and 1 not in states
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(step_request(), timeout=10)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            step_request(), timeout=10
+        )
         assert response.model_spec.version.value == 2
         shutil.rmtree(base / "4")
-        shutil.copytree(toy_model_cache(4.0), base / "4")  # the latest is repaired: it replaces the fallback
-        wait_until(lambda: statuses(channel).get(4) == State.AVAILABLE and statuses(channel).get(2) == State.END)
+        shutil.copytree(
+            toy_model_cache(4.0), base / "4"
+        )  # the latest is repaired: it replaces the fallback
+        wait_until(
+            lambda: (
+                statuses(channel).get(4) == State.AVAILABLE
+                and statuses(channel).get(2) == State.END
+            )
+        )

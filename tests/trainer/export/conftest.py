@@ -18,8 +18,13 @@ def exported(tmp_path_factory):
     for (cell, layers), units in SHAPES.items():
         config = TrainingConfig(cell=cell, num_layers=layers, units=units, embedding_dim=8)
         model = build_model(config, VOCAB.size)
-        path = export_saved_model(model, config, VOCAB, base / f"{cell}{layers}",
-                                  {"metrics": {"val_bpc": 2.5}, "source": {"run": "test"}})
+        path = export_saved_model(
+            model,
+            config,
+            VOCAB,
+            base / f"{cell}{layers}",
+            {"metrics": {"val_bpc": 2.5}, "source": {"run": "test"}},
+        )
         out[cell, layers] = (config, model, path, SessionSignatures(path))
     yield out
     for *_, signatures in out.values():

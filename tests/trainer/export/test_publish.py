@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers.session_model import SessionSignatures
 from tests.helpers.export_models import VOCAB, padded, zeros
+from tests.helpers.session_model import SessionSignatures
 from trainer.checkpoints import write_checkpoint
 from trainer.config import TrainingConfig
 from trainer.errors import RunError
@@ -38,7 +38,9 @@ def test_versions_increase_and_are_never_overwritten(tmp_path):
     assert export_saved_model(model, config, VOCAB, base).name == "4"
     assert export_saved_model(model, config, VOCAB, base).name == "5"
     assert (base / "3" / "keep").read_text() == "old"
-    assert sorted(p.name for p in base.iterdir() if p.name.startswith(".tmp-")) == [".tmp-abandoned"]
+    assert sorted(p.name for p in base.iterdir() if p.name.startswith(".tmp-")) == [
+        ".tmp-abandoned"
+    ]
 
 
 def test_export_checkpoint_and_damaged_runs(tmp_path):
@@ -49,15 +51,24 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
     (run / "run.json").write_text("{}")
     with pytest.raises(RunError, match="no best checkpoint"):
         export_run(run, tmp_path / "models")
-    write_checkpoint(run / "best", model, config, VOCAB, epoch=2,
-                     metrics={"val_bpc": 3.1, "val_loss": 2.15}, source={"run": str(run)})
+    write_checkpoint(
+        run / "best",
+        model,
+        config,
+        VOCAB,
+        epoch=2,
+        metrics={"val_bpc": 3.1, "val_loss": 2.15},
+        source={"run": str(run)},
+    )
     path = export_run(run, tmp_path / "models")
     meta = json.loads((path / "assets" / "charloom.json").read_text(encoding="utf-8"))
     assert meta["metrics"] == {"val_bpc": 3.1, "val_loss": 2.15, "epoch": 2}
     assert meta["source"]["run"] == str(run)
     ids = VOCAB.encode("soft")[None, :]
     loaded = SessionSignatures(path)
-    out = loaded["prefill"](input_ids=padded(ids), lengths=np.array([4], np.int32), **zeros(config, 1))
+    out = loaded["prefill"](
+        input_ids=padded(ids), lengths=np.array([4], np.int32), **zeros(config, 1)
+    )
     loaded.close()
     np.testing.assert_allclose(out["logits"][0], model(ids).numpy()[0, -1], atol=1e-5)
     path = export_checkpoint(run / "best", tmp_path / "models", extra_metadata={"trial_id": "t1"})
@@ -67,7 +78,9 @@ def test_export_checkpoint_and_damaged_runs(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         export_run(tmp_path / "missing", tmp_path / "models")
     (run / "best" / "model.weights.h5").write_bytes(b"not hdf5")
-    with pytest.raises(RunError, match=f"checkpoint {run / 'best'}: model.weights.h5 does not match"):
+    with pytest.raises(
+        RunError, match=f"checkpoint {run / 'best'}: model.weights.h5 does not match"
+    ):
         export_run(run, tmp_path / "models")
     legacy = json.loads((run / "best" / "checkpoint.json").read_text())
     del legacy["weights_sha256"]  # written before checkpoints recorded it: the load itself fails
@@ -92,7 +105,9 @@ def test_model_base_paths_that_cannot_be_written_are_named(tmp_path):
     assert not (tmp_path / "gs:").exists()
     a_file = tmp_path / "file"
     a_file.write_text("not a directory")
-    with pytest.raises(ExportError, match=f"cannot create model base path {a_file}/models: Not a directory"):
+    with pytest.raises(
+        ExportError, match=f"cannot create model base path {a_file}/models: Not a directory"
+    ):
         export_saved_model(model, config, VOCAB, a_file / "models")
 
 
@@ -104,7 +119,9 @@ def test_an_export_that_does_not_load_in_a_session_is_never_published(tmp_path, 
 
     monkeypatch.setattr("trainer.export.publish.SessionBundle", broken)
     config = TrainingConfig(units=(4,), embedding_dim=2)
-    with pytest.raises(ExportError, match="does not load the way TF Serving loads it: restore op failed"):
+    with pytest.raises(
+        ExportError, match="does not load the way TF Serving loads it: restore op failed"
+    ):
         export_saved_model(build_model(config, VOCAB.size), config, VOCAB, tmp_path / "models")
     assert list((tmp_path / "models").iterdir()) == []
 
@@ -123,7 +140,9 @@ def test_a_checkpoint_whose_weights_do_not_match_is_not_exported(tmp_path):
     first = write_checkpoint(tmp_path / "a", model, config, VOCAB, epoch=1)
     model.get_layer("logits").set_weights([w + 1 for w in model.get_layer("logits").get_weights()])
     second = write_checkpoint(tmp_path / "b", model, config, VOCAB, epoch=2)
-    (first / "model.weights.h5").write_bytes((second / "model.weights.h5").read_bytes())  # epoch 2's weights
+    (first / "model.weights.h5").write_bytes(
+        (second / "model.weights.h5").read_bytes()
+    )  # epoch 2's weights
     with pytest.raises(RunError, match="model.weights.h5 does not match checkpoint.json"):
         export_checkpoint(first, tmp_path / "models")
     assert export_checkpoint(second, tmp_path / "models").name == "1"
@@ -135,8 +154,9 @@ def test_a_checkpoint_replaced_while_it_is_copied_is_copied_again(tmp_path, monk
     config = TrainingConfig(units=(4,), embedding_dim=2)
     model = build_model(config, VOCAB.size)
     best = write_checkpoint(tmp_path / "best", model, config, VOCAB, epoch=1)
-    other = write_checkpoint(tmp_path / "other", build_model(config.replace(seed=3), VOCAB.size), config, VOCAB,
-                             epoch=2)
+    other = write_checkpoint(
+        tmp_path / "other", build_model(config.replace(seed=3), VOCAB.size), config, VOCAB, epoch=2
+    )
     real_copytree = shutil.copytree
     calls = []
 

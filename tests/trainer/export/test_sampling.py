@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.contract import NO_ID, SAMPLE_WIDTH
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
+from serving.contract import NO_ID, SAMPLE_WIDTH
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
 from trainer.export import export_saved_model
@@ -16,8 +16,13 @@ from trainer.model import build_model, state_names
 from trainer.vocabulary import Vocabulary
 
 VOCAB = Vocabulary.from_text("ROMEO:\nBut soft, what light through yonder window breaks? 你好\n")
-ROW_PARAMS = [SamplingParams(0.8, top_k=5, top_p=0.9), SamplingParams(0.0), SamplingParams(1.3),
-              SamplingParams(1.0, top_p=0.5), SamplingParams(2.0, top_k=3)]
+ROW_PARAMS = [
+    SamplingParams(0.8, top_k=5, top_p=0.9),
+    SamplingParams(0.0),
+    SamplingParams(1.3),
+    SamplingParams(1.0, top_p=0.5),
+    SamplingParams(2.0, top_k=3),
+]
 
 
 @pytest.fixture(scope="module", params=[("gru", 2), ("lstm", 1)], ids=["gru2", "lstm1"])
@@ -39,14 +44,16 @@ def zeros(config, batch):
 
 
 def per_row(params):
-    return {"temperature": np.array([p.temperature for p in params], np.float64),
-            "top_k": np.array([p.top_k for p in params], np.int32),
-            "top_p": np.array([p.top_p for p in params], np.float64)}
+    return {
+        "temperature": np.array([p.temperature for p in params], np.float64),
+        "top_k": np.array([p.top_k for p in params], np.int32),
+        "top_p": np.array([p.top_p for p in params], np.float64),
+    }
 
 
 def full_width(uniforms):
     out = np.zeros((len(uniforms), SAMPLE_WIDTH))
-    out[:, :uniforms.shape[1]] = uniforms
+    out[:, : uniforms.shape[1]] = uniforms
     return out
 
 
@@ -56,8 +63,13 @@ def test_sample_equals_step_calls_with_client_sampling(exported):
     uniforms = 1.0 - np.random.default_rng(0).random((rows, steps))
     start = np.array([[1], [2], [3], [4], [5]], np.int32)
 
-    out = model["sample"](input_ids=start, uniforms=full_width(uniforms), steps=np.full(rows, steps, np.int32),
-                          **per_row(ROW_PARAMS), **zeros(config, rows))
+    out = model["sample"](
+        input_ids=start,
+        uniforms=full_width(uniforms),
+        steps=np.full(rows, steps, np.int32),
+        **per_row(ROW_PARAMS),
+        **zeros(config, rows),
+    )
     sampled = out["sampled_ids"]
     assert sampled.shape == (rows, SAMPLE_WIDTH) and sampled.dtype == np.int32
     assert (sampled[:, steps:] == NO_ID).all()
@@ -67,8 +79,10 @@ def test_sample_equals_step_calls_with_client_sampling(exported):
         result = model["serving_default"](input_ids=ids, **states)
         states = {name: result[name] for name, _ in state_names(config)}
         logits = result["logits"]
-        chosen = [choose_ids(probabilities(logits[r:r + 1], p), uniforms[r:r + 1, i])[0]
-                  for r, p in enumerate(ROW_PARAMS)]
+        chosen = [
+            choose_ids(probabilities(logits[r : r + 1], p), uniforms[r : r + 1, i])[0]
+            for r, p in enumerate(ROW_PARAMS)
+        ]
         expected.append(chosen)
         ids = np.array(chosen, np.int32)[:, None]
     assert sampled[:, :steps].tolist() == np.array(expected).T.tolist()
@@ -85,37 +99,73 @@ def test_rows_with_fewer_steps_stop_where_they_asked(exported):
     uniforms = full_width(1.0 - np.random.default_rng(2).random((3, SAMPLE_WIDTH)))
     steps = np.array([5, 64, 1], np.int32)
     params = per_row(ROW_PARAMS[:3])
-    both = model["sample"](input_ids=np.array([[3], [7], [2]], np.int32), uniforms=uniforms, steps=steps,
-                           **params, **zeros(config, 3))
+    both = model["sample"](
+        input_ids=np.array([[3], [7], [2]], np.int32),
+        uniforms=uniforms,
+        steps=steps,
+        **params,
+        **zeros(config, 3),
+    )
     for row in range(3):
-        alone = model["sample"](input_ids=np.array([[(3, 7, 2)[row]]], np.int32), uniforms=uniforms[row:row + 1],
-                                steps=steps[row:row + 1], **{k: v[row:row + 1] for k, v in params.items()},
-                                **zeros(config, 1))
+        alone = model["sample"](
+            input_ids=np.array([[(3, 7, 2)[row]]], np.int32),
+            uniforms=uniforms[row : row + 1],
+            steps=steps[row : row + 1],
+            **{k: v[row : row + 1] for k, v in params.items()},
+            **zeros(config, 1),
+        )
         assert both["sampled_ids"][row].tolist() == alone["sampled_ids"][0].tolist()
-        assert (both["sampled_ids"][row, steps[row]:] == NO_ID).all()
+        assert (both["sampled_ids"][row, steps[row] :] == NO_ID).all()
         for name, _ in state_names(config):
             assert np.abs(both[name][row] - alone[name][0]).max() <= 1e-5
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"steps": [0]}, r"steps must be in \[1, 64\]"),
-    ({"steps": [SAMPLE_WIDTH + 1]}, r"steps must be in \[1, 64\]"),
-    ({"uniforms": np.full((1, 3), 0.5)}, r"uniforms.* \[1,3\] is not compatible with expected shape \[\?,64\]"),
-    ({"uniforms": np.full((2, SAMPLE_WIDTH), 0.5)}, "uniforms must have one row per input_ids row"),
-    ({"uniforms": np.full((1, SAMPLE_WIDTH), 1.5)}, r"uniforms must be in \[0, 1\]"),
-    ({"input_ids": [[1, 2]]}, r"input_ids.* \[1,2\] is not compatible with expected shape \[\?,1\]"),
-    ({"temperature": [-1.0]}, "temperature must be >= 0"),
-    ({"temperature": [np.inf]}, "temperature must be finite"),
-    ({"top_k": [-2]}, "top_k must be >= 0"),
-    ({"top_p": [0.0]}, r"top_p must be in \(0, 1\]"),
-    ({"top_p": [1.0, 1.0]}, "top_p must have one row per input_ids row"),
-    ({"input_ids": [[VOCAB.size]]}, "outside the vocabulary"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"steps": [0]}, r"steps must be in \[1, 64\]"),
+        ({"steps": [SAMPLE_WIDTH + 1]}, r"steps must be in \[1, 64\]"),
+        (
+            {"uniforms": np.full((1, 3), 0.5)},
+            r"uniforms.* \[1,3\] is not compatible with expected shape \[\?,64\]",
+        ),
+        (
+            {"uniforms": np.full((2, SAMPLE_WIDTH), 0.5)},
+            "uniforms must have one row per input_ids row",
+        ),
+        ({"uniforms": np.full((1, SAMPLE_WIDTH), 1.5)}, r"uniforms must be in \[0, 1\]"),
+        (
+            {"input_ids": [[1, 2]]},
+            r"input_ids.* \[1,2\] is not compatible with expected shape \[\?,1\]",
+        ),
+        ({"temperature": [-1.0]}, "temperature must be >= 0"),
+        ({"temperature": [np.inf]}, "temperature must be finite"),
+        ({"top_k": [-2]}, "top_k must be >= 0"),
+        ({"top_p": [0.0]}, r"top_p must be in \(0, 1\]"),
+        ({"top_p": [1.0, 1.0]}, "top_p must have one row per input_ids row"),
+        ({"input_ids": [[VOCAB.size]]}, "outside the vocabulary"),
+    ],
+)
 def test_bad_sample_inputs_are_invalid_argument(exported, change, message):
     config, model = exported
-    inputs = {"input_ids": [[1]], "uniforms": np.full((1, SAMPLE_WIDTH), 0.5), "steps": [3],
-              "temperature": [1.0], "top_k": [0], "top_p": [1.0], **change}
-    dtypes = {"input_ids": np.int32, "uniforms": np.float64, "steps": np.int32, "temperature": np.float64,
-              "top_k": np.int32, "top_p": np.float64}
+    inputs = {
+        "input_ids": [[1]],
+        "uniforms": np.full((1, SAMPLE_WIDTH), 0.5),
+        "steps": [3],
+        "temperature": [1.0],
+        "top_k": [0],
+        "top_p": [1.0],
+        **change,
+    }
+    dtypes = {
+        "input_ids": np.int32,
+        "uniforms": np.float64,
+        "steps": np.int32,
+        "temperature": np.float64,
+        "top_k": np.int32,
+        "top_p": np.float64,
+    }
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        model["sample"](**{k: np.asarray(v, dtypes[k]) for k, v in inputs.items()}, **zeros(config, 1))
+        model["sample"](
+            **{k: np.asarray(v, dtypes[k]) for k, v in inputs.items()}, **zeros(config, 1)
+        )

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from serving.contract import MAX_PROMPT_TOKENS, NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
-from tests.helpers.export_models import SHAPES, VOCAB, TEXT, padded, zeros
+from tests.helpers.export_models import SHAPES, TEXT, VOCAB, padded, zeros
 from trainer.model import state_names
 
 
@@ -29,15 +29,18 @@ def test_parity_step_and_prefill_with_the_training_model(exported, key):
     states = zeros(config, 1)
     logits = []
     for t in range(ids.shape[1]):
-        out = step(input_ids=ids[:, t:t + 1], **states)
+        out = step(input_ids=ids[:, t : t + 1], **states)
         logits.append(out["logits"][0])
         states = {name: out[name] for name, _ in state_names(config)}
     assert np.abs(np.array(logits) - full).max() <= 1e-4
 
     # prefill: the whole text at once, and a shorter right-padded row in the same batch
     short = 7
-    out = loaded["prefill"](input_ids=padded([ids[0], ids[0, :short]]),
-                            lengths=np.array([ids.shape[1], short], np.int32), **zeros(config, 2))
+    out = loaded["prefill"](
+        input_ids=padded([ids[0], ids[0, :short]]),
+        lengths=np.array([ids.shape[1], short], np.int32),
+        **zeros(config, 2),
+    )
     assert np.abs(out["logits"][0] - full[-1]).max() <= 1e-4
     assert np.abs(out["logits"][1] - full[short - 1]).max() <= 1e-4
     # prefill's final states equal the step-by-step ones
@@ -45,11 +48,16 @@ def test_parity_step_and_prefill_with_the_training_model(exported, key):
         assert np.abs(out[name][0] - states[name][0]).max() <= 1e-4
     # in two chunks: the second continues from the first's states; a row of length 0 keeps its
     # states and logits
-    first = loaded["prefill"](input_ids=padded([ids[0, :20], ids[0, :short]]),
-                              lengths=np.array([20, short], np.int32), **zeros(config, 2))
-    second = loaded["prefill"](input_ids=padded([ids[0, 20:], []]),
-                               lengths=np.array([ids.shape[1] - 20, 0], np.int32),
-                               **{name: first[name] for name, _ in state_names(config)})
+    first = loaded["prefill"](
+        input_ids=padded([ids[0, :20], ids[0, :short]]),
+        lengths=np.array([20, short], np.int32),
+        **zeros(config, 2),
+    )
+    second = loaded["prefill"](
+        input_ids=padded([ids[0, 20:], []]),
+        lengths=np.array([ids.shape[1] - 20, 0], np.int32),
+        **{name: first[name] for name, _ in state_names(config)},
+    )
     assert np.abs(second["logits"][0] - full[-1]).max() <= 1e-4
     assert np.abs(second["logits"][1] - full[short - 1]).max() <= 1e-4
 
@@ -61,20 +69,33 @@ def test_signature_shapes_are_static_where_promised(exported):
     signatures = loaded.bundle.signature_defs
 
     def dims(signature, side="inputs"):
-        return {k: [d.size for d in v.tensor_shape.dim] for k, v in getattr(signatures[signature], side).items()}
+        return {
+            k: [d.size for d in v.tensor_shape.dim]
+            for k, v in getattr(signatures[signature], side).items()
+        }
+
     states = {name: [-1, units] for name, units in state_names(config)}
     assert dims("serving_default") == {"input_ids": [-1, 1], **states}
     assert dims("serving_default", "outputs") == {"logits": [-1, VOCAB.size], **states}
     assert dims("prefill") == {"input_ids": [-1, PREFILL_WIDTH], "lengths": [-1], **states}
-    assert dims("sample") == {"input_ids": [-1, 1], "uniforms": [-1, SAMPLE_WIDTH], "steps": [-1],
-                              "temperature": [-1], "top_k": [-1], "top_p": [-1], **states}
+    assert dims("sample") == {
+        "input_ids": [-1, 1],
+        "uniforms": [-1, SAMPLE_WIDTH],
+        "steps": [-1],
+        "temperature": [-1],
+        "top_k": [-1],
+        "top_p": [-1],
+        **states,
+    }
     assert dims("sample", "outputs") == {"sampled_ids": [-1, SAMPLE_WIDTH], **states}
     assert dims("tokenize", "outputs") == {"input_ids": [-1, MAX_PROMPT_TOKENS], "lengths": [-1]}
 
 
 def test_tokenize_and_detokenize(exported):
     _, _, _, loaded = exported["gru", 1]
-    out = loaded["tokenize"](text=np.array(["你好 😀".encode(), b"But", "Zé".encode(), b""], dtype=object))
+    out = loaded["tokenize"](
+        text=np.array(["你好 😀".encode(), b"But", "Zé".encode(), b""], dtype=object)
+    )
     ids, lengths = out["input_ids"], out["lengths"]
     assert lengths.tolist() == [4, 3, 2, 0] and ids.shape == (4, MAX_PROMPT_TOKENS)
     assert ids[0, :4].tolist() == VOCAB.encode("你好 😀").tolist()
@@ -86,7 +107,9 @@ def test_tokenize_and_detokenize(exported):
         loaded["tokenize"](text=np.array([b"ok", b"\xff\xfe"], dtype=object))
     too_long = "a" * (MAX_PROMPT_TOKENS + 1)
     for text in (too_long, "é" * (MAX_PROMPT_TOKENS + 1), "a" * (4 * MAX_PROMPT_TOKENS + 1)):
-        with pytest.raises(tf.errors.InvalidArgumentError, match="tokenize takes texts of at most 4096"):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="tokenize takes texts of at most 4096"
+        ):
             loaded["tokenize"](text=np.array([text.encode()], dtype=object))
 
 
@@ -99,30 +122,53 @@ def test_bad_ids_lengths_and_shapes_are_invalid_argument(exported):
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
             loaded["serving_default"](input_ids=ids(bad), **zeros(config, 1))
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
-            loaded["prefill"](input_ids=padded([[1, bad]]), lengths=np.array([2], np.int32), **zeros(config, 1))
+            loaded["prefill"](
+                input_ids=padded([[1, bad]]), lengths=np.array([2], np.int32), **zeros(config, 1)
+            )
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
             loaded["detokenize"](input_ids=ids(bad))
     for lengths in ([-1], [PREFILL_WIDTH + 1], [1, 1]):
         with pytest.raises(tf.errors.InvalidArgumentError, match="lengths"):
-            loaded["prefill"](input_ids=padded([[1, 2]]), lengths=np.array(lengths, np.int32), **zeros(config, 1))
+            loaded["prefill"](
+                input_ids=padded([[1, 2]]), lengths=np.array(lengths, np.int32), **zeros(config, 1)
+            )
     with pytest.raises(tf.errors.InvalidArgumentError, match="layer_0_h"):
         loaded["serving_default"](input_ids=np.array([[1], [2]], np.int32), **zeros(config, 1))
     shape = r"Shape of tensor .*{} \[{}\] is not compatible with expected shape \[{}\]"
-    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,1")):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,1")
+    ):
         loaded["serving_default"](input_ids=ids(1, 2), **zeros(config, 1))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,128")):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1,2", r"\?,128")
+    ):
         loaded["prefill"](input_ids=ids(1, 2), lengths=np.array([2], np.int32), **zeros(config, 1))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("layer_0_c.*", "1,3", r"\?,16")):
-        loaded["serving_default"](input_ids=ids(1), **{**zeros(config, 1), "layer_0_c": np.zeros((1, 3), np.float32)})
-    with pytest.raises(tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1", r"\?,1")):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=shape.format("layer_0_c.*", "1,3", r"\?,16")
+    ):
+        loaded["serving_default"](
+            input_ids=ids(1), **{**zeros(config, 1), "layer_0_c": np.zeros((1, 3), np.float32)}
+        )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=shape.format("input_ids.*", "1", r"\?,1")
+    ):
         loaded["serving_default"](input_ids=np.array([1], np.int32), **zeros(config, 1))
 
 
 def saved_model_cli(*args) -> subprocess.CompletedProcess:
     cli = Path(sys.executable).with_name("saved_model_cli")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    command = (
+        [str(cli)]
+        if cli.exists()
+        else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    )
+    return subprocess.run(
+        command + list(args),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
 
 
 def test_saved_model_cli_shows_every_signature(exported):
@@ -144,11 +190,20 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
     ids = VOCAB.encode("soft")
     requests = {
         "serving_default": {"input_ids": np.array([[ids[0]], [ids[1]]], np.int32), **states},
-        "prefill": {"input_ids": padded([ids, ids[:2]]), "lengths": np.array([4, 2], np.int32), **states},
-        "sample": {"input_ids": np.array([[ids[0]], [ids[1]]], np.int32), **states,
-                   "uniforms": np.full((2, SAMPLE_WIDTH), 0.25), "steps": np.array([3, 16], np.int32),
-                   "temperature": np.array([1.0, 0.0]), "top_k": np.array([0, 5], np.int32),
-                   "top_p": np.array([1.0, 0.9])},
+        "prefill": {
+            "input_ids": padded([ids, ids[:2]]),
+            "lengths": np.array([4, 2], np.int32),
+            **states,
+        },
+        "sample": {
+            "input_ids": np.array([[ids[0]], [ids[1]]], np.int32),
+            **states,
+            "uniforms": np.full((2, SAMPLE_WIDTH), 0.25),
+            "steps": np.array([3, 16], np.int32),
+            "temperature": np.array([1.0, 0.0]),
+            "top_k": np.array([0, 5], np.int32),
+            "top_p": np.array([1.0, 0.9]),
+        },
         "tokenize": {"text": np.array([b"soft", "你好".encode()], dtype=object)},
         "detokenize": {"input_ids": np.array([ids, ids[::-1]], np.int32)},
     }
@@ -158,8 +213,19 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
             np.save(tmp_path / f"{signature}-{name}.npy", value, allow_pickle=True)
             files.append(f"{name}={tmp_path / f'{signature}-{name}.npy'}")
         out_dir = tmp_path / f"out-{signature}"
-        result = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", signature,
-                                 "--inputs", ";".join(files), "--outdir", str(out_dir))
+        result = saved_model_cli(
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            signature,
+            "--inputs",
+            ";".join(files),
+            "--outdir",
+            str(out_dir),
+        )
         assert result.returncode == 0, f"{signature}: {result.stderr[-2000:]}"
         expected = loaded[signature](**inputs)
         for name, value in expected.items():

@@ -7,7 +7,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 def test_warmup_requests_cover_the_client_signatures(exported):
     _, _, path, loaded = exported["gru", 1]
     records = []
-    for serialized in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")):
+    for serialized in tf.data.TFRecordDataset(
+        str(path / "assets.extra" / "tf_serving_warmup_requests")
+    ):
         records.append(prediction_log_pb2.PredictionLog.FromString(serialized.numpy()))
     names = [r.predict_log.request.model_spec.signature_name for r in records]
     assert sorted(names) == ["detokenize", "prefill", "sample", "serving_default"]

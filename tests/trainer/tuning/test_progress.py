@@ -24,7 +24,9 @@ def _trial(trial_id: str, epoch: int | None = None) -> SimpleNamespace:
 def _progress(total=4, max_epochs=3, budget=300.0):
     lines: list[tuple[str, bool]] = []
     clock = Clock()
-    progress = TuneProgress(total, max_epochs, budget, lambda line, event: lines.append((line, event)), clock=clock)
+    progress = TuneProgress(
+        total, max_epochs, budget, lambda line, event: lines.append((line, event)), clock=clock
+    )
     return progress, lines, clock
 
 
@@ -45,8 +47,10 @@ def test_events_count_finished_stopped_and_failed_trials_and_track_the_best():
     assert events[-3].startswith("trial a finished 3 epochs")
     assert events[-2].startswith("trial b stopped early after 1 epoch(s)")
     assert events[-1].startswith("trial c failed")
-    assert progress.status() == ("trials 3/4 done (0 running, 1 stopped early, 1 failed) | best val_bpc 3.000"
-                                 " | 1:15 elapsed, 3:45 of the budget left")
+    assert progress.status() == (
+        "trials 3/4 done (0 running, 1 stopped early, 1 failed) | best val_bpc 3.000"
+        " | 1:15 elapsed, 3:45 of the budget left"
+    )
 
 
 def test_the_total_counts_every_grid_combination_tune_creates():
@@ -74,7 +78,9 @@ def test_a_resumed_run_goes_on_from_the_saved_counts_best_and_elapsed_time():
     progress.on_trial_result(0, [], _trial("a"), {"val_bpc": 2.5, "epoch": 3})
     progress.on_trial_complete(0, [], _trial("a", epoch=3))
     clock.now += 100
-    saved = pickle.loads(pickle.dumps(progress.get_state()))  # as Tune writes it with the experiment
+    saved = pickle.loads(
+        pickle.dumps(progress.get_state())
+    )  # as Tune writes it with the experiment
 
     # The driver died; the restored callback (Tune unpickles the original run's config) gets the
     # saved state, then setup() when the resumed run starts, much later.
@@ -88,8 +94,10 @@ def test_a_resumed_run_goes_on_from_the_saved_counts_best_and_elapsed_time():
     resumed.on_trial_complete(0, [], _trial("b", epoch=3))
     events = [line for line, event in lines if event]
     assert len(events) == 2
-    assert events[-1] == ("trial b finished 3 epochs  [trials 2/4 done (0 running) | best val_bpc 2.500"
-                          " | 2:00 elapsed, 3:00 of the budget left]")
+    assert events[-1] == (
+        "trial b finished 3 epochs  [trials 2/4 done (0 running) | best val_bpc 2.500"
+        " | 2:00 elapsed, 3:00 of the budget left]"
+    )
 
 
 def test_non_finite_results_never_become_the_best():

@@ -7,9 +7,20 @@ from trainer.tuning.space import load_space, parse_space
 
 
 def test_bundled_spaces_are_valid():
-    searched = {"quick": {"units", "learning_rate"},  # the demo's: what matters most in 3 minutes
-                "full": {"cell", "num_layers", "units", "embedding_dim", "dropout", "learning_rate",
-                         "batch_size", "seq_len", "optimizer"}}
+    searched = {
+        "quick": {"units", "learning_rate"},  # the demo's: what matters most in 3 minutes
+        "full": {
+            "cell",
+            "num_layers",
+            "units",
+            "embedding_dim",
+            "dropout",
+            "learning_rate",
+            "batch_size",
+            "seq_len",
+            "optimizer",
+        },
+    }
     for name, keys in searched.items():
         space = load_space(name)
         assert keys <= {d.key for d in space.dimensions}
@@ -19,8 +30,13 @@ def test_bundled_spaces_are_valid():
 def test_param_space_has_ray_domains():
     from ray.tune.search.sample import Categorical, Float
 
-    space = parse_space({"cell": {"choice": ["gru", "lstm"]}, "learning_rate": {"loguniform": [1e-4, 1e-2]},
-                         "epochs": 2})
+    space = parse_space(
+        {
+            "cell": {"choice": ["gru", "lstm"]},
+            "learning_rate": {"loguniform": [1e-4, 1e-2]},
+            "epochs": 2,
+        }
+    )
     param = space.to_param_space()
     assert isinstance(param["cell"], Categorical) and isinstance(param["learning_rate"], Float)
     assert param["epochs"] == 2
@@ -31,19 +47,22 @@ def test_units_list_choice_sets_layers():
     parse_space({"units": {"choice": [[512, 256], 128]}})
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"colour": {"choice": [1]}}, "unknown key"),
-    ({"cell": {"choice": []}}, "choice list is empty"),
-    ({"cell": {"choice": ["gru", "transformer"]}}, "value 'transformer' is invalid"),
-    ({"learning_rate": {"loguniform": [0.01, 0.001]}}, "is empty"),
-    ({"learning_rate": {"loguniform": [0, 0.01]}}, "loguniform needs low > 0"),
-    ({"dropout": {"uniform": [0.1]}}, r"needs \[low, high\]"),
-    ({"dropout": {"uniform": [0.0, 1.5]}}, "dropout must be in"),
-    ({"units": {"normal": [1, 2]}}, "expected one of"),
-    ({"units": {"randint": [1.5, 8]}}, "integer bounds"),
-    ({"epochs": -1, "cell": {"choice": ["gru"]}}, "epochs must be > 0"),
-    ([], "non-empty mapping"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"colour": {"choice": [1]}}, "unknown key"),
+        ({"cell": {"choice": []}}, "choice list is empty"),
+        ({"cell": {"choice": ["gru", "transformer"]}}, "value 'transformer' is invalid"),
+        ({"learning_rate": {"loguniform": [0.01, 0.001]}}, "is empty"),
+        ({"learning_rate": {"loguniform": [0, 0.01]}}, "loguniform needs low > 0"),
+        ({"dropout": {"uniform": [0.1]}}, r"needs \[low, high\]"),
+        ({"dropout": {"uniform": [0.0, 1.5]}}, "dropout must be in"),
+        ({"units": {"normal": [1, 2]}}, "expected one of"),
+        ({"units": {"randint": [1.5, 8]}}, "integer bounds"),
+        ({"epochs": -1, "cell": {"choice": ["gru"]}}, "epochs must be > 0"),
+        ([], "non-empty mapping"),
+    ],
+)
 def test_invalid_spaces(data, message):
     with pytest.raises(ConfigError, match=message):
         parse_space(data)

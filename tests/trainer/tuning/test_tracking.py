@@ -12,7 +12,10 @@ def test_callback_creates_the_experiment_in_the_store(tmp_path):
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     callback = mlflow_callback(store, "charloom-tune-x")
     assert type(callback).__name__ == "MLflowLoggerCallback"
-    assert mlflow.MlflowClient(tracking_uri=store).get_experiment_by_name("charloom-tune-x") is not None
+    assert (
+        mlflow.MlflowClient(tracking_uri=store).get_experiment_by_name("charloom-tune-x")
+        is not None
+    )
     mlflow_callback(store, "charloom-tune-x")  # an existing experiment is reused
 
 
@@ -32,4 +35,6 @@ def test_without_mlflow_installed_the_error_says_what_to_install(monkeypatch):
 def test_a_tracking_uri_must_be_a_uri():
     with pytest.raises(ConfigError, match="--mlflow-tracking-uri must be a URI"):
         TuneOptions(corpus="shakespeare", mlflow_tracking_uri="mlflow.db")
-    assert TuneOptions(corpus="shakespeare", mlflow_tracking_uri="http://mlflow:5000").mlflow_tracking_uri
+    assert TuneOptions(
+        corpus="shakespeare", mlflow_tracking_uri="http://mlflow:5000"
+    ).mlflow_tracking_uri
