@@ -18,7 +18,9 @@ Signatures (B is the batch; inputs -> outputs):
   -> ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states.
 - ``tokenize``: ``text`` string [B] -> ``input_ids`` int32 [B, MAX_PROMPT_TOKENS] (NO_ID for an
   unknown character, 0 past the text), ``lengths`` int32 [B].
-- ``detokenize``: ``input_ids`` int32 [B, L] -> ``text`` string [B].
+- ``detokenize``: ``input_ids`` int32 [B, DETOKENIZE_WIDTH] (NO_ID entries are padding and
+  skipped, so ``sample``'s ``sampled_ids`` detokenize as they are) -> ``text`` string [B].
+  Exports from before this width was fixed take [B, L] of any L.
 
 States are float32 [B, units] tensors named by `state_name`; zeros are the initial state.
 
@@ -30,6 +32,8 @@ provide: serving/client/sampling.py and trainer/export/sampling.py).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import unicodedata
 from typing import Any, Protocol
 
@@ -54,7 +58,9 @@ SAMPLED_IDS = "sampled_ids"
 PREFILL_WIDTH = 128  # prompt tokens per prefill call: longer prompts take several calls
 SAMPLE_WIDTH = 64  # most tokens one sample call can produce (the uniforms' width)
 MAX_PROMPT_TOKENS = 4096  # tokenize's output width: the longest text it encodes
-NO_ID = -1  # no token: an unknown character in tokenize, a step past a row's end in sample
+DETOKENIZE_WIDTH = SAMPLE_WIDTH  # detokenize's input width: a sample call's ids, NO_ID-padded
+NO_ID = -1  # no token: an unknown character in tokenize, a step past a row's end in sample,
+# padding in detokenize
 
 OUT_OF_VOCABULARY = "input_ids outside the vocabulary"
 
@@ -120,6 +126,55 @@ def unknown_characters_message(subject: str, vocabulary: str, missing: list[str]
         else ""
     )
     return f"{subject} contains {len(missing)} character(s) not in {vocabulary}: {shown}{more}"
+
+
+# -- the sampling parameters' ranges ----------------------------------------------------------
+# One rule per parameter, checked by every client before a call and by the ``sample`` graph on
+# every row (TF Serving checks nothing): the same bounds and the same message on both sides.
+@dataclasses.dataclass(frozen=True)
+class ParameterRange:
+    """``low`` <= value (< when ``low_open``) and value <= ``high`` (None: no upper bound);
+    finite; an integer when ``integer``."""
+
+    name: str
+    low: float
+    high: float | None
+    low_open: bool = False
+    integer: bool = False
+    meaning: str = ""  # what the neutral value means, for the message ("0 = greedy")
+
+    @staticmethod
+    def _shown(bound: float) -> str:
+        return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+    @property
+    def message(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        if self.high is None:
+            bound = f"{kind} {'>' if self.low_open else '>='} {self._shown(self.low)}"
+        else:
+            low, high = self._shown(self.low), self._shown(self.high)
+            bound = f"{kind} in {'(' if self.low_open else '['}{low}, {high}]"
+        return f"{self.name} must be {bound}" + (f" ({self.meaning})" if self.meaning else "")
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a Python or numpy scalar is in range (bools are not numbers here)."""
+        if isinstance(value, bool) or not hasattr(value, "__float__"):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        number = float(value)
+        if not math.isfinite(number) or number < self.low or (self.low_open and number == self.low):
+            return False
+        return self.high is None or number <= self.high
+
+
+SAMPLING_RANGES = {
+    TEMPERATURE: ParameterRange(TEMPERATURE, 0.0, None, meaning="0 = greedy"),
+    TOP_K: ParameterRange(TOP_K, 0, 2**31 - 1, integer=True, meaning="0 = off"),
+    TOP_P: ParameterRange(TOP_P, 0.0, 1.0, low_open=True, meaning="1 = off"),
+}
+UNIFORMS_RANGE = ParameterRange(UNIFORMS, 0.0, 1.0)
 
 
 # -- the sampling rule ------------------------------------------------------------------------

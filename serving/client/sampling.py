@@ -11,14 +11,21 @@ and the seed: not on which other prompts share the batch, nor on when other rows
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 from collections.abc import Sequence
 
 import numpy as np
 
 from serving.client.errors import SamplingArgumentError
-from serving.contract import choose_tokens, first_reaching, token_probabilities
+from serving.contract import (
+    SAMPLING_RANGES,
+    TEMPERATURE,
+    TOP_K,
+    TOP_P,
+    choose_tokens,
+    first_reaching,
+    token_probabilities,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,30 +37,16 @@ class SamplingParams:
     top_p: float = 1.0  # keep the smallest set whose probability reaches top_p; 1 = off
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.temperature, bool)
-            or not isinstance(self.temperature, (int, float))
-            or not math.isfinite(self.temperature)
-            or self.temperature < 0
+        for name, value in (
+            (TEMPERATURE, self.temperature),
+            (TOP_K, self.top_k),
+            (TOP_P, self.top_p),
         ):
-            raise SamplingArgumentError(
-                f"temperature must be a finite number >= 0 (0 = greedy), got {self.temperature!r}"
-            )
-        if (
-            isinstance(self.top_k, bool)
-            or not isinstance(self.top_k, (int, np.integer))
-            or self.top_k < 0
-        ):
-            raise SamplingArgumentError(
-                f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}"
-            )
-        if (
-            isinstance(self.top_p, bool)
-            or not isinstance(self.top_p, (int, float))
-            or not math.isfinite(self.top_p)
-            or not 0 < self.top_p <= 1
-        ):
-            raise SamplingArgumentError(f"top_p must be in (0, 1] (1 = off), got {self.top_p!r}")
+            rule = SAMPLING_RANGES[name]
+            if not rule.accepts(value) or (
+                rule.integer and not isinstance(value, (int, np.integer))
+            ):
+                raise SamplingArgumentError(f"{rule.message}, got {value!r}")
 
     @property
     def greedy(self) -> bool:

@@ -79,7 +79,7 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
     target, servicer = fake_server
     for argv, fragment in [
         (["--temperature", "-1"], "temperature must be"),
-        (["--top-p", "0"], "top_p must be in (0, 1]"),
+        (["--top-p", "0"], "top_p must be a finite number in (0, 1]"),
         (["--prompt", "B", "--stream"], "--stream"),
         (["--steps-per-call", "0"], "steps_per_call must be an integer in [1, 64]"),
         (["--prompt", "naïve"], "'ï' (U+00EF LATIN SMALL LETTER I WITH DIAERESIS)"),

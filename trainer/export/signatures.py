@@ -46,6 +46,25 @@ def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
     return checked
 
 
+def _range_checks(values: tf.Tensor, rule: contract.ParameterRange) -> list:
+    """Assertions that every value is in the contract's range ``rule`` (its message on failure)."""
+    low = tf.constant(rule.low, values.dtype)
+    checks = [
+        (tf.debugging.assert_greater if rule.low_open else tf.debugging.assert_greater_equal)(
+            values, low, message=rule.message
+        )
+    ]
+    if rule.high is not None and not (values.dtype.is_integer and rule.high >= values.dtype.max):
+        checks.append(
+            tf.debugging.assert_less_equal(
+                values, tf.constant(rule.high, values.dtype), message=rule.message
+            )
+        )
+    if values.dtype.is_floating:
+        checks.append(tf.debugging.assert_all_finite(values, message=rule.message))
+    return checks
+
+
 class CharModelSignatures(tf.Module):
     """Holds the model's variables, the vocabulary's code points and the signature functions."""
 
@@ -82,7 +101,9 @@ class CharModelSignatures(tf.Module):
             contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P),
         }
         tokenize_spec = {contract.TEXT: tf.TensorSpec([None], tf.string, name=contract.TEXT)}
-        detokenize_spec = {ids: tf.TensorSpec([None, None], tf.int32, name=ids)}
+        detokenize_spec = {
+            ids: tf.TensorSpec([None, contract.DETOKENIZE_WIDTH], tf.int32, name=ids)
+        }
         for name, function, spec in (
             ("step", self._step, step_spec),
             ("sample", self._sample, sample_spec),
@@ -187,26 +208,11 @@ class CharModelSignatures(tf.Module):
             + [
                 tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
                 tf.debugging.assert_less_equal(steps, width, message=steps_message),
-                tf.debugging.assert_greater_equal(
-                    uniforms, tf.constant(0.0, tf.float64), message="uniforms must be in [0, 1]"
-                ),
-                tf.debugging.assert_less_equal(
-                    uniforms, tf.constant(1.0, tf.float64), message="uniforms must be in [0, 1]"
-                ),
-                tf.debugging.assert_greater_equal(
-                    temperature,
-                    tf.constant(0.0, tf.float64),
-                    message="temperature must be >= 0 (0 = greedy)",
-                ),
-                tf.debugging.assert_all_finite(temperature, message="temperature must be finite"),
-                tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
-                tf.debugging.assert_greater(
-                    top_p, tf.constant(0.0, tf.float64), message="top_p must be in (0, 1]"
-                ),
-                tf.debugging.assert_less_equal(
-                    top_p, tf.constant(1.0, tf.float64), message="top_p must be in (0, 1]"
-                ),
             ]
+            + _range_checks(uniforms, contract.UNIFORMS_RANGE)
+            + _range_checks(temperature, contract.SAMPLING_RANGES[contract.TEMPERATURE])
+            + _range_checks(top_k, contract.SAMPLING_RANGES[contract.TOP_K])
+            + _range_checks(top_p, contract.SAMPLING_RANGES[contract.TOP_P])
         )
         with tf.control_dependencies(checks):
             ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
@@ -278,7 +284,9 @@ class CharModelSignatures(tf.Module):
         return {contract.INPUT_IDS: ids, contract.LENGTHS: lengths}
 
     def _detokenize(self, inputs: dict) -> dict:
+        """Each row's tokens joined; NO_ID entries are padding and skipped."""
         input_ids = inputs[contract.INPUT_IDS]
-        with tf.control_dependencies(self._check_ids(input_ids)):
-            input_ids = tf.identity(input_ids)
-        return {contract.TEXT: self.tokenizer.detokenize(input_ids)}
+        padding = tf.equal(input_ids, contract.NO_ID)
+        with tf.control_dependencies(self._check_ids(tf.where(padding, 0, input_ids))):
+            tokens = tf.ragged.boolean_mask(input_ids, tf.logical_not(padding))
+        return {contract.TEXT: self.tokenizer.detokenize(tokens)}
