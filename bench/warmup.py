@@ -30,44 +30,25 @@ from bench.lib.common import (
 from bench.lib.serving_model import prepare_model
 from bench.lib.serving_streams import ServerProcess
 
-SIGNATURES = ("detokenize", "prefill", "sample", "serving_default")
 
-
-def call_twice(target: str, states: dict) -> dict[str, tuple[float, float]]:
+def call_twice(target: str, state_units: dict[str, int]) -> dict[str, tuple[float, float]]:
     """Milliseconds of the first and second Predict of each signature on a fresh server."""
     import grpc
-    import numpy as np
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from serving import contract
+    from serving import defaults
+    from serving.signature_inputs import example_inputs
     from serving.tensors import to_tensor_proto
 
-    one = np.zeros((1, 1), np.int32)
-    inputs = {
-        "detokenize": {contract.INPUT_IDS: one},
-        "prefill": {
-            contract.INPUT_IDS: np.zeros((1, contract.PREFILL_WIDTH), np.int32),
-            contract.LENGTHS: np.array([6], np.int32),
-            **states,
-        },
-        "sample": {
-            contract.INPUT_IDS: one,
-            **states,
-            contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
-            contract.STEPS: np.array([16], np.int32),
-            contract.TEMPERATURE: np.ones(1),
-            contract.TOP_K: np.zeros(1, np.int32),
-            contract.TOP_P: np.ones(1),
-        },
-        "serving_default": {contract.INPUT_IDS: one, **states},
-    }
+    inputs = example_inputs(state_units)
+
     out = {}
     with grpc.insecure_channel(target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         grpc.channel_ready_future(channel).result(timeout=30)
-        for signature in SIGNATURES:
+        for signature in inputs:
             request = predict_pb2.PredictRequest()
-            request.model_spec.name = "charloom"
+            request.model_spec.name = defaults.MODEL_NAME
             request.model_spec.signature_name = signature
             for name, value in inputs[signature].items():
                 request.inputs[name].CopyFrom(to_tensor_proto(value))
@@ -88,7 +69,6 @@ def main() -> int:
     starts = 1 if args.quick else 3
     info = machine_info()
     print_machine(info)
-    import numpy as np
 
     results: dict = {
         "machine": info,
@@ -101,9 +81,7 @@ def main() -> int:
         results["model"] = {"config": model.config.to_dict(), "vocabulary": model.vocabulary.size}
         from trainer.model import state_names
 
-        states = {
-            name: np.zeros((1, units), np.float32) for name, units in state_names(model.config)
-        }
+        state_units = dict(state_names(model.config))
         for _ in range(starts):
             for warmup in ("false", "true"):  # interleaved, so machine noise hits both alike
                 started = time.perf_counter()
@@ -111,7 +89,7 @@ def main() -> int:
                     model.saved_model_dir.parent, False, ("--enable-model-warmup", warmup)
                 ) as server:
                     ready_s = time.perf_counter() - started
-                    calls = call_twice(server.target, states)
+                    calls = call_twice(server.target, state_units)
                 results["runs"][warmup].append({"ready_s": ready_s, "calls_ms": calls})
                 print(f"warmup {warmup}: ready in {ready_s:.2f}s, calls {calls}", flush=True)
     write_results("warmup", results, render(results), quick=args.quick)
@@ -120,7 +98,7 @@ def main() -> int:
 
 def render(r: dict) -> str:
     rows = []
-    for signature in SIGNATURES:
+    for signature in sorted(r["runs"]["true"][0]["calls_ms"]):
         row = [f"`{signature}`"]
         for warmup in ("false", "true"):
             first = statistics.median(run["calls_ms"][signature][0] for run in r["runs"][warmup])

@@ -34,6 +34,7 @@ from serving.contract import (
     TOP_P,
     UNIFORMS,
 )
+from serving.signature_inputs import sample_inputs
 from serving.tensors import dtype_name
 
 # name -> (shape with -1 for unknown dimensions, dtype name such as "float" or "int32")
@@ -58,6 +59,7 @@ class StepSignature:
         None  # uniforms columns of a sample call; None: one per sampled token
     )
     sample_steps: bool = False  # sample takes per-row `steps` (fixed-width uniforms)
+    detokenize_width: int | None = None  # ids per detokenize row (NO_ID-padded); None: any
 
     @property
     def can_sample(self) -> bool:
@@ -126,6 +128,9 @@ class StepSignature:
             prefill_width=_width(inputs[PREFILL][INPUT_IDS]),
             sample_width=sample_width,
             sample_steps=sample_steps,
+            detokenize_width=_width(inputs[DETOKENIZE][INPUT_IDS])
+            if INPUT_IDS in inputs[DETOKENIZE]
+            else None,
         )
 
     @classmethod
@@ -141,23 +146,10 @@ class StepSignature:
 
     def sample_inputs(self, params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
         """The ``sample`` inputs besides ids and states, for ``uniforms`` [rows, steps]: padded to
-        the signature's width with the steps per row, or as they are for a model without ``steps``."""
-        rows, steps = uniforms.shape
-        values = np.asarray(uniforms, np.float64)
-        inputs = {}
-        if self.sample_steps:
-            values = np.zeros((rows, self.sample_width), np.float64)
-            values[:, :steps] = uniforms
-            inputs[STEPS] = np.full(rows, steps, np.int32)
-        inputs.update(
-            {
-                UNIFORMS: values,
-                TEMPERATURE: np.full(rows, params.temperature, np.float64),
-                TOP_K: np.full(rows, params.top_k, np.int32),
-                TOP_P: np.full(rows, params.top_p, np.float64),
-            }
-        )
-        return inputs
+        the signature's width with the steps per row, or as they are for a model without
+        ``steps``. ``params``' fields may be scalars (every row) or one value per row."""
+        width = self.sample_width if self.sample_steps else None
+        return sample_inputs(uniforms, params.temperature, params.top_k, params.top_p, width)
 
 
 def _width(layout: tuple[tuple[int, ...], str]) -> int | None:

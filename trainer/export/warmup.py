@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from serving import contract, defaults
+from serving.signature_inputs import Inputs, example_inputs
 from trainer.config import TrainingConfig
 from trainer.model import state_names
 
 
-def _request(signature: str, inputs: dict[str, np.ndarray]) -> prediction_log_pb2.PredictionLog:
+def _request(signature: str, inputs: Inputs) -> prediction_log_pb2.PredictionLog:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = defaults.MODEL_NAME
     request.model_spec.signature_name = signature
@@ -34,29 +34,8 @@ def _request(signature: str, inputs: dict[str, np.ndarray]) -> prediction_log_pb
 
 def warmup_records(config: TrainingConfig) -> list[prediction_log_pb2.PredictionLog]:
     """One request per signature the client uses, at the shapes it uses them."""
-    states = {name: np.zeros((1, units), np.float32) for name, units in state_names(config)}
-    one_id = np.zeros((1, 1), np.int32)
-    prompt = np.zeros((1, contract.PREFILL_WIDTH), np.int32)
-    return [
-        _request(contract.DETOKENIZE, {contract.INPUT_IDS: one_id}),
-        _request(
-            contract.PREFILL,
-            {contract.INPUT_IDS: prompt, contract.LENGTHS: np.array([8], np.int32), **states},
-        ),
-        _request(contract.STEP, {contract.INPUT_IDS: one_id, **states}),
-        _request(
-            contract.SAMPLE,
-            {
-                contract.INPUT_IDS: one_id,
-                **states,
-                contract.UNIFORMS: np.full((1, contract.SAMPLE_WIDTH), 0.5),
-                contract.STEPS: np.array([defaults.STEPS_PER_CALL], np.int32),
-                contract.TEMPERATURE: np.ones(1),
-                contract.TOP_K: np.zeros(1, np.int32),
-                contract.TOP_P: np.ones(1),
-            },
-        ),
-    ]
+    inputs = example_inputs(dict(state_names(config)))
+    return [_request(signature, values) for signature, values in inputs.items()]
 
 
 def write_warmup_file(saved_model_dir: Path, config: TrainingConfig) -> Path:
