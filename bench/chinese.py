@@ -30,6 +30,7 @@ from bench.lib.common import (
     print_machine,
     write_results,
 )
+from bench.lib.held_out import held_out_bpc, sample_text
 from bench.lib.tune_run import run_tune
 
 CORPUS = "zh-fortunes"
@@ -86,42 +87,6 @@ def run(name: str, budget_s: float, storage: Path) -> dict:
     }
 
 
-def held_out_bpc(checkpoint: str) -> tuple[float, int]:
-    """Bits per character on the checkpoint's whole validation split, and its characters."""
-    import keras
-
-    from trainer.bits_per_character import BitsPerCharacter
-    from trainer.checkpoints import read_checkpoint
-    from trainer.corpus import load_corpus
-    from trainer.dataset import split_ids, validation_dataset
-    from trainer.model import load_model
-
-    ckpt = read_checkpoint(Path(checkpoint.removeprefix("file://")))
-    model = load_model(ckpt)
-    metric = BitsPerCharacter(ckpt.vocabulary.token_lengths)
-    model.compile(
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=[metric]
-    )
-    split = split_ids(
-        ckpt.vocabulary.encode(load_corpus(CORPUS).text), ckpt.config.validation_fraction
-    )
-    results = model.evaluate(
-        validation_dataset(split.validation, ckpt.config.seq_len, 64), verbose=0, return_dict=True
-    )
-    characters = int(ckpt.vocabulary.token_lengths[split.validation].sum())
-    return float(results["bpc"]), characters
-
-
-def sample(saved_model: str) -> str:
-    from serving.client.generator import TextGenerator
-
-    with TextGenerator.from_saved_model(saved_model) as generator:
-        [result] = generator.generate(
-            SAMPLE_PROMPT, max_new_tokens=SAMPLE_TOKENS, seed=0, temperature=0.8
-        )
-        return SAMPLE_PROMPT + result.text
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -142,9 +107,11 @@ def main() -> int:
         for name in MODELS:
             runs[name] = run(name, budget, storage)
             runs[name]["held_out_bpc"], runs[name]["held_out_characters"] = held_out_bpc(
-                runs[name]["checkpoint"]
+                runs[name]["checkpoint"], CORPUS
             )
-            runs[name]["sample"] = sample(runs[name]["saved_model"])
+            runs[name]["sample"] = sample_text(
+                runs[name]["saved_model"], SAMPLE_PROMPT, SAMPLE_TOKENS, temperature=0.8
+            )
             print(
                 f"{name}: vocabulary {runs[name]['vocabulary']}, {runs[name]['epochs']} epochs of 40 steps, "
                 f"held-out bpc {runs[name]['held_out_bpc']:.3f}\n{runs[name]['sample']}\n",

@@ -15,7 +15,6 @@ seq_len 100, batch 64), so their val_bpc compare exactly. Writes bench/results/q
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench.lib.common import (
     targets_markdown,
     write_results,
 )
+from bench.lib.held_out import held_out_bpc, sample_text
 from bench.lib.tune_run import run_tune
 
 TUNED_SPACE = REPO / "bench" / "spaces" / "quality.yaml"
@@ -57,33 +57,6 @@ def tune(name: str, space: Path, budget_s: float, storage: Path, extra: list[str
     )
     metadata = result.pop("metadata")
     return {**result, "tune_val_bpc": metadata["metrics"].get("val_bpc")}
-
-
-def held_out_bpc(checkpoint: str) -> float:
-    """bpc of a checkpoint on the whole validation split, the same windows for every model."""
-    import keras
-
-    from trainer.checkpoints import read_checkpoint
-    from trainer.corpus import load_corpus
-    from trainer.dataset import split_ids, validation_dataset
-    from trainer.model import load_model
-
-    ckpt = read_checkpoint(Path(checkpoint.removeprefix("file://")))
-    model = load_model(ckpt)
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    corpus = load_corpus("shakespeare")
-    split = split_ids(ckpt.vocabulary.encode(corpus.text), ckpt.config.validation_fraction)
-    loss = model.evaluate(validation_dataset(split.validation, 100, 64), verbose=0)
-    return float(loss) / math.log(2)
-
-
-def sample(saved_model: str, chars: int = 200) -> str:
-    from serving.client.generator import TextGenerator
-
-    with TextGenerator.from_saved_model(saved_model) as generator:
-        return (
-            SAMPLE_PROMPT + generator.generate(SAMPLE_PROMPT, max_new_tokens=chars, seed=0)[0].text
-        )
 
 
 def describe(config: dict) -> str:
@@ -153,8 +126,8 @@ def main() -> int:
             print(
                 f"{name}: {describe(run['config'])}, tune val_bpc {run['tune_val_bpc']}", flush=True
             )
-            run["held_out_bpc"] = held_out_bpc(run["checkpoint"])
-            run["sample"] = sample(run["saved_model"])
+            run["held_out_bpc"], _ = held_out_bpc(run["checkpoint"], "shakespeare", seq_len=100)
+            run["sample"] = sample_text(run["saved_model"], SAMPLE_PROMPT, 200)
             print(f"{name}: held-out bpc {run['held_out_bpc']:.3f}\n{run['sample']}\n", flush=True)
     tutorial, tuned = runs["tutorial"], runs["tuned"]
     winner = "tuned" if tuned["held_out_bpc"] < tutorial["held_out_bpc"] else "tutorial"

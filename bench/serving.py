@@ -39,11 +39,13 @@ from bench.lib.serving_model import (
     recurrent_kernel,
 )
 from bench.lib.serving_streams import ServerProcess, run_streams
+from serving import defaults
+from serving.contract import PREFILL_WIDTH, STEP
 
 PROMPT = "ROMEO:"
 # The deployed batching parameters (k8s/ ships them to TF Serving): what "batching" rows run with.
 BATCHING_FILE = ("--batching-parameters-file", "k8s/base/serving/config/batching.config")
-BLOCK = 16  # characters per call through the `sample` signature (the client's default)
+BLOCK = defaults.STEPS_PER_CALL  # characters per `sample` call (the client's default)
 THROUGHPUT_FLAGS = (
     "--num-batch-threads",
     "1",
@@ -85,7 +87,7 @@ def measure_generator(generator, steps: int, runs: int) -> dict:
 
 
 def measure_prompt(backend, bench_model: BenchModel, length: int, runs: int) -> dict:
-    """A ``length``-character prompt through `prefill` (one call per 128-token chunk) vs
+    """A ``length``-character prompt through `prefill` (one call per PREFILL_WIDTH-token chunk) vs
     ``length`` step calls."""
     from serving.client.generation import prefill_prompts
 
@@ -291,13 +293,13 @@ def compute_targets(r: dict) -> list[dict]:
     targets = [
         target_line("(3) gRPC vs (1) tutorial eager, speed-up per character", t1 / t3, 8),
         target_line(
-            "(3) gRPC / (2) in-process serving_default, time per character",
+            f"(3) gRPC / (2) in-process {STEP}, time per character",
             t3 / t2,
             1.5,
             higher_is_better=False,
         ),
         target_line(
-            "(3) gRPC / (2b) in-process `sample` (same 16 per call), time per character",
+            f"(3) gRPC / (2b) in-process `sample` (same {BLOCK} per call), time per character",
             t3 / t2b,
             1.5,
             higher_is_better=False,
@@ -458,7 +460,7 @@ def render(r: dict, targets: list[dict]) -> str:
             ("how", "seconds", "ms/char"),
             [
                 (
-                    f"`prefill` RPCs, 128 characters each ({-(-n // 128)} calls)",
+                    f"`prefill` RPCs, {PREFILL_WIDTH} characters each ({-(-n // PREFILL_WIDTH)} calls)",
                     f"{g['prefill_s']:.3f}",
                     f"{g['prefill_s'] * 1000 / n:.3f}",
                 ),
@@ -468,7 +470,7 @@ def render(r: dict, targets: list[dict]) -> str:
                     f"{g['per_char_s'] * 1000 / n:.3f}",
                 ),
                 (
-                    f"`prefill` in process ({-(-n // 128)} calls)",
+                    f"`prefill` in process ({-(-n // PREFILL_WIDTH)} calls)",
                     f"{p['prefill_s']:.3f}",
                     f"{p['prefill_s'] * 1000 / n:.3f}",
                 ),

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from trainer import fortunes
+from trainer.durable import sha256_file
 from trainer.errors import CorpusError
 
 logger = logging.getLogger(__name__)
@@ -88,14 +89,6 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(value: str) -> str:
     value = value.strip().lower()
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
@@ -108,7 +101,7 @@ def _fetch(url: str, sha256: str, filename: str) -> Path:
     import keras  # heavy import, only when a download may be needed
 
     target = cache_dir() / CACHE_SUBDIR / filename
-    if target.is_file() and sha256_of_file(target) == sha256:
+    if target.is_file() and sha256_file(target) == sha256:
         return target
     try:
         path = keras.utils.get_file(
@@ -153,7 +146,7 @@ def seed_cache(path: Path) -> BuiltinCorpus:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"cannot seed the cache: {path} is not a file")
-    digest = sha256_of_file(path)
+    digest = sha256_file(path)
     for builtin in BUILTIN_CORPORA.values():
         if builtin.sha256 == digest:
             target = cache_dir() / CACHE_SUBDIR / builtin.filename
@@ -182,7 +175,7 @@ def _fetch_builtin(builtin: BuiltinCorpus) -> Path:
     if builtin.fortune_file is None:
         return _fetch(builtin.url, builtin.sha256, builtin.filename)
     target = cache_dir() / CACHE_SUBDIR / builtin.filename
-    if target.is_file() and sha256_of_file(target) == builtin.sha256:
+    if target.is_file() and sha256_file(target) == builtin.sha256:
         return target
     try:
         deb = _fetch(fortunes.DEB_URL, fortunes.DEB_SHA256, fortunes.DEB_FILENAME)
@@ -262,7 +255,7 @@ def load_corpus(spec: str, sha256: str | None = None) -> Corpus:
             raise CorpusError(f"directory {path} contains no .txt files")
         return _read_files(files, source=str(path))
     if path.is_file():
-        if expected and sha256_of_file(path) != expected:
+        if expected and sha256_file(path) != expected:
             raise CorpusError(f"{path} does not match sha256 {expected}")
         return _read_files([path], source=str(path))
     known = ", ".join(sorted(BUILTIN_CORPORA))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import keras
 import tensorflow as tf
 
-from serving.contract import state_name
+from serving.contract import INPUT_IDS, state_name
 from trainer.config import TrainingConfig
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def build_model(config: TrainingConfig, vocab_size: int, *, inference: bool = Fa
     builds the same layers in float32, the model exports and evaluation load the weights into.
     """
     policy = MIXED_PRECISION if config.mixed_precision and not inference else None
-    ids = keras.Input(shape=(None,), dtype="int32", name="input_ids")
+    ids = keras.Input(shape=(None,), dtype="int32", name=INPUT_IDS)
     x = keras.layers.Embedding(vocab_size, config.embedding_dim, name=EMBEDDING, dtype=policy)(ids)
     for i, units in enumerate(config.units):
         x = _rnn(config.cell, units, rnn_layer_name(i), policy)(x)[0]

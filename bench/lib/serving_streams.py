@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.lib.common import CHARLOOM, REPO, free_port, percentile
+from serving import defaults
 
 
 class ServerProcess:
@@ -138,7 +139,7 @@ def run_streams(
     steps: int,
     prompt: str = "ROMEO:",
     client_processes: int = 2,
-    steps_per_call: int = 16,
+    steps_per_call: int = defaults.STEPS_PER_CALL,
 ) -> StreamsResult:
     """``streams`` concurrent generations of ``steps`` characters, spread over client processes,
     each Predict call sampling ``steps_per_call`` characters (1 = one step call per character)."""

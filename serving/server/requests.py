@@ -23,11 +23,12 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from serving.contract import INPUT_IDS
 from serving.server.config import ServerLimits
 from serving.server.status import invalid_argument
 from serving.tensors import TensorCodecError, from_tensor_proto
 
-PROMPT_INPUT_NAME = "input_ids"  # the input whose dimension 1 --max-prompt-length bounds
+PROMPT_INPUT_NAME = INPUT_IDS  # the input whose dimension 1 --max-prompt-length bounds
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.server.metrics import REST, ServerMetrics
+from serving.server.predict import DEFAULT_SIGNATURE
 from serving.server.rest.json_tensors import (
     parse_body,
     request_tensors,
@@ -171,7 +172,7 @@ class RestApi:
     def _predict(self, spec: model_pb2.ModelSpec, body: bytes) -> bytes:
         document = parse_body(body)
         spec.signature_name = signature_name_of(document)
-        signature = self._services.signature(spec, spec.signature_name or "serving_default")
+        signature = self._services.signature(spec, spec.signature_name or DEFAULT_SIGNATURE)
         inputs, form = request_tensors(document, signature)
         request = predict_pb2.PredictRequest(model_spec=spec)
         for name, proto in inputs.items():
