@@ -37,6 +37,9 @@ SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish
 # Client: characters per Predict call through the model's `sample` signature, and the most rows
 # it puts in one Predict call (TF Serving refuses a request above its max_batch_size).
 STEPS_PER_CALL = 16
+MAX_NEW_TOKENS = 200  # tokens a text gets when the caller names no number
+CLIENT_MAX_ATTEMPTS = 5  # tries per RPC on UNAVAILABLE (gRPC caps a retry policy at 5)
+LOAD_BALANCING_POLICIES = ("pick_first", "round_robin")  # gRPC policies the client offers
 MAX_ROWS_PER_CALL = MAX_BATCH_SIZE
 CLIENT_TIMEOUT_SECONDS = 10.0  # deadline of each RPC
 CLIENT_RESUME_SECONDS = 60.0  # how long a text waits for a server that went away (a restarting pod)

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from serving import defaults
+from serving.client.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="text to continue; repeat for several prompts in one batch",
     )
     parser.add_argument("--num-samples", type=int, default=1, help="samples per prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=200, help="characters to generate")
-    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
     parser.add_argument(
-        "--top-k", type=int, default=0, help="keep the k most likely characters (0 = off)"
+        "--max-new-tokens", type=int, default=defaults.MAX_NEW_TOKENS, help="characters to generate"
     )
     parser.add_argument(
-        "--top-p", type=float, default=1.0, help="nucleus sampling mass in (0, 1] (1 = off)"
+        "--temperature", type=float, default=SamplingParams.temperature, help="0 = greedy"
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=SamplingParams.top_k,
+        help="keep the k most likely characters (0 = off)",
+    )
+    parser.add_argument(
+        "--top-p",
+        type=float,
+        default=SamplingParams.top_p,
+        help="nucleus sampling mass in (0, 1] (1 = off)",
     )
     parser.add_argument("--seed", type=int, default=None, help="same seed -> same text")
     parser.add_argument(
@@ -73,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-attempts",
         type=int,
-        default=5,
+        default=defaults.CLIENT_MAX_ATTEMPTS,
         help="tries per RPC when the server is UNAVAILABLE (1-5)",
     )
     parser.add_argument(
@@ -86,8 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--load-balancing",
-        choices=("pick_first", "round_robin"),
-        default="pick_first",
+        choices=defaults.LOAD_BALANCING_POLICIES,
+        default=defaults.LOAD_BALANCING_POLICIES[0],
         help="round_robin: spread calls over every address of a dns:/// target (the pods "
         "behind a headless Service); default pick_first",
     )

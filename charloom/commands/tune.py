@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from trainer.tuning.options import SCHEDULERS, SEARCH_ALGS, TuneOptions
+    from trainer.tuning.space import DEFAULT_SPACE, bundled_spaces
+
+    default = {f.name: f.default for f in dataclasses.fields(TuneOptions)}
     p = subparsers.add_parser(
         "tune", help="search architectures and hyperparameters with Ray Tune, export the best model"
     )
@@ -18,24 +23,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--space",
         default=None,
-        help="search space YAML/JSON file or bundled name: quick (default), full",
+        help="search space YAML/JSON file or bundled name: "
+        + ", ".join(bundled_spaces())
+        + f" (default {DEFAULT_SPACE})",
     )
-    p.add_argument("--num-samples", type=int, default=4, help="trials to sample (per grid point)")
+    p.add_argument(
+        "--num-samples",
+        type=int,
+        default=default["num_samples"],
+        help="trials to sample (per grid point)",
+    )
     p.add_argument("--max-concurrent", type=int, default=None, help="trials running at once")
-    p.add_argument("--scheduler", default="asha", help="asha (default), pbt or fifo")
+    p.add_argument(
+        "--scheduler", default=default["scheduler"], choices=SCHEDULERS, help="trial scheduler"
+    )
     p.add_argument(
         "--grace-period",
         type=int,
-        default=1,
+        default=default["grace_period"],
         help="ASHA: epochs before a trial can be stopped; PBT: epochs between perturbations",
     )
-    p.add_argument("--reduction-factor", type=int, default=2, help="ASHA's halving rate")
+    p.add_argument(
+        "--reduction-factor",
+        type=int,
+        default=default["reduction_factor"],
+        help="ASHA's halving rate",
+    )
     p.add_argument(
         "--max-epochs", type=int, default=None, help="epochs per trial (overrides the space)"
     )
-    p.add_argument("--search-alg", default="random", help="random (default) or optuna")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument(
+        "--search-alg", default=default["search_alg"], choices=SEARCH_ALGS, help="search algorithm"
+    )
+    p.add_argument("--gpus-per-trial", type=float, default=default["gpus_per_trial"])
+    p.add_argument("--cpus-per-trial", type=float, default=default["cpus_per_trial"])
     p.add_argument(
         "--replicas",
         type=int,
@@ -49,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop starting/continuing trials after this",
     )
     p.add_argument(
-        "--storage-path", default="ray_results", help="local directory or s3:// / gs:// URI"
+        "--storage-path",
+        default=default["storage_path"],
+        help="local directory or s3:// / gs:// URI",
     )
     p.add_argument("--name", default=None, help="experiment name (default: charloom-tune-<time>)")
     p.add_argument(
@@ -59,16 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--model-base-path",
-        default="models/charloom",
+        default=default["model_base_path"],
         help="export the best model as the next version here ('' to skip)",
     )
     p.add_argument(
         "--max-failures",
         type=int,
-        default=2,
+        default=default["max_failures"],
         help="restarts of a crashed trial from its checkpoint",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=default["seed"])
     p.add_argument(
         "--mlflow-tracking-uri",
         default=None,

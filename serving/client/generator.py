@@ -45,7 +45,7 @@ from serving.client.stop_strings import validate_stop_strings
 from serving.client.vocabulary import TokenVocabulary
 from serving.contract import SAMPLE_WIDTH
 
-DEFAULT_MAX_NEW_TOKENS = 200
+DEFAULT_MAX_NEW_TOKENS = defaults.MAX_NEW_TOKENS
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
 MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
 DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
@@ -135,9 +135,9 @@ class TextGenerator:
         *,
         num_samples: int = 1,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
+        temperature: float = SamplingParams.temperature,
+        top_k: int = SamplingParams.top_k,
+        top_p: float = SamplingParams.top_p,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
     ) -> GenerationRequest:
@@ -230,7 +230,7 @@ class GenerationClient(TextGenerator):
         steps_per_call: int = DEFAULT_STEPS_PER_CALL,
         max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL,
         resume_seconds: float = DEFAULT_RESUME_SECONDS,
-        load_balancing: str = "pick_first",
+        load_balancing: str = defaults.LOAD_BALANCING_POLICIES[0],
     ) -> None:
         super().__init__(steps_per_call=steps_per_call)
         if not timeout or not timeout > 0:

@@ -61,7 +61,8 @@ from serving.tensors import from_tensor_proto, to_tensor_proto
 log = logging.getLogger(__name__)
 
 RETRIED_SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
-MAX_GRPC_ATTEMPTS = 5
+MAX_GRPC_ATTEMPTS = defaults.CLIENT_MAX_ATTEMPTS
+LOAD_BALANCING = defaults.LOAD_BALANCING_POLICIES
 RECONNECT_BACKOFF_MS = (100, 1000)  # first and largest delay between connection attempts
 
 
@@ -69,7 +70,7 @@ RECONNECT_BACKOFF_MS = (100, 1000)  # first and largest delay between connection
 class RetryPolicy:
     """Retry on UNAVAILABLE: ``max_attempts`` tries in all (1 = no retries), exponential backoff."""
 
-    max_attempts: int = 5
+    max_attempts: int = MAX_GRPC_ATTEMPTS
     initial_backoff: float = 0.1
     max_backoff: float = 2.0
     backoff_multiplier: float = 2.0
@@ -85,7 +86,7 @@ class RetryPolicy:
                 "backoff needs 0 < initial_backoff <= max_backoff and multiplier >= 1"
             )
 
-    def service_config(self, load_balancing: str = "pick_first") -> str:
+    def service_config(self, load_balancing: str = LOAD_BALANCING[0]) -> str:
         method_config: dict = {"name": [{"service": s} for s in RETRIED_SERVICES]}
         if self.max_attempts > 1:
             method_config["retryPolicy"] = {
@@ -117,14 +118,11 @@ class TlsOptions:
         return grpc.ssl_channel_credentials(root_certificates=ca)
 
 
-LOAD_BALANCING = ("pick_first", "round_robin")
-
-
 def open_channel(
     target: str,
     retry: RetryPolicy = RetryPolicy(),
     tls: TlsOptions | None = None,
-    load_balancing: str = "pick_first",
+    load_balancing: str = LOAD_BALANCING[0],
 ) -> grpc.Channel:
     """The client's channel. ``round_robin`` spreads calls over every address the target resolves
     to: with ``dns:///SERVICE:8500`` and a headless Kubernetes Service, over every serving pod, and

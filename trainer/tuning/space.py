@@ -25,6 +25,11 @@ DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")
 DEFAULT_SPACE = "quick"
 
 
+def bundled_spaces() -> list[str]:
+    """The names `--space` accepts besides a file: the bundled spaces/*.yaml."""
+    return sorted(path.stem for path in SPACES_DIR.glob("*.yaml"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Dimension:
     key: str
