@@ -6,11 +6,11 @@ Heavy imports (TensorFlow, grpc) happen inside the handler so `charloom --help` 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 
 from serving import defaults
-from serving.errors import ServingError
+from serving.server.options import ServerOptions
 
 
 def _boolean(text: str) -> bool:
@@ -19,6 +19,9 @@ def _boolean(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+DEFAULT = ServerOptions()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     models.add_argument(
         "--model-name",
-        default=defaults.MODEL_NAME,
+        default=DEFAULT.model_name,
         help="name clients ask for (default %(default)s)",
     )
     models.add_argument(
@@ -46,14 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_argument(
         "--file-system-poll-wait-seconds",
         type=float,
-        default=defaults.FILE_SYSTEM_POLL_WAIT_SECONDS,
+        default=DEFAULT.file_system_poll_wait_seconds,
         help="how often to look for new versions; 0 loads once (default %(default)s)",
     )
     network = parser.add_argument_group("network")
     network.add_argument(
-        "--port", type=int, default=defaults.GRPC_PORT, help="gRPC port (default %(default)s)"
+        "--port", type=int, default=DEFAULT.port, help="gRPC port (default %(default)s)"
     )
-    network.add_argument("--host", default="0.0.0.0", help="address to bind (default %(default)s)")
+    network.add_argument(
+        "--host", default=DEFAULT.host, help="address to bind (default %(default)s)"
+    )
     network.add_argument(
         "--rest-api-port",
         type=int,
@@ -69,12 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     network.add_argument(
         "--rest-api-timeout-in-ms",
         type=int,
-        default=30_000,
+        default=DEFAULT.rest_api_timeout_in_ms,
         help="deadline of each REST predict call (default %(default)s, as TF Serving)",
     )
     network.add_argument(
         "--grpc-channel-arguments",
-        default="",
+        default=DEFAULT.grpc_channel_arguments,
         help="gRPC server arguments as TF Serving takes them, e.g. "
         "grpc.max_connection_age_ms=300000,grpc.max_connection_age_grace_ms=30000",
     )
@@ -85,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     network.add_argument(
         "--grace-seconds",
         type=float,
-        default=defaults.SHUTDOWN_GRACE_SECONDS,
+        default=DEFAULT.grace_seconds,
         help="on SIGTERM/SIGINT, how long in-flight calls may finish (default %(default)s)",
     )
     batching = parser.add_argument_group(
@@ -107,19 +112,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     runtime.add_argument(
         "--tensorflow-intra-op-parallelism",
         type=int,
-        default=0,
+        default=DEFAULT.tensorflow_intra_op_parallelism,
         help="threads one TensorFlow op may use (0: one per core; as TF Serving's flag)",
     )
     runtime.add_argument(
         "--tensorflow-inter-op-parallelism",
         type=int,
-        default=0,
+        default=DEFAULT.tensorflow_inter_op_parallelism,
         help="TensorFlow ops run at once (0: one per core; as TF Serving's flag)",
     )
     runtime.add_argument(
         "--enable-model-warmup",
         type=_boolean,
-        default=True,
+        default=DEFAULT.enable_model_warmup,
         metavar="true|false",
         help="replay a version's assets.extra/tf_serving_warmup_requests before serving it "
         "(default true, as in TF Serving)",
@@ -128,25 +133,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument(
         "--max-message-bytes",
         type=int,
-        default=defaults.MAX_MESSAGE_BYTES,
+        default=DEFAULT.max_message_bytes,
         help="largest gRPC message in either direction (default %(default)s)",
     )
     limits.add_argument(
         "--max-request-batch",
         type=int,
-        default=defaults.MAX_REQUEST_BATCH,
+        default=DEFAULT.max_request_batch,
         help="largest dimension 0 of any input (default %(default)s)",
     )
     limits.add_argument(
         "--max-prompt-length",
         type=int,
-        default=defaults.MAX_PROMPT_LENGTH,
+        default=DEFAULT.max_prompt_length,
         help="largest dimension 1 of integer 'input_ids' inputs (default %(default)s)",
     )
     limits.add_argument(
         "--max-concurrent-requests",
         type=int,
-        default=defaults.MAX_CONCURRENT_REQUESTS,
+        default=DEFAULT.max_concurrent_requests,
         help="Predict and GetModelMetadata calls handled at once; more are refused with "
         "RESOURCE_EXHAUSTED, and health checks keep their own threads (default %(default)s)",
     )
@@ -154,67 +159,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:  # noqa: F821 - imported lazily
-    """Validate the flags into a ServerConfig (ServingError on any mistake)."""
-    from serving.server.batching_parameters import read_batching_parameters_file
-    from serving.server.config import (
-        BatchingOptions,
-        RestOptions,
-        RuntimeOptions,
-        ServerConfig,
-        ServerLimits,
-        parse_channel_arguments,
-        read_model_config_file,
-        single_model,
-    )
+    """The flags as TF Serving's server options; the server reads the files they name."""
+    from serving.server.options import ServerOptions
 
-    if args.model_config_file and args.model_base_path:
-        raise ServingError("give either --model-config-file or --model-base-path, not both")
-    if args.model_config_file:
-        models = read_model_config_file(args.model_config_file)
-    elif args.model_base_path:
-        models = (single_model(args.model_name, args.model_base_path),)
-    else:
-        raise ServingError("give --model-base-path (one model) or --model-config-file (several)")
-    if args.batching_parameters_file and not args.enable_batching:
-        raise ServingError(
-            "--batching-parameters-file is set without --enable-batching "
-            "(TF Serving refuses this too)"
-        )
-    batching = BatchingOptions(enabled=args.enable_batching)
-    if args.batching_parameters_file:
-        batching = replace(batching, **read_batching_parameters_file(args.batching_parameters_file))
-    overrides = {
-        name: getattr(args, name)
-        for name in ("max_batch_size", "batch_timeout_micros", "num_batch_threads")
-        if getattr(args, name) is not None
-    }
-    batching = replace(batching, **overrides)
-    rest = RestOptions(port=args.rest_api_port, timeout_in_ms=args.rest_api_timeout_in_ms)
-    if args.rest_api_num_threads is not None:
-        rest = replace(rest, num_threads=args.rest_api_num_threads)
-    return ServerConfig(
-        models=models,
-        port=args.port,
-        host=args.host,
-        poll_wait_seconds=args.file_system_poll_wait_seconds,
-        batching=batching,
-        limits=ServerLimits(
-            args.max_message_bytes,
-            args.max_request_batch,
-            args.max_prompt_length,
-            args.max_concurrent_requests,
-        ),
-        runtime=RuntimeOptions(
-            args.tensorflow_intra_op_parallelism,
-            args.tensorflow_inter_op_parallelism,
-            args.enable_model_warmup,
-        ),
-        rest=rest,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        grace_seconds=args.grace_seconds,
-        grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
-    )
+    names = {f.name for f in fields(ServerOptions)}
+    return ServerOptions(**{k: v for k, v in vars(args).items() if k in names}).server_config()
 
 
 def run_serve(args: argparse.Namespace) -> int:
