@@ -87,6 +87,7 @@ class Task:
     index: int
     inputs: Mapping[str, np.ndarray]
     size: int
+    enqueued: float = 0.0  # time.monotonic() when it was queued (TF Serving's queuing latency)
 
 
 @dataclass
@@ -165,7 +166,7 @@ class SignatureQueue:
                 self.batches.append(Batch())
             if not self.batches[-1].tasks:
                 self.open_since = now
-            self.batches[-1].add(Task(request, index, piece, part))
+            self.batches[-1].add(Task(request, index, piece, part, now))
 
     def take(self, now: float) -> Batch | None:
         """A batch ready to run, closing the open one if it is full or old enough."""

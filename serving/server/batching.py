@@ -62,10 +62,16 @@ class BatchScheduler:
     """Queues per signature and a shared pool of batch threads; `run` blocks for its outputs."""
 
     def __init__(
-        self, options: BatchingOptions, on_batch: Callable[[list[int], int], None] | None = None
+        self,
+        options: BatchingOptions,
+        on_batch: Callable[[list[int], int], None] | None = None,
+        on_dequeue: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_batch(task sizes, rows run)`` for each batch run; ``on_dequeue(seconds)`` for each
+        task taken off its queue, with the time it waited there."""
         self._options = options
         self._on_batch = on_batch
+        self._on_dequeue = on_dequeue
         self._queues: dict[Hashable, SignatureQueue] = {}
         self._cond = threading.Condition()
         self._stopped = False
@@ -149,6 +155,9 @@ class BatchScheduler:
 
     def _process(self, queue: SignatureQueue, batch: Batch) -> None:
         now = time.monotonic()
+        if self._on_dequeue:
+            for task in batch.tasks:
+                self._on_dequeue(now - task.enqueued)
         if all(task.request.expired(now) for task in batch.tasks):
             error = resource_exhausted("Run() timeout exceeded while waiting in batching queue")
             for task in batch.tasks:

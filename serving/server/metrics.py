@@ -5,6 +5,8 @@ serve `charloom serve` and the TF Serving pods.
 | --- | --- | --- |
 | `:tensorflow:serving:request_count` | model_name, status | every Predict (gRPC) and every REST call |
 | `:tensorflow:serving:request_latency` (µs histogram) | model_name, API, entrypoint | successful ones: API `Predict` over gRPC, the REST method (`predict`, or empty for status and metadata) with entrypoint `REST` |
+| `:tensorflow:serving:runtime_latency` (µs histogram) | model_name, API, runtime | each successful Predict's session run (`Predict`, `TF1`; with batching, its wait for the batch included, as BatchingSession::Run blocks) |
+| `:tensorflow:serving:batching_session:queuing_latency` (µs histogram) | thread_pool_name | each task a batch thread takes off its queue: the time it waited (`batch_threads`) |
 | `:tensorflow:serving:batching_session:input_batch_size` | | each request a batch scheduler takes |
 | `:tensorflow:serving:batching_session:processed_batch_size` | | each batch run (rows after padding) |
 | `:tensorflow:serving:batching_session:padding_size` | execution_batch_size | each batch run |
@@ -31,6 +33,9 @@ from serving import defaults
 UNKNOWN_MODEL_LABEL = "<unknown>"
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
+RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
+RUNTIME_TF1 = "TF1"  # the runtime label of TF Serving's Session (TF1 SavedModel) path
+BATCH_THREAD_POOL = "batch_threads"  # TF Serving's default name of the batch threads' pool
 BATCHING_PREFIX = ":tensorflow:serving:batching_session:"
 GRPC, REST = "GRPC", "REST"  # the entrypoint label
 
@@ -42,6 +47,7 @@ def _exponential(scale: float, growth: float, count: int) -> tuple[float, ...]:
 
 _LATENCY_BUCKETS_US = _exponential(10, 1.8, 33)  # TF Serving's: 10 µs to ~20 minutes
 _BATCH_BUCKETS = _exponential(1, 2, 14)  # 1 to 8192 rows
+_QUEUING_BUCKETS_US = _exponential(100, 1.2, 52)  # TF Serving's: 100 µs to ~1 second
 
 
 class _RequestCounter:
@@ -84,6 +90,20 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS_US,
             registry=self.registry,
         )
+        self.runtime_latency = Histogram(
+            RUNTIME_LATENCY,
+            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+            ["model_name", "API", "runtime"],
+            buckets=_LATENCY_BUCKETS_US,
+            registry=self.registry,
+        )
+        self.queuing_latency = Histogram(
+            BATCHING_PREFIX + "queuing_latency",
+            "Distribution of wall time spent (in microseconds) in queuing",
+            ["thread_pool_name"],
+            buckets=_QUEUING_BUCKETS_US,
+            registry=self.registry,
+        )
         self.input_batch_size = Histogram(
             BATCHING_PREFIX + "input_batch_size",
             "Tracks the batch size distribution on the inputs.",
@@ -115,6 +135,14 @@ class ServerMetrics:
         self.request_count.inc(model_name, status)
         if status == "OK":
             self.request_latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
+
+    def record_runtime(self, model_name: str, api: str, seconds: float) -> None:
+        """A successful call's time in the runtime (TF Serving's RecordRuntimeLatency)."""
+        self.runtime_latency.labels(self.label(model_name), api, RUNTIME_TF1).observe(seconds * 1e6)
+
+    def record_queuing(self, seconds: float) -> None:
+        """A batching task's wait in its queue (BatchingSession's queuing_latency)."""
+        self.queuing_latency.labels(BATCH_THREAD_POOL).observe(seconds * 1e6)
 
     def record_batch(self, task_sizes: list[int], processed: int) -> None:
         for size in task_sizes:

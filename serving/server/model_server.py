@@ -113,11 +113,13 @@ def start_server(config: ServerConfig) -> ServerHandle:
             health_servicer.set(service, state)
 
     scheduler = (
-        BatchScheduler(config.batching, on_batch=metrics.record_batch)
+        BatchScheduler(
+            config.batching, on_batch=metrics.record_batch, on_dequeue=metrics.record_queuing
+        )
         if config.batching.enabled
         else None
     )
-    predictor = Predictor(config.limits, scheduler)
+    predictor = Predictor(config.limits, scheduler, metrics)
 
     def load(name: str, version: int, path: Path) -> Servable:
         """TF Serving's load: the session, then the warmup replay; a failure fails the load."""

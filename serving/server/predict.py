@@ -53,9 +53,15 @@ SIGNATURE_DEF_FIELD = "signature_def"
 class Predictor:
     """Runs PredictRequests on loaded versions, with or without a batch scheduler."""
 
-    def __init__(self, limits: ServerLimits, scheduler: BatchScheduler | None = None) -> None:
+    def __init__(
+        self,
+        limits: ServerLimits,
+        scheduler: BatchScheduler | None = None,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
         self._limits = limits
         self._scheduler = scheduler
+        self._metrics = metrics
         self._plans = PlanCache()
 
     def predict(
@@ -69,7 +75,10 @@ class Predictor:
         output_names = check_output_filter(plan, request.output_filter)
         check_limits(request.inputs, self._limits)
         inputs = decode_inputs(plan, request.inputs)
+        started = time.monotonic()
         outputs = self._run(servable, plan, inputs, output_names, deadline)
+        if self._metrics is not None:
+            self._metrics.record_runtime(servable.name, "Predict", time.monotonic() - started)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version

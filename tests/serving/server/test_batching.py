@@ -46,6 +46,12 @@ def test_concurrent_streams_share_model_calls(start_server, model_base):
         handle, ":tensorflow:serving:batching_session:processed_batch_size_count"
     )  # the export's warmup
     warmup_rows = sample(handle, ":tensorflow:serving:batching_session:processed_batch_size_sum")
+    runtime_labels = {"model_name": "toy", "API": "Predict", "runtime": "TF1"}
+    queuing_labels = {"thread_pool_name": "batch_threads"}
+    warmup_runs = sample(handle, ":tensorflow:serving:runtime_latency_count", runtime_labels)
+    warmup_queued = sample(
+        handle, ":tensorflow:serving:batching_session:queuing_latency_count", queuing_labels
+    )
     reference = SessionSignatures(base / "1")[
         "serving_default"
     ]  # each stream's answer, computed alone
@@ -101,9 +107,19 @@ def test_concurrent_streams_share_model_calls(start_server, model_base):
         sample(handle, ":tensorflow:serving:request_count", {"model_name": "toy", "status": "OK"})
         == requests
     )
+    # TF Serving's runtime latency (one per Predict, its batch wait included) and queuing
+    # latency (one per task a batch thread takes; each request here is one task)
+    runs = sample(handle, ":tensorflow:serving:runtime_latency_count", runtime_labels)
+    assert runs - warmup_runs == requests
+    queued = sample(
+        handle, ":tensorflow:serving:batching_session:queuing_latency_count", queuing_labels
+    )
+    assert queued - warmup_queued == requests
     url = f"http://127.0.0.1:{handle.rest_port}{defaults.MONITORING_PATH}"
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     assert ":tensorflow:serving:batching_session:processed_batch_size_bucket" in text
+    assert ":tensorflow:serving:batching_session:queuing_latency_bucket" in text
+    assert ":tensorflow:serving:runtime_latency_bucket" in text
     assert (
         ':tensorflow:serving:request_latency_count{API="Predict",entrypoint="GRPC",model_name="toy"}'
         in text
