@@ -20,6 +20,7 @@ from serving.contract import (
     INPUT_IDS,
     LENGTHS,
     LOGITS,
+    NO_ID,
     PREFILL,
     SAMPLE,
     SAMPLED_IDS,
@@ -60,7 +61,23 @@ class SignatureBackend:
 
     def detokenize(self, ids: np.ndarray) -> list[str]:
         """Strings of int32 ids [rows, length] (the model's ``detokenize`` signature)."""
-        out = self._run(DETOKENIZE, {INPUT_IDS: np.asarray(ids, np.int32)})
+        ids = np.asarray(ids, np.int32)
+        width = self.signature.detokenize_width
+        if width is not None:  # fixed-width exports: pad with NO_ID, in pieces of that width
+            if ids.shape[1] > width:
+                return [
+                    "".join(parts)
+                    for parts in zip(
+                        *(
+                            self.detokenize(ids[:, start : start + width])
+                            for start in range(0, ids.shape[1], width)
+                        )
+                    )
+                ]
+            padded = np.full((len(ids), width), NO_ID, np.int32)
+            padded[:, : ids.shape[1]] = ids
+            ids = padded
+        out = self._run(DETOKENIZE, {INPUT_IDS: ids})
         if TEXT not in out:
             raise IncompatibleModelError(f"{self.description}: {DETOKENIZE} returned no {TEXT!r}")
         return [t.decode("utf-8") for t in np.asarray(out[TEXT]).reshape(-1).tolist()]

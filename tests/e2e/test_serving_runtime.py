@@ -18,6 +18,7 @@ import pytest
 from serving import defaults
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import PREFILL_WIDTH, SAMPLE_WIDTH
+from serving.signature_inputs import detokenize_ids
 from tests.helpers.serving_runtime import runtime_python
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
@@ -68,7 +69,7 @@ def requests(config) -> dict[str, np.ndarray]:
             "top_p": np.array([p.top_p for p in PARAMS]),
         },
         "tokenize": {"text": np.array([b"But soft", "你好!".encode()])},
-        "detokenize": {"input_ids": np.array([PROMPT[:4], PROMPT[4:8]], np.int32)},
+        "detokenize": {"input_ids": detokenize_ids(PROMPT[:4], PROMPT[4:8])},
     }
     return {
         f"{signature}:{name}": value
@@ -179,7 +180,7 @@ def test_a_word_model_tokenizes_in_the_serving_images_tensorflow(version, tmp_pa
     table = {token: i for i, token in enumerate(vocabulary.tokens)}
     longest = max(len(t) for t in vocabulary.tokens)
     expected = [longest_match(text, table, longest) for text in texts]
-    ids = np.array([row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected], np.int32)
+    ids = detokenize_ids(*[row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected])
     np.savez(
         tmp_path / "inputs.npz",
         **{"tokenize:text": np.array([t.encode() for t in texts]), "detokenize:input_ids": ids},

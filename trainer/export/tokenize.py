@@ -65,7 +65,8 @@ class CharTokenizer(tf.Module):
             tf.cast(codepoints.row_lengths(), tf.int32),
         )
 
-    def detokenize(self, ids: tf.Tensor) -> tf.Tensor:
+    def detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        """The text of each row of ``ids`` [B, (tokens)]."""
         return tf.strings.unicode_encode(tf.gather(self._codepoints, ids), "UTF-8")
 
 
@@ -111,7 +112,8 @@ class LongestMatchTokenizer(tf.Module):
             tf.cast(ids.row_lengths(), tf.int32),
         )
 
-    def detokenize(self, ids: tf.Tensor) -> tf.Tensor:
+    def detokenize(self, ids: tf.RaggedTensor) -> tf.Tensor:
+        """The text of each row of ``ids`` [B, (tokens)]."""
         return tf.strings.reduce_join(tf.gather(self._strings, ids), axis=-1)
 
 

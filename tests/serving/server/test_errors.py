@@ -20,6 +20,7 @@ from tensorflow_serving.apis import (
 
 from serving.server.config import ModelConfig, ServerConfig, ServerLimits
 from serving.server.model_server import start_server
+from serving.signature_inputs import detokenize_ids
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -251,6 +252,10 @@ def test_prompt_longer_than_the_limit_is_rejected(stubs):
     assert error.code() == INVALID
     assert "length 201, above the server's limit of 200 (--max-prompt-length)" in error.details()
     request.inputs["input_ids"].CopyFrom(to_tensor_proto(np.ones((1, 200), np.int32)))
+    at_limit = rpc_error(predict.Predict, request)  # past the server's check, refused by the model
+    assert "--max-prompt-length" not in at_limit.details()
+    assert "is not compatible with expected shape" in at_limit.details()
+    request.inputs["input_ids"].CopyFrom(to_tensor_proto(detokenize_ids([1])))
     assert predict.Predict(request, timeout=30).model_spec.signature_name == "detokenize"
 
 

@@ -15,6 +15,7 @@ import requests
 
 from serving.server.config import ModelConfig, RestOptions, ServerConfig, ServerLimits
 from serving.server.model_server import start_server
+from serving.signature_inputs import detokenize_ids
 from tests.helpers.session_model import SessionSignatures
 
 REPO = Path(__file__).resolve().parents[3]
@@ -134,7 +135,10 @@ def test_predict_in_both_formats_equals_the_session(rest):
     back = requests.post(
         url + "/v1/models/charloom:predict",
         timeout=30,
-        json={"signature_name": "detokenize", "inputs": {"input_ids": [text[0]["input_ids"][:6]]}},
+        json={
+            "signature_name": "detokenize",
+            "inputs": {"input_ids": detokenize_ids(text[0]["input_ids"][:6]).tolist()},
+        },
     ).json()
     assert back == {"outputs": ["ROMEO:"]}
 
@@ -163,7 +167,13 @@ def test_predict_in_both_formats_equals_the_session(rest):
             "is not of expected type: int32",
         ),
         (b'{"signature_name": "detokenize", "instances": [[1], [1, 2]]}', "rectangular"),
-        (b'{"signature_name": "detokenize", "instances": [[99]]}', "outside the vocabulary"),
+        (
+            json.dumps(
+                {"signature_name": "detokenize", "instances": detokenize_ids([99]).tolist()}
+            ).encode(),
+            "outside the vocabulary",
+        ),
+        (b'{"signature_name": "detokenize", "instances": [[1]]}', "expected shape"),
         (b'{"instances": [{"input_ids": [1]}]}', "input size does not match signature"),
         (b'{"signature_name": "tokenize", "instances": [{"b64": "!!"}]}', "not valid base64"),
     ],

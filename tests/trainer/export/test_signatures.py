@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.contract import MAX_PROMPT_TOKENS, NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
+from serving.contract import (
+    DETOKENIZE_WIDTH,
+    MAX_PROMPT_TOKENS,
+    NO_ID,
+    PREFILL_WIDTH,
+    SAMPLE_WIDTH,
+)
+from serving.signature_inputs import detokenize_ids
 from tests.helpers.export_models import SHAPES, TEXT, VOCAB, padded, zeros
 from trainer.model import state_names
 
@@ -63,8 +70,8 @@ def test_parity_step_and_prefill_with_the_training_model(exported, key):
 
 
 def test_signature_shapes_are_static_where_promised(exported):
-    """Every input has the batch in dimension 0 and fixed sizes elsewhere (detokenize aside), so
-    TF Serving's batching can merge any two requests of one signature."""
+    """Every input has the batch in dimension 0 and fixed sizes elsewhere, so TF Serving's
+    batching can merge any two requests of one signature."""
     config, _, _, loaded = exported["lstm", 3]
     signatures = loaded.bundle.signature_defs
 
@@ -89,6 +96,8 @@ def test_signature_shapes_are_static_where_promised(exported):
     }
     assert dims("sample", "outputs") == {"sampled_ids": [-1, SAMPLE_WIDTH], **states}
     assert dims("tokenize", "outputs") == {"input_ids": [-1, MAX_PROMPT_TOKENS], "lengths": [-1]}
+    assert dims("tokenize") == {"text": [-1]}
+    assert dims("detokenize") == {"input_ids": [-1, DETOKENIZE_WIDTH]}
 
 
 def test_tokenize_and_detokenize(exported):
@@ -101,8 +110,14 @@ def test_tokenize_and_detokenize(exported):
     assert ids[0, :4].tolist() == VOCAB.encode("你好 😀").tolist()
     assert ids[1, :4].tolist() == VOCAB.encode("But").tolist() + [0]
     assert ids[2, 1] == NO_ID and ids[2, 0] == NO_ID  # 'Z' and 'é' are not in the vocabulary
-    text = loaded["detokenize"](input_ids=ids[:2, :3])["text"]
+    text = loaded["detokenize"](input_ids=detokenize_ids(ids[0, :3], ids[1, :3]))["text"]
     assert [t.decode("utf-8") for t in text] == ["你好 ", "But"]
+    # NO_ID anywhere is padding: a sample call's output detokenizes as it is
+    gaps = np.full((1, DETOKENIZE_WIDTH), NO_ID, np.int32)
+    gaps[0, [0, 5, DETOKENIZE_WIDTH - 1]] = VOCAB.encode("But")
+    assert loaded["detokenize"](input_ids=gaps)["text"].tolist() == [b"But"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected shape"):
+        loaded["detokenize"](input_ids=ids[:2, :3])  # fixed width: batching merges any two
     with pytest.raises(tf.errors.InvalidArgumentError):
         loaded["tokenize"](text=np.array([b"ok", b"\xff\xfe"], dtype=object))
     too_long = "a" * (MAX_PROMPT_TOKENS + 1)
@@ -126,7 +141,7 @@ def test_bad_ids_lengths_and_shapes_are_invalid_argument(exported):
                 input_ids=padded([[1, bad]]), lengths=np.array([2], np.int32), **zeros(config, 1)
             )
         with pytest.raises(tf.errors.InvalidArgumentError, match="outside the vocabulary"):
-            loaded["detokenize"](input_ids=ids(bad))
+            loaded["detokenize"](input_ids=detokenize_ids([1, bad if bad != NO_ID else -2]))
     for lengths in ([-1], [PREFILL_WIDTH + 1], [1, 1]):
         with pytest.raises(tf.errors.InvalidArgumentError, match="lengths"):
             loaded["prefill"](
@@ -205,7 +220,7 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
             "top_p": np.array([1.0, 0.9]),
         },
         "tokenize": {"text": np.array([b"soft", "你好".encode()], dtype=object)},
-        "detokenize": {"input_ids": np.array([ids, ids[::-1]], np.int32)},
+        "detokenize": {"input_ids": detokenize_ids(ids, ids[::-1])},
     }
     for signature, inputs in requests.items():
         files = []
