@@ -1,6 +1,6 @@
 """The export contract: the names, shapes and limits every charloom SavedModel shares with its clients.
 
-The exporter (trainer/signatures.py) builds its signatures from these definitions and the client
+The exporter (trainer/export/signatures.py) builds its signatures from these definitions and the client
 (serving/) reads a served model through them, so neither writes a name or a limit of its own.
 Pure Python, no dependencies: both sides import it.
 

@@ -1,7 +1,7 @@
 """Deployment defaults shared by the local server, the client and the Kubernetes manifests.
 
-This module is the one place these values live: `k8s/` renders its ConfigMaps and ports from
-it (see k8s/README section in the top-level README), and tests fail when they drift.
+This module is the one place these values live: `k8s/generate.py` renders the ConfigMaps and
+ports of `k8s/` from it (docs/kubernetes.md), and tests/k8s fails when they drift.
 """
 
 MODEL_NAME = "charloom"
@@ -11,7 +11,7 @@ MODEL_NAME = "charloom"
 # tensorflow/serving#4129) for CPU; for GPU 2.19.1, because no public record shows a
 # `2.20.0-gpu` tag. TF Serving X.Y.Z runs TensorFlow X.Y.Z (2.20.0 builds TensorFlow's v2.20.0
 # commit 72fbba3d), and the test suite loads every export with `tensorflow-cpu` of each
-# version through the Session path (tests/trainer/test_serving_runtime.py).
+# version through the Session path (tests/e2e/test_serving_runtime.py).
 TF_SERVING_CPU_VERSION = "2.20.0"
 TF_SERVING_GPU_VERSION = "2.19.1"
 TF_SERVING_RUNTIME_VERSIONS = tuple(sorted({TF_SERVING_CPU_VERSION, TF_SERVING_GPU_VERSION}))

@@ -3,7 +3,7 @@
     python session_probe.py SAVED_MODEL_DIR INPUTS.npz OUTPUTS.npz
 
 Executed by the interpreter of a virtual environment that holds the TensorFlow of the pinned
-TF Serving image (tests/e2e... see tests/trainer/test_serving_runtime.py), so it imports nothing
+TF Serving image (tests/e2e/test_serving_runtime.py), so it imports nothing
 but TensorFlow and numpy. INPUTS.npz keys are ``signature:alias``; strings come as bytes arrays
 (dtype ``S``). The SavedModel is loaded with the TF1 loader into a Session (restore op, init op,
 as TF Serving's LoadSavedModel does), each signature is run once by tensor name, and the outputs
