@@ -11,13 +11,13 @@ import argparse
 import os
 import sys
 
-from charloom.commands import data, export, generate, serve, train, tune
+from charloom.commands import data, export, gateway, generate, serve, train, tune
 from charloom.console import configure, import_tensorflow_quietly
 from serving.client.errors import GenerationError
 from serving.errors import ServingError
 from trainer.errors import TrainerError
 
-COMMANDS = (data, train, export, tune, serve, generate)
+COMMANDS = (data, train, export, tune, serve, generate, gateway)
 # Mistakes a user can fix: one line on stderr and exit code 2, never a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (TrainerError, ServingError, GenerationError)
 

@@ -43,3 +43,15 @@ LOAD_BALANCING_POLICIES = ("pick_first", "round_robin")  # gRPC policies the cli
 MAX_ROWS_PER_CALL = MAX_BATCH_SIZE
 CLIENT_TIMEOUT_SECONDS = 10.0  # deadline of each RPC
 CLIENT_RESUME_SECONDS = 60.0  # how long a text waits for a server that went away (a restarting pod)
+
+# The generation gateway (serving/gateway): its ports and the limits of one request.
+GATEWAY_HTTP_PORT = 8000  # the OpenAI-compatible API, as vLLM's default
+GATEWAY_GRPC_PORT = 8010  # the gateway's own gRPC API (Generate, GenerateStream, health)
+GATEWAY_MAX_RUNNING_ROWS = 256  # rows (prompts x n) decoding at once; more requests wait
+GATEWAY_MAX_WAITING_REQUESTS = 256  # requests waiting for rows; past it: 429 / RESOURCE_EXHAUSTED
+GATEWAY_MAX_TOKENS = 4096  # the largest max_tokens a request may ask for
+GATEWAY_DEFAULT_MAX_TOKENS = 16  # OpenAI's completions default
+GATEWAY_MAX_N = 16  # samples per prompt
+GATEWAY_MAX_PROMPTS = 64  # prompts per request
+GATEWAY_MAX_BODY_BYTES = 1024 * 1024  # one HTTP request body
+GATEWAY_RETRY_AFTER_SECONDS = 1  # what a 429 / RESOURCE_EXHAUSTED asks the client to wait

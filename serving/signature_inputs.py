@@ -23,20 +23,26 @@ def per_row(value, rows: int, dtype) -> np.ndarray:
 
 
 def sample_inputs(
-    uniforms: np.ndarray, temperature, top_k, top_p, width: int | None = contract.SAMPLE_WIDTH
+    uniforms: np.ndarray,
+    temperature,
+    top_k,
+    top_p,
+    width: int | None = contract.SAMPLE_WIDTH,
+    steps: np.ndarray | None = None,
 ) -> Inputs:
     """``sample``'s inputs besides ids and states, for ``uniforms`` [rows, steps] and each row's
     (or every row's) temperature, top-k and top-p. With a fixed ``width`` the uniforms are padded
-    to it and ``steps`` says how many each row samples; ``width=None`` is an export from before
+    to it and ``steps`` says how many each row samples (every column, unless ``steps`` gives
+    each row's own count); ``width=None`` is an export from before
     widths were fixed (one uniforms column per token, no ``steps``)."""
     uniforms = np.asarray(uniforms, np.float64)
-    rows, steps = uniforms.shape
+    rows, columns = uniforms.shape
     inputs: Inputs = {}
     if width is not None:
         padded = np.zeros((rows, width), np.float64)
-        padded[:, :steps] = uniforms
+        padded[:, :columns] = uniforms
         uniforms = padded
-        inputs[contract.STEPS] = np.full(rows, steps, np.int32)
+        inputs[contract.STEPS] = per_row(steps if steps is not None else columns, rows, np.int32)
     inputs[contract.UNIFORMS] = uniforms
     inputs[contract.TEMPERATURE] = per_row(temperature, rows, np.float64)
     inputs[contract.TOP_K] = per_row(top_k, rows, np.int32)

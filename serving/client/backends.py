@@ -27,6 +27,7 @@ from serving.contract import (
     STEP,
     TEXT,
 )
+from serving.signature_inputs import sample_inputs
 
 States = dict[str, np.ndarray]
 
@@ -114,6 +115,37 @@ class SignatureBackend:
         }
         sampled, new_states = self._outputs(SAMPLE, inputs, SAMPLED_IDS)
         return sampled[:, : uniforms.shape[1]], new_states
+
+    def sample_rows(
+        self,
+        ids: np.ndarray,
+        states: States,
+        uniforms: np.ndarray,
+        steps: np.ndarray,
+        sampling,
+    ) -> tuple[np.ndarray, States]:
+        """Like `sample`, each row with its own ``steps`` (of its ``uniforms``' columns) and its own
+        temperature, top-k and top-p (``sampling``'s fields as arrays): the sampled ids
+        [rows, width] (NO_ID past a row's steps) and the states. Needs an export whose ``sample``
+        takes ``steps``."""
+        if not self.signature.sample_steps:
+            raise IncompatibleModelError(
+                f"{self.description}: its {SAMPLE} signature takes no per-row steps (an export "
+                "from before charloom fixed the sample width); export the model again"
+            )
+        inputs = {
+            INPUT_IDS: np.asarray(ids, np.int32),
+            **states,
+            **sample_inputs(
+                uniforms,
+                sampling.temperature,
+                sampling.top_k,
+                sampling.top_p,
+                self.signature.sample_width,
+                steps,
+            ),
+        }
+        return self._outputs(SAMPLE, inputs, SAMPLED_IDS)
 
     @staticmethod
     def select_rows(states: States, rows: np.ndarray) -> States:

@@ -155,7 +155,7 @@ def stream_generation(
     while True:
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
-            chunk = _scan_block(
+            chunk = scan_block(
                 TextChunk(row // n, row % n, ""),
                 scanners[row],
                 vocabulary.tokens,
@@ -190,7 +190,7 @@ def stream_generation(
             block = sample_next(logits, request.sampling, generators)[:, None]
 
 
-def _scan_block(
+def scan_block(
     row: TextChunk,
     scanner: StopStringScanner,
     tokens: Sequence[str],

@@ -116,7 +116,7 @@ class TextGenerator:
                 self._vocabularies[version] = learn_vocabulary(backend)
             return self._vocabularies[version]
 
-    def _model_for_text(self) -> tuple[SignatureBackend, TokenVocabulary]:
+    def model_for_text(self) -> tuple[SignatureBackend, TokenVocabulary]:
         """The backend and vocabulary a new text runs on: the latest version (one metadata call
         per text; none for the first text, which the connection itself learned)."""
         backend = self.backend
@@ -167,7 +167,7 @@ class TextGenerator:
         request = self.request(prompts, **options)
         restarts = 0
         while True:
-            backend, vocabulary = self._model_for_text()
+            backend, vocabulary = self.model_for_text()
             try:
                 chunks = self._stream_on(backend, vocabulary, request)
                 return collect_results(request, chunks, getattr(backend, "version", None))
@@ -178,7 +178,7 @@ class TextGenerator:
                 log.info("%s; generating the text again on the version now served", exc)
 
     def stream_request(self, request: GenerationRequest) -> Iterator[TextChunk]:
-        backend, vocabulary = self._model_for_text()
+        backend, vocabulary = self.model_for_text()
         return self._stream_on(backend, vocabulary, request)
 
     def _stream_on(

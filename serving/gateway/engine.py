@@ -1,0 +1,436 @@
+"""Continuous batching: every running request's rows share the model calls.
+
+One engine thread loops: it admits waiting jobs (the latest version, the vocabulary check, the
+prompts encoded), then makes at most one ``prefill`` call (the next chunk of up to
+``max_rows_per_call`` prompts) and one ``sample`` call per served version (every decoding row,
+each with its own steps, uniforms, temperature, top-k and top-p; the backend splits a call over
+the server's row limit) at the same time, so a long prompt is prefilled chunk by chunk while
+the others decode. A row joins the decode calls once its prompt is prefilled and leaves when it
+finishes; a cancelled job's rows leave at the next call.
+
+A row's text depends only on its prompt, parameters and seed: its first token is sampled here
+from the prompt's logits and the rest in the model, each with the row's own uniforms from
+``row_generator(seed, sample_index)``, as `charloom generate` does (serving/client/generation.py),
+whatever else shares the calls.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from serving.client.backends import SignatureBackend
+from serving.client.errors import (
+    GenerationError,
+    IncompatibleModelError,
+    ModelVersionUnloadedError,
+    SamplingArgumentError,
+)
+from serving.client.generation import TextChunk, scan_block
+from serving.client.sampling import draw_uniforms, row_generator, sample_next
+from serving.client.stop_strings import StopStringScanner
+from serving.client.vocabulary import TokenVocabulary
+from serving.contract import PREFILL_WIDTH
+from serving.gateway.jobs import Failed, Finished, Job, Started
+from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_SECONDS = 0.5
+
+
+class QueueFullError(GenerationError):
+    """More requests wait than the gateway admits (HTTP 429, RESOURCE_EXHAUSTED)."""
+
+
+@dataclasses.dataclass
+class Row:
+    """One output row decoding: its random stream, stop scanner, progress and states."""
+
+    job: Job
+    prompt_index: int
+    sample_index: int
+    generator: np.random.Generator
+    scanner: StopStringScanner
+    backend: SignatureBackend
+    vocabulary: TokenVocabulary
+    produced: int = 0
+    last_id: int = 0
+    states: dict[str, np.ndarray] | None = None  # each [units]
+
+
+@dataclasses.dataclass
+class Fill:
+    """A prompt (or, after a version swap, a prompt and its text so far) being prefilled; when
+    done, its logits start ``rows`` (new rows: one per sample index; resumed: the one row)."""
+
+    job: Job
+    prompt_index: int
+    ids: np.ndarray
+    backend: SignatureBackend
+    vocabulary: TokenVocabulary
+    resumed: Row | None = None
+    offset: int = 0
+    states: dict[str, np.ndarray] | None = None
+
+
+class Engine:
+    """Runs jobs; `submit` is thread-safe and raises QueueFullError past the waiting limit."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        metrics: GatewayMetrics,
+        *,
+        max_rows_per_call: int,
+        steps_per_call: int,
+        max_running_rows: int,
+        max_waiting: int,
+    ) -> None:
+        self._upstream = upstream
+        self._metrics = metrics
+        self._max_rows = max_rows_per_call
+        self._steps = steps_per_call
+        self._max_running = max_running_rows
+        self._max_waiting = max_waiting
+        self._waiting: collections.deque[Job] = collections.deque()
+        self._fills: list[Fill] = []
+        self._rows: list[Row] = []
+        self._remaining: dict[Job, int] = {}  # rows of a job not yet finished
+        self._completion: dict[Job, int] = {}  # tokens generated so far
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-call")
+        self._thread = threading.Thread(target=self._loop, name="gateway-engine", daemon=True)
+
+    # -- the API side ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._stopped:
+                raise QueueFullError("the gateway is shutting down")
+            if len(self._waiting) >= self._max_waiting:
+                raise QueueFullError(
+                    f"{len(self._waiting)} requests are already waiting (--max-waiting-requests); "
+                    "retry later"
+                )
+            self._waiting.append(job)
+            self._metrics.waiting.set(len(self._waiting))
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """A job was cancelled: let the loop drop it now rather than at its next call."""
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def running_rows(self) -> int:
+        return len(self._rows) + sum(self._rows_of_fill(f) for f in self._fills)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._drop_cancelled()
+                while not (self._stopped or self._rows or self._fills or self._waiting):
+                    self._cond.wait(IDLE_WAIT_SECONDS)
+                    self._drop_cancelled()
+                if self._stopped:
+                    self._fail_everything(QueueFullError("the gateway is shutting down"))
+                    return
+            try:
+                self._admit()
+                self._step()
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the loop silently
+                log.exception("gateway engine step failed")
+                self._fail_everything(GenerationError(f"internal gateway error: {exc}"))
+
+    def _admit(self) -> None:
+        """Move waiting jobs to prefill while their rows fit under --max-running-rows."""
+        while True:
+            with self._cond:
+                if not self._waiting:
+                    break
+                job = self._waiting[0]
+                if job.cancelled:
+                    self._waiting.popleft()
+                    continue
+                if self.running_rows and self.running_rows + job.spec.rows > self._max_running:
+                    break
+                self._waiting.popleft()
+                self._metrics.waiting.set(len(self._waiting))
+            self._start(job)
+
+    def _start(self, job: Job) -> None:
+        try:
+            backend, vocabulary = self._upstream.latest()
+            encoded = [vocabulary.encode(p) for p in job.spec.prompts]
+        except GenerationError as exc:
+            job.emit(Failed(exc))
+            self._metrics.finished(job, "error")
+            return
+        if backend.signature.prefill_width is None or not backend.signature.sample_steps:
+            job.emit(
+                Failed(
+                    IncompatibleModelError(
+                        f"{backend.description} was exported before charloom fixed its signature widths; "
+                        "the gateway needs `prefill` of a fixed width and `sample` with `steps`: export "
+                        "the model again"
+                    )
+                )
+            )
+            self._metrics.finished(job, "error")
+            return
+        job.emit(Started(getattr(backend, "version", None), sum(len(e) for e in encoded)))
+        self._remaining[job] = job.spec.rows
+        self._completion[job] = 0
+        self._fills.extend(Fill(job, i, ids, backend, vocabulary) for i, ids in enumerate(encoded))
+        self._metrics.running.set(len({f.job for f in self._fills} | {r.job for r in self._rows}))
+
+    def _step(self) -> None:
+        """One prefill call and one sample call per version, in flight at once; their results
+        are applied here, in the engine thread, one after the other."""
+        fills = self._next_fills()
+        groups: dict[int, list[Row]] = {}
+        for row in self._rows:
+            groups.setdefault(id(row.backend), []).append(row)
+        prefill = self._pool.submit(self._call_prefill, fills) if fills else None
+        decodes = [(rows, self._pool.submit(self._call_decode, rows)) for rows in groups.values()]
+        if prefill is not None:
+            self._apply_prefill(fills, prefill)
+        for rows, call in decodes:
+            self._apply_decode(rows, call)
+
+    # -- prefill -----------------------------------------------------------------------------------
+    def _next_fills(self) -> list[Fill]:
+        """The next chunk's prompts: up to the row limit, all on the first one's version."""
+        if not self._fills:
+            return []
+        backend = self._fills[0].backend
+        return [f for f in self._fills if f.backend is backend][: self._max_rows]
+
+    @staticmethod
+    def _call_prefill(fills: list[Fill]):
+        """The next chunk of each prompt (from its carried states): lengths, logits and states."""
+        backend = fills[0].backend
+        width = backend.signature.prefill_width or PREFILL_WIDTH
+        chunk = np.zeros((len(fills), width), np.int32)
+        lengths = np.zeros(len(fills), np.int32)
+        for i, fill in enumerate(fills):
+            piece = fill.ids[fill.offset : fill.offset + width]
+            chunk[i, : len(piece)] = piece
+            lengths[i] = len(piece)
+        states = None
+        if any(f.states is not None for f in fills):
+            zero = {name: z[0] for name, z in backend.signature.zero_states(1).items()}
+            states = {
+                name: np.stack([(f.states or zero)[name] for f in fills])
+                for name in backend.signature.state_names
+            }
+        return (lengths, *backend.prefill(chunk, lengths, states))
+
+    def _apply_prefill(self, fills: list[Fill], call) -> None:
+        try:
+            lengths, logits, new_states = call.result()
+        except GenerationError as exc:
+            self._call_failed({f.job for f in fills}, exc)
+            return
+        self._metrics.rows_per_call.observe(len(fills))
+        for i, fill in enumerate(fills):
+            if fill not in self._fills:
+                continue  # its job was cancelled or failed meanwhile
+            fill.offset += int(lengths[i])
+            fill.states = {name: value[i] for name, value in new_states.items()}
+            if fill.offset >= len(fill.ids):
+                self._fills.remove(fill)
+                self._first_tokens(fill, logits[i])
+
+    def _first_tokens(self, fill: Fill, logits: np.ndarray) -> None:
+        """Sample each row's next token here from the prompt's logits, as the client does."""
+        spec = fill.job.spec
+        if fill.resumed is not None:
+            rows = [fill.resumed]
+        else:
+            rows = [
+                Row(
+                    fill.job,
+                    fill.prompt_index,
+                    s,
+                    row_generator(spec.seed, s),
+                    StopStringScanner(spec.stop),
+                    fill.backend,
+                    fill.vocabulary,
+                )
+                for s in range(spec.n)
+            ]
+        for row in rows:
+            row.backend, row.vocabulary, row.states = fill.backend, fill.vocabulary, fill.states
+            [token] = sample_next(logits[None, :], spec.sampling, [row.generator])
+            self._scanned(row, np.array([token], np.int32))
+
+    # -- decode ------------------------------------------------------------------------------------
+    def _call_decode(self, rows: list[Row]):
+        """One sample call for ``rows``: each row's steps, sampled ids and new states. The rows'
+        random streams are put back as they were when the call fails."""
+        backend = rows[0].backend
+        steps = np.array(
+            [min(self._steps, r.job.spec.max_tokens - r.produced) for r in rows], np.int32
+        )
+        saved = [r.generator.bit_generator.state for r in rows]
+        uniforms = np.zeros((len(rows), int(steps.max())), np.float64)
+        for i, row in enumerate(rows):
+            drawn = draw_uniforms([row.generator], int(steps[i]), row.job.spec.sampling)
+            uniforms[i, : steps[i]] = drawn[0]
+        sampling = _PerRow(
+            np.array([r.job.spec.sampling.temperature for r in rows], np.float64),
+            np.array([r.job.spec.sampling.top_k for r in rows], np.int32),
+            np.array([r.job.spec.sampling.top_p for r in rows], np.float64),
+        )
+        ids = np.array([[r.last_id] for r in rows], np.int32)
+        names = backend.signature.state_names
+        states = {name: np.stack([r.states[name] for r in rows]) for name in names}
+        try:
+            return (steps, *backend.sample_rows(ids, states, uniforms, steps, sampling))
+        except BaseException:
+            for row, state in zip(rows, saved):
+                row.generator.bit_generator.state = state
+            raise
+
+    def _apply_decode(self, rows: list[Row], call) -> None:
+        try:
+            steps, sampled, new_states = call.result()
+        except ModelVersionUnloadedError as exc:
+            self._version_gone(rows, exc)
+            return
+        except GenerationError as exc:
+            self._call_failed({r.job for r in rows}, exc)
+            return
+        self._metrics.rows_per_call.observe(len(rows))
+        for i, row in enumerate(rows):
+            if row not in self._rows:
+                continue  # its job was cancelled or failed meanwhile
+            row.states = {name: value[i] for name, value in new_states.items()}
+            self._rows.remove(row)
+            self._scanned(row, sampled[i, : steps[i]])
+
+    def _scanned(self, row: Row, ids: np.ndarray) -> None:
+        """Pass a row's new tokens through its stop scanner; emit its text; keep it or finish it."""
+        job = row.job
+        chunk = scan_block(
+            TextChunk(row.prompt_index, row.sample_index, ""),
+            row.scanner,
+            row.vocabulary.tokens,
+            ids,
+            row.produced,
+            job.spec.max_tokens,
+        )
+        row.produced += len(ids) if chunk.finish_reason is None else chunk.new_tokens - row.produced
+        row.last_id = int(ids[-1])
+        if chunk.text or chunk.finish_reason:
+            now = time.monotonic()
+            self._metrics.chunk(job, now)
+            job.emit(chunk)
+        if chunk.finish_reason is None:
+            self._rows.append(row)
+            return
+        self._completion[job] += chunk.new_tokens
+        self._metrics.tokens.inc(chunk.new_tokens)
+        self._remaining[job] -= 1
+        if self._remaining[job] == 0:
+            self._finish(job, Finished(self._completion[job]), chunk.finish_reason)
+
+    # -- endings -----------------------------------------------------------------------------------
+    def _finish(self, job: Job, event, reason: str) -> None:
+        self._remaining.pop(job, None)
+        completion = self._completion.pop(job, 0)
+        job.emit(event)
+        self._metrics.finished(job, reason if isinstance(event, Finished) else "error", completion)
+        self._metrics.running.set(len({f.job for f in self._fills} | {r.job for r in self._rows}))
+
+    def _remove(self, jobs: set[Job]) -> None:
+        self._rows = [r for r in self._rows if r.job not in jobs]
+        self._fills = [f for f in self._fills if f.job not in jobs]
+
+    def _call_failed(self, jobs: set[Job], error: GenerationError) -> None:
+        self._remove(jobs)
+        for job in jobs:
+            if job in self._remaining:
+                self._finish(job, Failed(error), "error")
+
+    def _version_gone(self, rows: list[Row], error: ModelVersionUnloadedError) -> None:
+        """The rows' version was unloaded (a deploy): a job that delivered no text yet starts again
+        on the latest version (its text then comes from that version alone); a row of one that
+        did goes on there, its prompt and text so far prefilled again."""
+        log.info("%s; moving its requests to the version now served", error)
+        jobs = {r.job for r in rows}
+        restart = {job for job in jobs if not job.delivered_text}
+        self._remove(restart)
+        for job in restart:
+            self._remaining.pop(job, None)
+            self._completion.pop(job, None)
+            with self._cond:
+                self._waiting.appendleft(job)
+        try:
+            backend, vocabulary = self._upstream.latest()
+        except GenerationError as exc:
+            self._call_failed(jobs - restart, exc)
+            return
+        for row in [r for r in rows if r.job not in restart and r in self._rows]:
+            self._rows.remove(row)
+            try:
+                ids = vocabulary.encode(row.job.spec.prompts[row.prompt_index] + row.scanner.text)
+            except SamplingArgumentError as exc:
+                self._call_failed({row.job}, exc)
+                continue
+            self._fills.append(
+                Fill(row.job, row.prompt_index, ids, backend, vocabulary, resumed=row)
+            )
+
+    def _drop_cancelled(self) -> None:
+        gone = {j for j in self._remaining if j.cancelled}
+        if gone:
+            self._remove(gone)
+            for job in gone:
+                self._remaining.pop(job, None)
+                self._metrics.finished(job, "abort", self._completion.pop(job, 0))
+            self._metrics.running.set(
+                len({f.job for f in self._fills} | {r.job for r in self._rows})
+            )
+
+    def _fail_everything(self, error: GenerationError) -> None:
+        jobs = set(self._remaining)
+        with self._cond:
+            jobs |= set(self._waiting)
+            self._waiting.clear()
+        self._remove(jobs)
+        for job in jobs:
+            self._remaining.setdefault(job, 1)
+            self._finish(job, Failed(error), "error")
+
+    def _rows_of_fill(self, fill: Fill) -> int:
+        return 1 if fill.resumed is not None else fill.job.spec.n
+
+
+@dataclasses.dataclass(frozen=True)
+class _PerRow:
+    """Sampling parameters, one value per row (what `SignatureBackend.sample_rows` reads)."""
+
+    temperature: np.ndarray
+    top_k: np.ndarray
+    top_p: np.ndarray

@@ -1,0 +1,120 @@
+"""The gateway's gRPC API (serving/gateway/proto/charloom_gateway.proto): unary ``Generate`` and
+server-streaming ``GenerateStream``, the same fields, limits and errors as ``/v1/completions``
+(serving/gateway/requests.py, serving/gateway/errors.py), plus the standard health service.
+A stream whose client goes away cancels its job: its rows leave the batch at the next call."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from serving.client.errors import GenerationError
+from serving.gateway.errors import classify
+from serving.gateway.jobs import Failed, Finished
+from serving.gateway.proto import charloom_gateway_pb2 as pb
+from serving.gateway.proto import charloom_gateway_pb2_grpc as pb_grpc
+from serving.gateway.requests import parse_completion
+from serving.gateway.service import Gateway, choice_index, started
+
+SERVICE_NAME = "charloom.gateway.v1.Generation"
+
+
+class GenerationService(pb_grpc.GenerationServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+
+    async def _start(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext):
+        metadata = dict(context.invocation_metadata() or ())
+        self._gateway.check_key(metadata.get("authorization"))
+        body = {
+            "model": request.model or self._gateway.config.model,
+            "prompt": list(request.prompt),
+        }
+        for name in ("max_tokens", "temperature", "top_p", "top_k", "n", "seed"):
+            if request.HasField(name):
+                body[name] = getattr(request, name)
+        if request.stop:
+            body["stop"] = list(request.stop)
+        self._gateway.check_model(body["model"])
+        _, spec = parse_completion(body, self._gateway.config)
+        events = self._gateway.events(spec)
+        return spec, events, await started(events)
+
+    async def Generate(self, request, context):  # noqa: N802 - gRPC's method name
+        try:
+            spec, events, start = await self._start(request, context)
+        except GenerationError as exc:
+            await _abort(context, exc)
+        texts = [[] for _ in range(spec.rows)]
+        reasons = [""] * spec.rows
+        try:
+            async for event in events:
+                if isinstance(event, Failed):
+                    await _abort(context, event.error)
+                if isinstance(event, Finished):
+                    completion = event.completion_tokens
+                    break
+                index = choice_index(event, spec.n)
+                texts[index].append(event.text)
+                reasons[index] = event.finish_reason or reasons[index]
+        finally:
+            await events.aclose()
+        return pb.GenerateResponse(
+            id=f"cmpl-{spec.seed:x}",
+            model=self._gateway.config.model,
+            model_version=start.version or 0,
+            seed=spec.seed,
+            choices=[
+                pb.Choice(index=i, text="".join(t), finish_reason=reasons[i])
+                for i, t in enumerate(texts)
+            ],
+            usage=_usage(start.prompt_tokens, completion),
+        )
+
+    async def GenerateStream(self, request, context):  # noqa: N802 - gRPC's method name
+        try:
+            spec, events, start = await self._start(request, context)
+        except GenerationError as exc:
+            await _abort(context, exc)
+        head = dict(id=f"cmpl-{spec.seed:x}", model_version=start.version or 0, seed=spec.seed)
+        try:
+            async for event in events:
+                if isinstance(event, Failed):
+                    await _abort(context, event.error)
+                if isinstance(event, Finished):
+                    yield pb.GenerateChunk(
+                        **head, usage=_usage(start.prompt_tokens, event.completion_tokens)
+                    )
+                    return
+                yield pb.GenerateChunk(
+                    **head,
+                    index=choice_index(event, spec.n),
+                    text=event.text,
+                    finish_reason=event.finish_reason or "",
+                )
+        finally:
+            await events.aclose()
+
+
+def _usage(prompt: int, completion: int) -> pb.Usage:
+    return pb.Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+    failure = classify(error)
+    if failure.retry_after is not None:
+        context.set_trailing_metadata((("retry-after", str(failure.retry_after)),))
+    await context.abort(failure.grpc_code, str(error))
+
+
+def add_services(server: grpc.aio.Server, gateway: Gateway) -> health.aio.HealthServicer:
+    pb_grpc.add_GenerationServicer_to_server(GenerationService(gateway), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return health_servicer
+
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,0 +1,87 @@
+"""One generation request inside the gateway, between the API that took it and the engine that
+runs it.
+
+The API validates a request into a `JobSpec`, wraps it in a `Job` with a sink for its events and
+submits it; the engine (another thread) calls `Job.emit` with `Started`, `TextChunk`s (the
+client's own type: one output row's new text, the last one with its finish reason), and finally
+`Finished` or `Failed`. A job cancelled by its consumer (a client that went away) leaves the
+batch at the engine's next model call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+from serving.client.generation import TextChunk
+from serving.client.sampling import SamplingParams
+
+_ids = itertools.count(1)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """A validated request: every prompt is sampled ``n`` times; rows are numbered
+    ``prompt_index * n + sample_index`` (OpenAI's choice index)."""
+
+    prompts: tuple[str, ...]
+    n: int
+    max_tokens: int
+    sampling: SamplingParams
+    seed: int
+    stop: tuple[str, ...]
+
+    @property
+    def rows(self) -> int:
+        return len(self.prompts) * self.n
+
+
+@dataclasses.dataclass(frozen=True)
+class Started:
+    """The job runs on ``version``; its prompts are ``prompt_tokens`` tokens long in all."""
+
+    version: int | None
+    prompt_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    completion_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+Event = Started | TextChunk | Finished | Failed
+
+
+class Job:
+    """A request in flight: its spec, where its events go, and whether its consumer left."""
+
+    def __init__(self, spec: JobSpec, sink: Callable[[Event], None]) -> None:
+        self.spec = spec
+        self.id = f"cmpl-{next(_ids)}-{spec.seed:x}"
+        self.created = int(time.time())
+        self.submitted = time.monotonic()
+        self._sink = sink
+        self._cancelled = threading.Event()
+        self.delivered_text = False  # some text reached the consumer (a restart would repeat it)
+        self.first_token_at: float | None = None
+        self.last_chunk_at: float | None = None
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, TextChunk) and event.text:
+            self.delivered_text = True
+        self._sink(event)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
