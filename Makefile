@@ -6,8 +6,10 @@ SHARED_CORPUS ?= ../shared/data/tinyshakespeare.txt
 DEMO_DIR ?= demo-output
 DEMO_BUDGET_S ?= 180
 PORT ?= 8500
+GATEWAY_PORT ?= 8000
+TEST_WORKERS ?= 2
 
-.PHONY: install seed demo test clean
+.PHONY: install seed demo test check lint format proto clean
 
 install: $(VENV)/.installed
 
@@ -31,8 +33,26 @@ demo: install seed
 	  $(BIN)/charloom generate --target localhost:$(PORT) --wait-ready 120 --prompt "ROMEO:" \
 	      --max-new-tokens 300 --temperature 0.8 --seed 0 --stream'
 
-test: install
-	$(BIN)/python -m pytest
+# What CI runs: the linter and formatter check first, then every test on two xdist workers.
+test: install lint
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
+
+# The inner loop: lint, then the tests that start no process and take no long training.
+check: install lint
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not e2e and not slow" -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The gateway's gRPC stubs, checked in: run after editing serving/gateway/proto/*.proto.
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. --pyi_out=. \
+	    serving/gateway/proto/charloom_gateway.proto
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -393,6 +393,171 @@ def network_policy() -> dict[str, Any]:
     }
 
 
+# -- the generation gateway (serving/gateway): applications -> gateway -> TF Serving -------------
+GATEWAY_NAME = "charloom-gateway"
+GATEWAY_SELECTOR = {"app.kubernetes.io/name": GATEWAY_NAME}
+GATEWAY_LABELS = {**COMMON_LABELS, **GATEWAY_SELECTOR, "app.kubernetes.io/component": "gateway"}
+GATEWAY_CLIENT_LABEL = ("charloom.dev/gateway-client", "true")  # applications allowed in
+GATEWAY_IMAGE = "charloom-trainer:0.1.0-ray2.60.0"  # k8s/trainer/Dockerfile: charloom installed
+GATEWAY_API_KEY_SECRET = "charloom-gateway-api-key"  # kubectl create secret generic ... key=
+GATEWAY_CPUS = 2
+GATEWAY_TARGET = f"dns:///{HEADLESS_SERVICE}.charloom.svc.cluster.local:{defaults.GRPC_PORT}"
+
+
+def gateway_deployment() -> dict[str, Any]:
+    """The gateway: round-robin over TF Serving's headless Service, HTTP probes, API key from a
+    Secret (optional: without it the gateway serves everyone and says so), restricted PSS."""
+    http_probe = {
+        "httpGet": {"path": "/health", "port": "http"},
+        "periodSeconds": 10,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
+    container = {
+        "name": "gateway",
+        "image": GATEWAY_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["charloom", "gateway"],
+        "args": [
+            f"--target={GATEWAY_TARGET}",
+            "--load-balancing=round_robin",
+            f"--model={defaults.MODEL_NAME}",
+            f"--port={defaults.GATEWAY_HTTP_PORT}",
+            f"--grpc-port={defaults.GATEWAY_GRPC_PORT}",
+            f"--max-rows-per-call={defaults.MAX_BATCH_SIZE}",
+        ],
+        "env": [
+            {
+                "name": "CHARLOOM_GATEWAY_API_KEY",
+                "valueFrom": {
+                    "secretKeyRef": {"name": GATEWAY_API_KEY_SECRET, "key": "key", "optional": True}
+                },
+            }
+        ],
+        "ports": [
+            {"name": "http", "containerPort": defaults.GATEWAY_HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": defaults.GATEWAY_GRPC_PORT, "protocol": "TCP"},
+        ],
+        "livenessProbe": http_probe,
+        "readinessProbe": {**http_probe, "httpGet": {"path": "/ready", "port": "http"}},
+        "resources": {
+            "requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": str(GATEWAY_CPUS), "memory": "2Gi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_GROUP,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+    }
+    # The serving-client label is what TF Serving's NetworkPolicy admits.
+    pod_labels = {**GATEWAY_LABELS, CLIENT_LABEL[0]: CLIENT_LABEL[1]}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": GATEWAY_NAME, "labels": GATEWAY_LABELS},
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": GATEWAY_SELECTOR},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(defaults.GATEWAY_HTTP_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def gateway_service() -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": GATEWAY_NAME, "labels": GATEWAY_LABELS},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": GATEWAY_SELECTOR,
+            "ports": [
+                _service_port("http", defaults.GATEWAY_HTTP_PORT),
+                _service_port("grpc", defaults.GATEWAY_GRPC_PORT),
+            ],
+        },
+    }
+
+
+def gateway_network_policy() -> dict[str, Any]:
+    """In: labelled applications (this namespace or labelled namespaces) and Prometheus. Out:
+    TF Serving's gRPC port and DNS only."""
+    apps = {"matchLabels": dict([GATEWAY_CLIENT_LABEL])}
+    dns = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": GATEWAY_NAME, "labels": GATEWAY_LABELS},
+        "spec": {
+            "podSelector": {"matchLabels": GATEWAY_SELECTOR},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": apps},
+                        {
+                            "namespaceSelector": {"matchLabels": dict([CLIENT_NAMESPACE_LABEL])},
+                            "podSelector": apps,
+                        },
+                    ],
+                    "ports": [
+                        {"protocol": "TCP", "port": defaults.GATEWAY_HTTP_PORT},
+                        {"protocol": "TCP", "port": defaults.GATEWAY_GRPC_PORT},
+                    ],
+                },
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                            },
+                            "podSelector": {"matchLabels": dict([PROMETHEUS_LABEL])},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": defaults.GATEWAY_HTTP_PORT}],
+                },
+            ],
+            "egress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": SELECTOR_LABELS}}],
+                    "ports": [{"protocol": "TCP", "port": defaults.GRPC_PORT}],
+                },
+                {"to": [{"namespaceSelector": {}}], "ports": dns},
+            ],
+        },
+    }
+
+
 HEADER = (
     "# Generated by k8s/generate.py from serving/defaults.py (and base/tuning/*.yaml). "
     "Do not edit: run k8s/generate.py.\n"
@@ -443,6 +608,9 @@ def outputs() -> dict[str, str]:
         f"overlays/bucket/{MODELS_CONFIG}": _text(models_config(BUCKET_MODEL_BASE_PATH)),
         "overlays/gpu/kustomization.yaml": _yaml(gpu_kustomization()),
         "base/tuning-ephemeral/rayjob.yaml": _yaml(ephemeral_rayjob()),
+        "base/gateway/deployment.yaml": _yaml(gateway_deployment()),
+        "base/gateway/service.yaml": _yaml(gateway_service()),
+        "base/gateway/networkpolicy.yaml": _yaml(gateway_network_policy()),
     }
 
 

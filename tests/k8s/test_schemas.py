@@ -18,7 +18,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-OVERLAYS = ("shared", "cpu", "gpu", "bucket", "tuning", "tuning-ephemeral")
+OVERLAYS = ("shared", "cpu", "gpu", "bucket", "tuning", "tuning-ephemeral", "gateway")
 # 1.35: the oldest release the manifests promise to work on; 1.37: the pinned kubectl's release.
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 KUBERAY_KINDS = {"RayCluster", "RayJob"}
@@ -241,6 +241,8 @@ def test_overlay_renders(overlay: str, rendered: dict[str, list[dict[str, Any]]]
         assert kinds == {"RayCluster", "RayJob", "NetworkPolicy"}
     elif overlay == "tuning-ephemeral":
         assert kinds == {"RayJob", "NetworkPolicy"}
+    elif overlay == "gateway":
+        assert kinds == {"Deployment", "Service", "NetworkPolicy"}
     else:
         assert {
             "ConfigMap",

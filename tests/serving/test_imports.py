@@ -40,3 +40,10 @@ def test_no_serving_module_imports_trainer():
 def test_client_modules_import_nothing_of_the_server():
     client = [m for m in MODULES if m.startswith("serving.client")]
     assert loaded_after_importing(client, ("serving.server", "trainer")) == []
+
+
+def test_gateway_modules_import_nothing_of_the_server():
+    """The gateway is the client side of serving: serving/client/ and the contract only."""
+    gateway = [m for m in MODULES if m.startswith("serving.gateway")]
+    assert "serving.gateway.engine" in gateway
+    assert loaded_after_importing(gateway, ("serving.server", "trainer")) == []
