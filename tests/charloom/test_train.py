@@ -14,6 +14,8 @@ from trainer.config import load_config
 from trainer.corpus import load_corpus
 from trainer.training import train
 
+pytestmark = pytest.mark.slow
+
 SMALL = {
     "cell": "gru",
     "units": 32,

@@ -26,6 +26,8 @@ from trainer.export import export_saved_model
 from trainer.model import build_model, state_names
 from trainer.vocabulary import Vocabulary
 
+pytestmark = pytest.mark.e2e
+
 PROBE = Path(__file__).resolve().parents[1] / "helpers" / "session_probe.py"
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks? 你好\n"
 VOCAB = Vocabulary.from_text(TEXT)

@@ -6,7 +6,11 @@ import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import serving
+
+pytestmark = pytest.mark.slow  # fresh interpreters importing every module
 
 MODULES = sorted(info.name for info in pkgutil.walk_packages(serving.__path__, "serving."))
 

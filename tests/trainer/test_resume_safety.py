@@ -15,6 +15,8 @@ from trainer.corpus import load_corpus
 from trainer.errors import RunError
 from trainer.training import EpochEnd, train
 
+pytestmark = pytest.mark.slow
+
 CONFIG = TrainingConfig(
     cell="gru",
     units=(8,),

@@ -15,6 +15,8 @@ from trainer.model import load_model
 from trainer.runs import epoch_checkpoints
 from trainer.training import EpochEnd, train
 
+pytestmark = pytest.mark.slow
+
 CONFIG = TrainingConfig(
     cell="lstm",
     units=(16,),

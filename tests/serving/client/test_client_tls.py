@@ -13,6 +13,8 @@ from serving.client.errors import GenerationError, ServerUnavailableError
 from serving.client.generator import GenerationClient, TextGenerator
 from serving.client.grpc_backend import RetryPolicy
 
+pytestmark = pytest.mark.slow
+
 
 def _pem(cert) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)

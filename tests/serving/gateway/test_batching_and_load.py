@@ -25,6 +25,8 @@ from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
 from tests.serving.gateway.conftest import k8s_batching
 
+pytestmark = pytest.mark.slow
+
 PROMPTS = ["ROMEO:", "JULIET:", "KING:", "A", "But soft", "What light", "O", "Z"]
 
 

@@ -15,6 +15,8 @@ from serving.errors import ServingError
 from serving.server.config import BatchingOptions, ModelConfig, ServerLimits
 from serving.tensors import to_tensor_proto
 
+pytestmark = pytest.mark.slow
+
 
 def step_request() -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()

@@ -18,6 +18,8 @@ from serving.server.config import BatchingOptions, ModelConfig, RestOptions
 from serving.tensors import from_tensor_proto, to_tensor_proto
 from tests.helpers.session_model import SessionSignatures
 
+pytestmark = pytest.mark.slow
+
 
 def step_request(token: int, rows: int = 1, state: float = 0.0) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()

@@ -13,6 +13,8 @@ from serving import contract
 from serving.server.config import ModelConfig
 from serving.tensors import to_tensor_proto
 
+pytestmark = pytest.mark.slow
+
 
 def sample_request(rows: int, units: int) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()

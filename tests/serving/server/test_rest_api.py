@@ -195,6 +195,7 @@ def test_a_body_over_the_message_limit_is_refused_before_it_is_read(rest):
 def test_unknown_paths_and_metrics(rest):
     url, _ = rest
     assert requests.get(url + "/favicon.ico", timeout=30).status_code == 404
+    assert requests.get(url + "/v1/models/charloom", timeout=30).status_code == 200  # one OK call
     text = requests.get(url + "/monitoring/prometheus/metrics", timeout=30).text
     assert re.search(
         r'^:tensorflow:serving:request_count\{model_name="charloom",status="OK"\} \d', text, re.M

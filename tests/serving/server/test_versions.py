@@ -25,6 +25,8 @@ from serving.server.config import (
 )
 from serving.tensors import from_tensor_proto, to_tensor_proto
 
+pytestmark = pytest.mark.slow
+
 State = get_model_status_pb2.ModelVersionStatus.State
 
 

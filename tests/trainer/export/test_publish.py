@@ -15,6 +15,8 @@ from trainer.export import export_checkpoint, export_run, export_saved_model
 from trainer.model import build_model
 from trainer.vocabulary import Vocabulary
 
+pytestmark = pytest.mark.slow
+
 
 def test_assets_describe_the_model(exported):
     config, _, path, _ = exported["gru", 3]

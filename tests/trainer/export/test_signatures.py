@@ -186,6 +186,7 @@ def saved_model_cli(*args) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_every_signature(exported):
     _, _, path, _ = exported["lstm", 1]
     result = saved_model_cli("show", "--all", "--dir", str(path))
@@ -196,6 +197,7 @@ def test_saved_model_cli_shows_every_signature(exported):
         assert f"inputs['{name}']" in result.stdout
 
 
+@pytest.mark.slow
 def test_saved_model_cli_runs_every_signature(exported, tmp_path):
     """`saved_model_cli run` loads the TF1 way TF Serving does (restore op, init op, Session::Run by
     tensor name): every signature of a fresh export runs there and gives the Session path's values.
