@@ -23,15 +23,22 @@ $(VENV)/.installed: pyproject.toml
 seed: install
 	@if [ -f $(SHARED_CORPUS) ]; then $(BIN)/charloom data seed $(SHARED_CORPUS); fi
 
-# The main job end to end: tune -> export the best trial -> serve it -> generate over gRPC.
+# The main job end to end: tune -> export the best trial -> serve it (batching as in k8s/) ->
+# the gateway in front of it -> 300 characters streamed over its OpenAI-compatible HTTP API.
 demo: install seed
 	$(BIN)/charloom tune --corpus shakespeare --space quick --num-samples 4 --time-budget-s $(DEMO_BUDGET_S) \
 	    --storage-path $(DEMO_DIR)/ray_results --model-base-path $(DEMO_DIR)/models/charloom
 	@bash -c 'set -euo pipefail; \
-	  $(BIN)/charloom serve --model-base-path $(DEMO_DIR)/models/charloom --port $(PORT) & server=$$!; \
-	  trap "kill $$server 2>/dev/null; wait $$server 2>/dev/null || true" EXIT; \
-	  $(BIN)/charloom generate --target localhost:$(PORT) --wait-ready 120 --prompt "ROMEO:" \
-	      --max-new-tokens 300 --temperature 0.8 --seed 0 --stream'
+	  $(BIN)/charloom serve --model-base-path $(DEMO_DIR)/models/charloom --port $(PORT) --enable-batching \
+	      --batching-parameters-file k8s/base/serving/config/batching.config & server=$$!; \
+	  $(BIN)/charloom gateway --target localhost:$(PORT) --host 127.0.0.1 --port $(GATEWAY_PORT) --grpc-port -1 \
+	      2>/dev/null & gateway=$$!; \
+	  trap "kill $$gateway $$server 2>/dev/null; wait $$gateway $$server 2>/dev/null || true" EXIT; \
+	  for i in $$(seq 240); do curl -sf localhost:$(GATEWAY_PORT)/ready >/dev/null && break; sleep 0.5; done; \
+	  printf "ROMEO:"; \
+	  curl -sN localhost:$(GATEWAY_PORT)/v1/completions -H "Content-Type: application/json" \
+	      -d "{\"model\": \"charloom\", \"prompt\": \"ROMEO:\", \"max_tokens\": 300, \"temperature\": 0.8, \"seed\": 0, \"stream\": true}" \
+	    | $(BIN)/python -m serving.gateway.sse_text; echo'
 
 # What CI runs: the linter and formatter check first, then every test on two xdist workers.
 test: install lint

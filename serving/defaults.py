@@ -47,6 +47,10 @@ CLIENT_RESUME_SECONDS = 60.0  # how long a text waits for a server that went awa
 # The generation gateway (serving/gateway): its ports and the limits of one request.
 GATEWAY_HTTP_PORT = 8000  # the OpenAI-compatible API, as vLLM's default
 GATEWAY_GRPC_PORT = 8010  # the gateway's own gRPC API (Generate, GenerateStream, health)
+# Tokens each row samples per gateway call: every call costs a round trip and TF Serving's
+# batching window, so the gateway takes larger blocks than one client's 16 (its text arrives in
+# chunks of up to this many characters; same text either way).
+GATEWAY_STEPS_PER_CALL = 32
 GATEWAY_MAX_RUNNING_ROWS = 256  # rows (prompts x n) decoding at once; more requests wait
 GATEWAY_MAX_WAITING_REQUESTS = 256  # requests waiting for rows; past it: 429 / RESOURCE_EXHAUSTED
 GATEWAY_MAX_TOKENS = 4096  # the largest max_tokens a request may ask for

@@ -26,7 +26,7 @@ class GatewayConfig:
     grpc_port: int | None = defaults.GATEWAY_GRPC_PORT  # the gateway's own gRPC API; None: off
     load_balancing: str = defaults.LOAD_BALANCING_POLICIES[0]
     max_rows_per_call: int = defaults.MAX_ROWS_PER_CALL  # TF Serving's max_batch_size
-    steps_per_call: int = defaults.STEPS_PER_CALL  # tokens a row samples per model call
+    steps_per_call: int = defaults.GATEWAY_STEPS_PER_CALL  # tokens a row samples per call
     max_running_rows: int = defaults.GATEWAY_MAX_RUNNING_ROWS  # rows decoding at once
     max_waiting_requests: int = defaults.GATEWAY_MAX_WAITING_REQUESTS  # more: 429
     max_prompt_chars: int = defaults.MAX_PROMPT_LENGTH
