@@ -1,5 +1,5 @@
 """Generation gateway benchmark: streams through `charloom gateway` against the model's own
-`sample` call in process, measured in the same run.
+`sample` call in process, measured in the same run (interleaved).
 
     .venv/bin/python -m bench.gateway            # ~5 minutes on 2 cores; --quick for a sanity run
 
@@ -39,6 +39,7 @@ from serving.gateway.config import GatewayConfig
 
 LEVELS = (1, 8, 32, 64)
 TOKENS = 300
+IN_PROCESS_CALLS = 15  # sample calls per in-process measurement (the median is kept)
 PROMPT = "ROMEO:"
 BATCHING_FILE = REPO / "k8s" / "base" / "serving" / "config" / "batching.config"
 
@@ -56,6 +57,29 @@ def summarize(streams: list[dict]) -> dict:
         "decode_chars_per_sec_median": statistics.median(rates) if rates else 0.0,
         "decode_chars_per_sec_slowest": min(rates) if rates else 0.0,
     }
+
+
+def median_run(measured: list[dict]) -> dict:
+    """Each figure's median over the runs (ratios from each run's own pair), and the runs."""
+    out = {
+        key: statistics.median(m[key] for m in measured)
+        for key, value in measured[0].items()
+        if isinstance(value, float | int)
+    }
+    out["in_process_chars_per_sec"] = statistics.median(
+        m["in_process"]["chars_per_sec"] for m in measured
+    )
+    out["aggregate_ratio"] = statistics.median(
+        m["aggregate_chars_per_sec"] / m["in_process"]["chars_per_sec"] for m in measured
+    )
+    out["decode_ratio"] = statistics.median(
+        m["decode_chars_per_sec_median"] / m["in_process"]["chars_per_sec"] for m in measured
+    )
+    out["slowest_ratio"] = statistics.median(
+        m["decode_chars_per_sec_slowest"] / m["decode_chars_per_sec_median"] for m in measured
+    )
+    out["runs"] = measured
+    return out
 
 
 def main() -> int:
@@ -81,53 +105,54 @@ def main() -> int:
         from serving.client.local_backend import LocalBackend
 
         backend = LocalBackend(model.saved_model_dir)
-        results["in_process"] = measure_batch_ceiling(backend, levels, runs=5)
-        backend.close()
-        print("in process:", results["in_process"], flush=True)
         flags = ("--batching-parameters-file", str(BATCHING_FILE))
+        gateway_flags = ("--steps-per-call", str(args.steps_per_call))
+        results["gateway_steps_per_call"] = args.steps_per_call
         with (
             ServerProcess(model.saved_model_dir.parent, True, flags) as server,
-            GatewayProcess(server.target) as gateway,
+            GatewayProcess(server.target, gateway_flags) as gateway,
         ):
             run_gateway_streams(gateway.url, 2, 40, PROMPT)  # warm both processes
             for level in levels:
-                measured = [
-                    summarize(run_gateway_streams(gateway.url, level, TOKENS, PROMPT))
-                    for _ in range(runs)
-                ]
-                ordered = sorted(measured, key=lambda m: m["aggregate_chars_per_sec"])
-                best = {**ordered[(len(ordered) - 1) // 2], "runs": measured}  # the (lower) median
-                results["levels"][str(level)] = best
-                print(f"{level} streams: {best}", flush=True)
+                measured = []
+                for _ in range(runs):  # the model alone, then the gateway: pairs, interleaved
+                    [alone] = measure_batch_ceiling(backend, (level,), runs=IN_PROCESS_CALLS)
+                    streams = run_gateway_streams(gateway.url, level, TOKENS, PROMPT)
+                    measured.append({**summarize(streams), "in_process": alone})
+                results["levels"][str(level)] = median_run(measured)
+                print(f"{level} streams: {results['levels'][str(level)]}", flush=True)
+        backend.close()
     targets = compute_targets(results)
     results["targets"] = targets
     write_results("gateway", results, render(results, targets), quick=args.quick)
     return 0
 
 
-def _in_process(results: dict, rows: int) -> float:
-    return next(r["chars_per_sec"] for r in results["in_process"] if r["rows"] == rows)
-
-
 def compute_targets(r: dict) -> list[dict]:
     targets = []
     levels = r["levels"]
     if "32" in levels:
-        ratio = levels["32"]["aggregate_chars_per_sec"] / _in_process(r, 32)
         targets.append(
-            target_line("32 streams: aggregate chars/s vs the model alone on 32 rows", ratio, 0.75)
-        )
-        slowest = (
-            levels["32"]["decode_chars_per_sec_slowest"]
-            / levels["32"]["decode_chars_per_sec_median"]
+            target_line(
+                "32 streams: aggregate chars/s vs the model alone on 32 rows",
+                levels["32"]["aggregate_ratio"],
+                0.75,
+            )
         )
         targets.append(
-            target_line("32 streams: slowest stream's chars/s vs the median stream's", slowest, 0.5)
+            target_line(
+                "32 streams: slowest stream's chars/s vs the median stream's",
+                levels["32"]["slowest_ratio"],
+                0.5,
+            )
         )
     if "1" in levels:
-        ratio = levels["1"]["decode_chars_per_sec_median"] / _in_process(r, 1)
         targets.append(
-            target_line("one stream: decode chars/s vs the model alone on 1 row", ratio, 0.8)
+            target_line(
+                "one stream: decode chars/s vs the model alone on 1 row",
+                levels["1"]["decode_ratio"],
+                0.8,
+            )
         )
     return targets
 
@@ -135,41 +160,44 @@ def compute_targets(r: dict) -> list[dict]:
 def render(r: dict, targets: list[dict]) -> str:
     rows = []
     for level, m in r["levels"].items():
-        alone = _in_process(r, int(level))
         rows.append(
             [
                 level,
-                f"{alone:,.0f}",
+                f"{m['in_process_chars_per_sec']:,.0f}",
                 f"{m['aggregate_chars_per_sec']:,.0f}",
-                f"{m['aggregate_chars_per_sec'] / alone:.2f}",
+                f"{m['aggregate_ratio']:.2f}",
                 f"{m['ttft_ms_median']:.0f}",
                 f"{m['decode_chars_per_sec_median']:,.0f}",
+                f"{m['decode_ratio']:.2f}" if level == "1" else "-",
                 f"{m['decode_chars_per_sec_slowest']:,.0f}",
             ]
         )
     model = r["model"]["config"]
+    headers = (
+        "streams",
+        "model alone chars/s",
+        "gateway chars/s",
+        "ratio",
+        "TTFT ms",
+        "stream decode chars/s",
+        "decode / alone",
+        "slowest stream chars/s",
+    )
     return "\n".join(
         [
             f"Model: {model['cell'].upper()} {model['units']}, embedding {model['embedding_dim']}, "
             f"vocabulary {r['model']['vocabulary']}, random weights. Streams of {r['tokens']} "
-            "characters through `charloom gateway` -> `charloom serve --enable-batching` (k8s/'s "
-            "batching file), one client process; the in-process figure is the model's `sample` "
-            "signature on as many rows, 16 characters per call, measured in the same run.",
+            f"characters through `charloom gateway` ({r['gateway_steps_per_call']} tokens per sample "
+            "call) -> `charloom serve --enable-batching` (k8s/'s batching file), from one client "
+            "process. *Model alone*: the SavedModel's `sample` signature in process on as many rows, "
+            "16 characters per call, measured right before each gateway run (interleaved pairs; "
+            "medians of the runs, each ratio from its own run's pair). *Stream decode*: a stream's "
+            "characters from its first to its last, per second (median stream); TTFT: median time to "
+            "first token.",
             "",
             f"Machine: {machine_line(r['machine'])}",
             "",
-            markdown_table(
-                (
-                    "streams",
-                    "in process chars/s",
-                    "gateway chars/s",
-                    "ratio",
-                    "TTFT ms (median)",
-                    "stream decode chars/s (median)",
-                    "slowest stream chars/s",
-                ),
-                rows,
-            ),
+            markdown_table(headers, rows),
             "",
             targets_markdown(targets),
         ]

@@ -36,6 +36,11 @@ SECTIONS = (
         "Serving",
         ".venv/bin/python -m bench.serving             # ~4 min; --checkpoint RUN for trained weights",
     ),
+    (
+        "gateway",
+        "The generation gateway",
+        ".venv/bin/python -m bench.gateway             # ~8 min; --steps-per-call N",
+    ),
     ("warmup", "Model warmup", ".venv/bin/python -m bench.warmup              # ~3 min"),
     (
         "checkouts",

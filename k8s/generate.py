@@ -155,6 +155,77 @@ def _grpc_probe(period: int, failures: int, timeout: int = 5) -> dict[str, Any]:
     }
 
 
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def _restricted_pod(containers: list, volumes: list, **security: Any) -> dict[str, Any]:
+    """A pod spec under the restricted Pod Security Standard, as the project's user and group."""
+    return {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_GROUP,
+            **security,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        "containers": containers,
+        "volumes": volumes,
+    }
+
+
+def _rolling_deployment(
+    name: str,
+    labels: dict,
+    selector: dict,
+    pod_labels: dict,
+    metrics_port: int,
+    metrics_path: str,
+    pod_spec: dict,
+) -> dict[str, Any]:
+    """Two replicas, rolled one new pod at a time with none unavailable, scraped by Prometheus."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(metrics_port),
+                        "prometheus.io/path": metrics_path,
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _cluster_service(name: str, labels: dict, selector: dict, ports: list) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
+    }
+
+
 def deployment() -> dict[str, Any]:
     """The TF Serving Deployment, restricted Pod Security Standard, model store read-only."""
     container = {
@@ -175,12 +246,7 @@ def deployment() -> dict[str, Any]:
             "requests": {"cpu": "1", "memory": "1Gi"},
             "limits": {"cpu": str(SERVING_CPUS), "memory": "2Gi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR_IN_CONTAINER, "readOnly": True},
             {
@@ -192,19 +258,9 @@ def deployment() -> dict[str, Any]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    pod_spec = {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_GROUP,
-            "fsGroup": RUN_AS_GROUP,
-            "fsGroupChangePolicy": "OnRootMismatch",
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "terminationGracePeriodSeconds": 30,
-        "containers": [container],
-        "volumes": [
+    pod_spec = _restricted_pod(
+        [container],
+        [
             {"name": "config", "configMap": {"name": CONFIG_MAP}},
             {
                 "name": "model-store",
@@ -212,32 +268,18 @@ def deployment() -> dict[str, Any]:
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         ],
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": APP_NAME, "labels": COMMON_LABELS},
-        "spec": {
-            "replicas": 2,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": SELECTOR_LABELS},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            "template": {
-                "metadata": {
-                    "labels": COMMON_LABELS,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(defaults.REST_PORT),
-                        "prometheus.io/path": defaults.MONITORING_PATH,
-                    },
-                },
-                "spec": pod_spec,
-            },
-        },
-    }
+        fsGroup=RUN_AS_GROUP,
+        fsGroupChangePolicy="OnRootMismatch",
+    )
+    return _rolling_deployment(
+        APP_NAME,
+        COMMON_LABELS,
+        SELECTOR_LABELS,
+        COMMON_LABELS,
+        defaults.REST_PORT,
+        defaults.MONITORING_PATH,
+        pod_spec,
+    )
 
 
 def _service_port(name: str, port: int) -> dict[str, Any]:
@@ -247,19 +289,8 @@ def _service_port(name: str, port: int) -> dict[str, Any]:
 
 def service() -> dict[str, Any]:
     """ClusterIP Service: gRPC for clients, HTTP for model status and metrics."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": APP_NAME, "labels": COMMON_LABELS},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": SELECTOR_LABELS,
-            "ports": [
-                _service_port("grpc", defaults.GRPC_PORT),
-                _service_port("http", defaults.REST_PORT),
-            ],
-        },
-    }
+    ports = [_service_port("grpc", defaults.GRPC_PORT), _service_port("http", defaults.REST_PORT)]
+    return _cluster_service(APP_NAME, COMMON_LABELS, SELECTOR_LABELS, ports)
 
 
 def headless_service() -> dict[str, Any]:
@@ -444,69 +475,29 @@ def gateway_deployment() -> dict[str, Any]:
             "requests": {"cpu": "1", "memory": "1Gi"},
             "limits": {"cpu": str(GATEWAY_CPUS), "memory": "2Gi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": RESTRICTED_CONTAINER,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    pod_spec = {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_GROUP,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "terminationGracePeriodSeconds": 30,
-        "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
-    }
+    pod_spec = _restricted_pod([container], [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}])
     # The serving-client label is what TF Serving's NetworkPolicy admits.
     pod_labels = {**GATEWAY_LABELS, CLIENT_LABEL[0]: CLIENT_LABEL[1]}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": GATEWAY_NAME, "labels": GATEWAY_LABELS},
-        "spec": {
-            "replicas": 2,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": GATEWAY_SELECTOR},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            "template": {
-                "metadata": {
-                    "labels": pod_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(defaults.GATEWAY_HTTP_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": pod_spec,
-            },
-        },
-    }
+    return _rolling_deployment(
+        GATEWAY_NAME,
+        GATEWAY_LABELS,
+        GATEWAY_SELECTOR,
+        pod_labels,
+        defaults.GATEWAY_HTTP_PORT,
+        "/metrics",
+        pod_spec,
+    )
 
 
 def gateway_service() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": GATEWAY_NAME, "labels": GATEWAY_LABELS},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": GATEWAY_SELECTOR,
-            "ports": [
-                _service_port("http", defaults.GATEWAY_HTTP_PORT),
-                _service_port("grpc", defaults.GATEWAY_GRPC_PORT),
-            ],
-        },
-    }
+    ports = [
+        _service_port("http", defaults.GATEWAY_HTTP_PORT),
+        _service_port("grpc", defaults.GATEWAY_GRPC_PORT),
+    ]
+    return _cluster_service(GATEWAY_NAME, GATEWAY_LABELS, GATEWAY_SELECTOR, ports)
 
 
 def gateway_network_policy() -> dict[str, Any]:

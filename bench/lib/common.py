@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -150,3 +151,26 @@ def targets_markdown(targets: Sequence[dict[str, Any]]) -> str:
         for t in targets
     ]
     return markdown_table(("target", "measured", "threshold", "result"), rows)
+
+
+class BackgroundProcess:
+    """A process a benchmark started (``self._process``, logging to ``self._log``): stopped with
+    SIGTERM, then SIGKILL after 30 s; a context manager."""
+
+    _process: subprocess.Popen
+    _log: Any
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -11,10 +11,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.lib.common import CHARLOOM, REPO, free_port
+from bench.lib.common import CHARLOOM, REPO, BackgroundProcess, free_port
 
 
-class GatewayProcess:
+class GatewayProcess(BackgroundProcess):
     """`charloom gateway` on loopback in front of ``target``, ready when constructed."""
 
     def __init__(self, target: str, extra_flags: tuple[str, ...] = ()) -> None:
@@ -58,21 +58,6 @@ class GatewayProcess:
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return 0.0
-
-    def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-
-    def __enter__(self) -> GatewayProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _one_stream(url: str, index: int, tokens: int, prompt: str) -> dict:

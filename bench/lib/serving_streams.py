@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.lib.common import CHARLOOM, REPO, free_port, percentile
+from bench.lib.common import CHARLOOM, REPO, BackgroundProcess, free_port, percentile
 from serving import defaults
 
 
-class ServerProcess:
+class ServerProcess(BackgroundProcess):
     """`charloom serve` on loopback, started with the given flags, ready when constructed."""
 
     def __init__(
@@ -72,21 +72,6 @@ class ServerProcess:
             re.M,
         )
         return (float(total.group(1)) if total else 0.0, float(count.group(1)) if count else 0.0)
-
-    def stop(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._log.close()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _client_process(
