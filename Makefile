@@ -9,7 +9,7 @@ PORT ?= 8500
 GATEWAY_PORT ?= 8000
 TEST_WORKERS ?= 2
 
-.PHONY: install seed demo test check lint format proto clean
+.PHONY: install seed demo demo-tune demo-generate test check lint format proto clean
 
 install: $(VENV)/.installed
 
@@ -25,9 +25,14 @@ seed: install
 
 # The main job end to end: tune -> export the best trial -> serve it (batching as in k8s/) ->
 # the gateway in front of it -> 300 characters streamed over its OpenAI-compatible HTTP API.
-demo: install seed
+demo: demo-tune demo-generate
+
+demo-tune: install seed
 	$(BIN)/charloom tune --corpus shakespeare --space quick --num-samples 4 --time-budget-s $(DEMO_BUDGET_S) \
 	    --storage-path $(DEMO_DIR)/ray_results --model-base-path $(DEMO_DIR)/models/charloom
+
+# Serve the demo's model, put the gateway in front of it, stream a text through its HTTP API.
+demo-generate: install
 	@bash -c 'set -euo pipefail; \
 	  $(BIN)/charloom serve --model-base-path $(DEMO_DIR)/models/charloom --port $(PORT) --enable-batching \
 	      --batching-parameters-file k8s/base/serving/config/batching.config & server=$$!; \
