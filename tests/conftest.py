@@ -148,3 +148,14 @@ def wait_for_health() -> Callable[..., None]:
     from tests.helpers.servers import wait_healthy
 
     return wait_healthy
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long tests first (e2e, then slow), so that under xdist the short ones fill the workers'
+    tails instead of one long test running alone at the end. A stable sort: the order within
+    each group is the collection order (the same in every worker, as xdist requires)."""
+
+    def weight(item) -> int:
+        return 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=weight)

@@ -374,12 +374,13 @@ class Engine:
                 self._finish(job, Failed(error), "error")
 
     def _version_gone(self, rows: list[Row], error: ModelVersionUnloadedError) -> None:
-        """The rows' version was unloaded (a deploy): a job that delivered no text yet starts again
-        on the latest version (its text then comes from that version alone); a row of one that
-        did goes on there, its prompt and text so far prefilled again."""
+        """The rows' version was unloaded (a deploy): a job whose client has seen nothing yet (not
+        streamed, or no chunk sent) starts again on the latest version (its text then comes from
+        that version alone); a row of a stream that has sent text goes on there, its prompt and
+        text so far prefilled again."""
         log.info("%s; moving its requests to the version now served", error)
         jobs = {r.job for r in rows}
-        restart = {job for job in jobs if not job.delivered_text}
+        restart = {job for job in jobs if job.restartable}
         self._remove(restart)
         for job in restart:
             self._remaining.pop(job, None)

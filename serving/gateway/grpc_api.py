@@ -10,7 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from serving.client.errors import GenerationError
 from serving.gateway.errors import classify
-from serving.gateway.jobs import Failed, Finished
+from serving.gateway.jobs import Failed, Finished, Started
 from serving.gateway.proto import charloom_gateway_pb2 as pb
 from serving.gateway.proto import charloom_gateway_pb2_grpc as pb_grpc
 from serving.gateway.requests import parse_completion
@@ -23,7 +23,9 @@ class GenerationService(pb_grpc.GenerationServicer):
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    async def _start(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext):
+    async def _start(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext, streamed: bool
+    ):
         metadata = dict(context.invocation_metadata() or ())
         self._gateway.check_key(metadata.get("authorization"))
         body = {
@@ -37,12 +39,12 @@ class GenerationService(pb_grpc.GenerationServicer):
             body["stop"] = list(request.stop)
         self._gateway.check_model(body["model"])
         _, spec = parse_completion(body, self._gateway.config)
-        events = self._gateway.events(spec)
+        events = self._gateway.events(spec, streamed)
         return spec, events, await started(events)
 
     async def Generate(self, request, context):  # noqa: N802 - gRPC's method name
         try:
-            spec, events, start = await self._start(request, context)
+            spec, events, start = await self._start(request, context, streamed=False)
         except GenerationError as exc:
             await _abort(context, exc)
         texts = [[] for _ in range(spec.rows)]
@@ -51,6 +53,10 @@ class GenerationService(pb_grpc.GenerationServicer):
             async for event in events:
                 if isinstance(event, Failed):
                     await _abort(context, event.error)
+                if isinstance(event, Started):  # restarted on a new version: it starts over
+                    start = event
+                    texts, reasons = [[] for _ in range(spec.rows)], [""] * spec.rows
+                    continue
                 if isinstance(event, Finished):
                     completion = event.completion_tokens
                     break
@@ -73,7 +79,7 @@ class GenerationService(pb_grpc.GenerationServicer):
 
     async def GenerateStream(self, request, context):  # noqa: N802 - gRPC's method name
         try:
-            spec, events, start = await self._start(request, context)
+            spec, events, start = await self._start(request, context, streamed=True)
         except GenerationError as exc:
             await _abort(context, exc)
         head = dict(id=f"cmpl-{spec.seed:x}", model_version=start.version or 0, seed=spec.seed)
@@ -81,6 +87,10 @@ class GenerationService(pb_grpc.GenerationServicer):
             async for event in events:
                 if isinstance(event, Failed):
                     await _abort(context, event.error)
+                if isinstance(event, Started):  # restarted on a new version before any chunk
+                    start = event
+                    head["model_version"] = start.version or 0
+                    continue
                 if isinstance(event, Finished):
                     yield pb.GenerateChunk(
                         **head, usage=_usage(start.prompt_tokens, event.completion_tokens)

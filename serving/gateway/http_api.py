@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.client.errors import GenerationError
 from serving.gateway.errors import classify, error_body
-from serving.gateway.jobs import Failed, Finished
+from serving.gateway.jobs import Failed, Finished, Started
 from serving.gateway.requests import CompletionRequest, FieldError, parse_completion
 from serving.gateway.service import Gateway, choice_index, started
 
@@ -96,7 +96,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 gateway.check_model(body["model"])
             parsed, spec = parse_completion(body, gateway.config)
-            events = gateway.events(spec)
+            events = gateway.events(spec, streamed=bool(parsed.stream))
             start = await started(events)
         except _TooLarge as exc:
             return _error(str(exc), 413, "invalid_request_error", "request_too_large")
@@ -129,6 +129,10 @@ async def _whole(request, events, head, spec, usage, version) -> Response:
         async for event in events:
             if isinstance(event, Failed):
                 return _failure(event.error)
+            if isinstance(event, Started):  # restarted on a new version: it starts over
+                version, usage["prompt_tokens"] = event.version, event.prompt_tokens
+                texts, reasons = [[] for _ in range(spec.rows)], [None] * spec.rows
+                continue
             if isinstance(event, Finished):
                 usage["completion_tokens"] = event.completion_tokens
                 break
@@ -168,6 +172,10 @@ async def _sse(events, head, n, usage, include_usage, version, seed):
                 failure = classify(event.error)
                 yield b"data: " + error_body(str(event.error), failure) + b"\n\n"
                 break
+            if isinstance(event, Started):  # restarted on a new version before any chunk
+                head["system_fingerprint"] = _fingerprint(event.version)
+                usage["prompt_tokens"] = event.prompt_tokens
+                continue
             if isinstance(event, Finished):
                 if include_usage:
                     usage["completion_tokens"] = event.completion_tokens

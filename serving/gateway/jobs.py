@@ -4,7 +4,8 @@ runs it.
 The API validates a request into a `JobSpec`, wraps it in a `Job` with a sink for its events and
 submits it; the engine (another thread) calls `Job.emit` with `Started`, `TextChunk`s (the
 client's own type: one output row's new text, the last one with its finish reason), and finally
-`Finished` or `Failed`. A job cancelled by its consumer (a client that went away) leaves the
+`Finished` or `Failed`; a job restarted on a new version before any chunk (a deploy) gets a
+second `Started`. A job cancelled by its consumer (a client that went away) leaves the
 batch at the engine's next model call.
 """
 
@@ -63,21 +64,28 @@ Event = Started | TextChunk | Finished | Failed
 class Job:
     """A request in flight: its spec, where its events go, and whether its consumer left."""
 
-    def __init__(self, spec: JobSpec, sink: Callable[[Event], None]) -> None:
+    def __init__(self, spec: JobSpec, sink: Callable[[Event], None], streamed: bool = True) -> None:
         self.spec = spec
+        self.streamed = streamed  # its chunks reach the client as they come
         self.id = f"cmpl-{next(_ids)}-{spec.seed:x}"
         self.created = int(time.time())
         self.submitted = time.monotonic()
         self._sink = sink
         self._cancelled = threading.Event()
-        self.delivered_text = False  # some text reached the consumer (a restart would repeat it)
+        self.delivered_text = False  # a chunk reached the consumer (a restart would repeat it)
         self.first_token_at: float | None = None
         self.last_chunk_at: float | None = None
 
     def emit(self, event: Event) -> None:
-        if isinstance(event, TextChunk) and event.text:
+        if isinstance(event, TextChunk):
             self.delivered_text = True
         self._sink(event)
+
+    @property
+    def restartable(self) -> bool:
+        """Whether it can start over (on a new version) without the client seeing it: nothing
+        of it reached the client yet."""
+        return not (self.streamed and self.delivered_text)
 
     def cancel(self) -> None:
         self._cancelled.set()

@@ -71,7 +71,7 @@ class Gateway:
         if name != self.config.model:
             raise ModelNotFoundError(name, self.config.model)
 
-    async def events(self, spec: JobSpec) -> AsyncIterator[Event]:
+    async def events(self, spec: JobSpec, streamed: bool) -> AsyncIterator[Event]:
         """Run ``spec``; yield Started, the text chunks, then Finished or Failed. Leaving the
         iteration early (a client that went away) cancels the job: its rows leave the batch."""
         loop = asyncio.get_running_loop()
@@ -81,7 +81,7 @@ class Gateway:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens any more
                 loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        job = Job(spec, sink)
+        job = Job(spec, sink, streamed)
         self.engine.submit(job)
         done = False
         try:

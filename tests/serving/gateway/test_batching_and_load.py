@@ -337,3 +337,62 @@ def test_api_keys(small_gateway, tmp_path, monkeypatch):
         requests.post(from_env.http_url + "/v1/completions", json=body, timeout=30).status_code
         == 401
     )
+
+
+def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gateway_model):
+    """A request whose version is unloaded mid-way: a plain one starts over on the new version
+    (its text is exactly that version's for the seed), a stream that has sent text goes on there."""
+    from tests.helpers.toy_models import export_toy_model
+
+    base = tmp_path / "charloom"
+    shutil.copytree(gateway_model, base)
+    server = start_server(
+        ServerConfig(
+            models=(single_model("charloom", base),),
+            port=0,
+            host="127.0.0.1",
+            poll_wait_seconds=0.1,
+        )
+    )
+    gateway = start_gateway(
+        GatewayConfig(
+            target=f"127.0.0.1:{server.port}",
+            host="127.0.0.1",
+            port=0,
+            grpc_port=None,
+            steps_per_call=1,
+        )
+    )
+    body = {"model": "charloom", "prompt": "ROMEO:", "max_tokens": 4000, "seed": 3}
+    try:
+        with (
+            ThreadPoolExecutor(1) as pool,
+            requests.post(
+                gateway.http_url + "/v1/completions",
+                json={**body, "stream": True},
+                stream=True,
+                timeout=120,
+            ) as streamed,
+        ):
+            plain = pool.submit(
+                requests.post, gateway.http_url + "/v1/completions", json=body, timeout=120
+            )
+            lines = streamed.iter_lines()
+            next(lines)  # the stream has sent text
+            export_toy_model(base, units=(16, 12), seed=1)  # version 2
+            stream_text = "".join(
+                json.loads(line.removeprefix(b"data: "))["choices"][0]["text"]
+                for line in lines
+                if line.startswith(b"data: {")
+            )
+            reply = plain.result()
+        assert 1 not in server.manager.available_versions("charloom"), "v1 was never unloaded"
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["system_fingerprint"] == "charloom-v2"
+        with GenerationClient(f"127.0.0.1:{server.port}", version=2) as client:
+            [expected] = client.generate("ROMEO:", max_new_tokens=4000, seed=3)
+        assert reply.json()["choices"][0]["text"] == expected.text
+        assert len(stream_text) > 3000 and '"error"' not in stream_text
+    finally:
+        gateway.stop()
+        server.stop(grace=0)
