@@ -45,13 +45,14 @@ demo-generate: install
 	      -d "{\"model\": \"charloom\", \"prompt\": \"ROMEO:\", \"max_tokens\": 300, \"temperature\": 0.8, \"seed\": 0, \"stream\": true}" \
 	    | $(BIN)/python -m serving.gateway.sse_text; echo'
 
-# What CI runs: the linter and formatter check first, then every test on two xdist workers.
+# What CI runs: the linter and formatter check first, then every test on two xdist workers, one
+# test at a time per worker, the longest first (tests/conftest.py orders them).
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=15
 
 # The inner loop: lint, then the tests that start no process and take no long training.
 check: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load -m "not e2e and not slow" -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not e2e and not slow" -q
 
 lint: install
 	$(BIN)/ruff check .
