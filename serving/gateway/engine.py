@@ -17,7 +17,6 @@ whatever else shares the calls.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import threading
 import time
@@ -25,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from serving.client.backends import SignatureBackend
 from serving.client.errors import (
     GenerationError,
     IncompatibleModelError,
@@ -33,12 +31,11 @@ from serving.client.errors import (
     SamplingArgumentError,
 )
 from serving.client.generation import TextChunk, scan_block
-from serving.client.sampling import draw_uniforms, row_generator, sample_next
+from serving.client.sampling import row_generator, sample_next
 from serving.client.stop_strings import StopStringScanner
-from serving.client.vocabulary import TokenVocabulary
-from serving.contract import PREFILL_WIDTH
 from serving.gateway.jobs import Failed, Finished, Job, Started
 from serving.gateway.metrics import GatewayMetrics
+from serving.gateway.rows import Fill, Row, decode_call, prefill_call
 from serving.gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -48,37 +45,6 @@ IDLE_WAIT_SECONDS = 0.5
 
 class QueueFullError(GenerationError):
     """More requests wait than the gateway admits (HTTP 429, RESOURCE_EXHAUSTED)."""
-
-
-@dataclasses.dataclass
-class Row:
-    """One output row decoding: its random stream, stop scanner, progress and states."""
-
-    job: Job
-    prompt_index: int
-    sample_index: int
-    generator: np.random.Generator
-    scanner: StopStringScanner
-    backend: SignatureBackend
-    vocabulary: TokenVocabulary
-    produced: int = 0
-    last_id: int = 0
-    states: dict[str, np.ndarray] | None = None  # each [units]
-
-
-@dataclasses.dataclass
-class Fill:
-    """A prompt (or, after a version swap, a prompt and its text so far) being prefilled; when
-    done, its logits start ``rows`` (new rows: one per sample index; resumed: the one row)."""
-
-    job: Job
-    prompt_index: int
-    ids: np.ndarray
-    backend: SignatureBackend
-    vocabulary: TokenVocabulary
-    resumed: Row | None = None
-    offset: int = 0
-    states: dict[str, np.ndarray] | None = None
 
 
 class Engine:
@@ -210,8 +176,10 @@ class Engine:
         groups: dict[int, list[Row]] = {}
         for row in self._rows:
             groups.setdefault(id(row.backend), []).append(row)
-        prefill = self._pool.submit(self._call_prefill, fills) if fills else None
-        decodes = [(rows, self._pool.submit(self._call_decode, rows)) for rows in groups.values()]
+        prefill = self._pool.submit(prefill_call, fills) if fills else None
+        decodes = [
+            (rows, self._pool.submit(decode_call, rows, self._steps)) for rows in groups.values()
+        ]
         if prefill is not None:
             self._apply_prefill(fills, prefill)
         for rows, call in decodes:
@@ -224,26 +192,6 @@ class Engine:
             return []
         backend = self._fills[0].backend
         return [f for f in self._fills if f.backend is backend][: self._max_rows]
-
-    @staticmethod
-    def _call_prefill(fills: list[Fill]):
-        """The next chunk of each prompt (from its carried states): lengths, logits and states."""
-        backend = fills[0].backend
-        width = backend.signature.prefill_width or PREFILL_WIDTH
-        chunk = np.zeros((len(fills), width), np.int32)
-        lengths = np.zeros(len(fills), np.int32)
-        for i, fill in enumerate(fills):
-            piece = fill.ids[fill.offset : fill.offset + width]
-            chunk[i, : len(piece)] = piece
-            lengths[i] = len(piece)
-        states = None
-        if any(f.states is not None for f in fills):
-            zero = {name: z[0] for name, z in backend.signature.zero_states(1).items()}
-            states = {
-                name: np.stack([(f.states or zero)[name] for f in fills])
-                for name in backend.signature.state_names
-            }
-        return (lengths, *backend.prefill(chunk, lengths, states))
 
     def _apply_prefill(self, fills: list[Fill], call) -> None:
         try:
@@ -285,33 +233,6 @@ class Engine:
             self._scanned(row, np.array([token], np.int32))
 
     # -- decode ------------------------------------------------------------------------------------
-    def _call_decode(self, rows: list[Row]):
-        """One sample call for ``rows``: each row's steps, sampled ids and new states. The rows'
-        random streams are put back as they were when the call fails."""
-        backend = rows[0].backend
-        steps = np.array(
-            [min(self._steps, r.job.spec.max_tokens - r.produced) for r in rows], np.int32
-        )
-        saved = [r.generator.bit_generator.state for r in rows]
-        uniforms = np.zeros((len(rows), int(steps.max())), np.float64)
-        for i, row in enumerate(rows):
-            drawn = draw_uniforms([row.generator], int(steps[i]), row.job.spec.sampling)
-            uniforms[i, : steps[i]] = drawn[0]
-        sampling = _PerRow(
-            np.array([r.job.spec.sampling.temperature for r in rows], np.float64),
-            np.array([r.job.spec.sampling.top_k for r in rows], np.int32),
-            np.array([r.job.spec.sampling.top_p for r in rows], np.float64),
-        )
-        ids = np.array([[r.last_id] for r in rows], np.int32)
-        names = backend.signature.state_names
-        states = {name: np.stack([r.states[name] for r in rows]) for name in names}
-        try:
-            return (steps, *backend.sample_rows(ids, states, uniforms, steps, sampling))
-        except BaseException:
-            for row, state in zip(rows, saved):
-                row.generator.bit_generator.state = state
-            raise
-
     def _apply_decode(self, rows: list[Row], call) -> None:
         try:
             steps, sampled, new_states = call.result()
@@ -426,12 +347,3 @@ class Engine:
 
     def _rows_of_fill(self, fill: Fill) -> int:
         return 1 if fill.resumed is not None else fill.job.spec.n
-
-
-@dataclasses.dataclass(frozen=True)
-class _PerRow:
-    """Sampling parameters, one value per row (what `SignatureBackend.sample_rows` reads)."""
-
-    temperature: np.ndarray
-    top_k: np.ndarray
-    top_p: np.ndarray
