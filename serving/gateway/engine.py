@@ -149,7 +149,7 @@ class Engine:
             encoded = [vocabulary.encode(p) for p in job.spec.prompts]
         except GenerationError as exc:
             job.emit(Failed(exc))
-            self._metrics.finished(job, "error")
+            self._metrics.finished("error")
             return
         if backend.signature.prefill_width is None or not backend.signature.sample_steps:
             job.emit(
@@ -161,13 +161,13 @@ class Engine:
                     )
                 )
             )
-            self._metrics.finished(job, "error")
+            self._metrics.finished("error")
             return
         job.emit(Started(getattr(backend, "version", None), sum(len(e) for e in encoded)))
         self._remaining[job] = job.spec.rows
         self._completion[job] = 0
         self._fills.extend(Fill(job, i, ids, backend, vocabulary) for i, ids in enumerate(encoded))
-        self._metrics.running.set(len({f.job for f in self._fills} | {r.job for r in self._rows}))
+        self._count_running()
 
     def _step(self) -> None:
         """One prefill call and one sample call per version, in flight at once; their results
@@ -279,10 +279,10 @@ class Engine:
     # -- endings -----------------------------------------------------------------------------------
     def _finish(self, job: Job, event, reason: str) -> None:
         self._remaining.pop(job, None)
-        completion = self._completion.pop(job, 0)
+        self._completion.pop(job, None)
         job.emit(event)
-        self._metrics.finished(job, reason if isinstance(event, Finished) else "error", completion)
-        self._metrics.running.set(len({f.job for f in self._fills} | {r.job for r in self._rows}))
+        self._metrics.finished(reason if isinstance(event, Finished) else "error")
+        self._count_running()
 
     def _remove(self, jobs: set[Job]) -> None:
         self._rows = [r for r in self._rows if r.job not in jobs]
@@ -330,10 +330,9 @@ class Engine:
             self._remove(gone)
             for job in gone:
                 self._remaining.pop(job, None)
-                self._metrics.finished(job, "abort", self._completion.pop(job, 0))
-            self._metrics.running.set(
-                len({f.job for f in self._fills} | {r.job for r in self._rows})
-            )
+                self._completion.pop(job, None)
+                self._metrics.finished("abort")
+            self._count_running()
 
     def _fail_everything(self, error: GenerationError) -> None:
         jobs = set(self._remaining)
@@ -344,6 +343,10 @@ class Engine:
         for job in jobs:
             self._remaining.setdefault(job, 1)
             self._finish(job, Failed(error), "error")
+
+    def _count_running(self) -> None:
+        """The running-requests gauge: jobs with a prompt prefilling or a row decoding."""
+        self._metrics.running.set(len({f.job for f in self._fills} | {r.job for r in self._rows}))
 
     def _rows_of_fill(self, fill: Fill) -> int:
         return 1 if fill.resumed is not None else fill.job.spec.n

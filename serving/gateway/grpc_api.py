@@ -66,7 +66,7 @@ class GenerationService(pb_grpc.GenerationServicer):
         finally:
             await events.aclose()
         return pb.GenerateResponse(
-            id=f"cmpl-{spec.seed:x}",
+            id=spec.completion_id,
             model=self._gateway.config.model,
             model_version=start.version or 0,
             seed=spec.seed,
@@ -82,7 +82,7 @@ class GenerationService(pb_grpc.GenerationServicer):
             spec, events, start = await self._start(request, context, streamed=True)
         except GenerationError as exc:
             await _abort(context, exc)
-        head = dict(id=f"cmpl-{spec.seed:x}", model_version=start.version or 0, seed=spec.seed)
+        head = dict(id=spec.completion_id, model_version=start.version or 0, seed=spec.seed)
         try:
             async for event in events:
                 if isinstance(event, Failed):

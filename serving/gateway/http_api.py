@@ -112,7 +112,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         if parsed.stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
             return StreamingResponse(
-                _sse(events, head, spec.n, usage, include_usage, start.version, spec.seed),
+                _sse(events, head, spec.n, usage, include_usage, start.version, spec.completion_id),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -153,7 +153,7 @@ async def _whole(request, events, head, spec, usage, version) -> Response:
     return _json(
         {
             **head,
-            "id": _job_id(spec),
+            "id": spec.completion_id,
             "choices": choices,
             "usage": usage,
             "system_fingerprint": _fingerprint(version),
@@ -162,10 +162,10 @@ async def _whole(request, events, head, spec, usage, version) -> Response:
     )
 
 
-async def _sse(events, head, n, usage, include_usage, version, seed):
+async def _sse(events, head, n, usage, include_usage, version, completion_id):
     """Server-sent events as OpenAI streams them: a chunk per piece of text, each choice's last
     with its finish_reason, the usage when asked, then ``data: [DONE]``."""
-    head = {**head, "id": f"cmpl-{seed:x}", "system_fingerprint": _fingerprint(version)}
+    head = {**head, "id": completion_id, "system_fingerprint": _fingerprint(version)}
     try:
         async for event in events:
             if isinstance(event, Failed):
@@ -225,10 +225,6 @@ async def _read_json(request: Request, limit: int):
 async def _until_disconnected(request: Request) -> None:
     while not await request.is_disconnected():
         await asyncio.sleep(DISCONNECT_POLL_SECONDS)
-
-
-def _job_id(spec) -> str:
-    return f"cmpl-{spec.seed:x}"
 
 
 def _fingerprint(version: int | None) -> str:

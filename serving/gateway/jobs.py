@@ -12,15 +12,12 @@ batch at the engine's next model call.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import threading
 import time
 from collections.abc import Callable
 
 from serving.client.generation import TextChunk
 from serving.client.sampling import SamplingParams
-
-_ids = itertools.count(1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +35,11 @@ class JobSpec:
     @property
     def rows(self) -> int:
         return len(self.prompts) * self.n
+
+    @property
+    def completion_id(self) -> str:
+        """The id both APIs answer with (OpenAI's ``cmpl-...``), from the seed."""
+        return f"cmpl-{self.seed:x}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +69,6 @@ class Job:
     def __init__(self, spec: JobSpec, sink: Callable[[Event], None], streamed: bool = True) -> None:
         self.spec = spec
         self.streamed = streamed  # its chunks reach the client as they come
-        self.id = f"cmpl-{next(_ids)}-{spec.seed:x}"
         self.created = int(time.time())
         self.submitted = time.monotonic()
         self._sink = sink

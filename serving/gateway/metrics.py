@@ -95,5 +95,5 @@ class GatewayMetrics:
                 self.inter_chunk.observe(now - job.last_chunk_at)
             job.last_chunk_at = now
 
-    def finished(self, job, reason: str, completion_tokens: int = 0) -> None:
+    def finished(self, reason: str) -> None:
         self.success.labels(reason).inc()

@@ -8,7 +8,6 @@ LangChain's send ``presence_penalty: 0``), and a field OpenAI's API does not hav
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -156,5 +155,5 @@ def _int(name: str, value: int | None, default: int, low: int, high: int) -> int
 
 
 def _number(value: float | None, default: float) -> float:
-    value = default if value is None else float(value)
-    return value if math.isfinite(value) else value  # the range rule names non-finite values
+    """The value, or the default when absent (SamplingParams checks the range)."""
+    return default if value is None else float(value)
