@@ -128,7 +128,10 @@ class Engine:
                 self._fail_everything(GenerationError(f"internal gateway error: {exc}"))
 
     def _admit(self) -> None:
-        """Move waiting jobs to prefill while their rows fit under --max-running-rows."""
+        """Move waiting jobs to prefill while their rows fit under --max-running-rows. The jobs
+        admitted in one pass start on the version that is the latest then: one metadata call
+        per pass, not per job."""
+        latest = None
         while True:
             with self._cond:
                 if not self._waiting:
@@ -141,33 +144,38 @@ class Engine:
                     break
                 self._waiting.popleft()
                 self._metrics.waiting.set(len(self._waiting))
-            self._start(job)
+            try:
+                latest = latest or self._upstream.latest()
+            except GenerationError as exc:
+                self._refuse(job, exc)  # the next job asks again
+                continue
+            self._start(job, *latest)
 
-    def _start(self, job: Job) -> None:
+    def _start(self, job: Job, backend, vocabulary) -> None:
         try:
-            backend, vocabulary = self._upstream.latest()
             encoded = [vocabulary.encode(p) for p in job.spec.prompts]
         except GenerationError as exc:
-            job.emit(Failed(exc))
-            self._metrics.finished("error")
+            self._refuse(job, exc)
             return
         if backend.signature.prefill_width is None or not backend.signature.sample_steps:
-            job.emit(
-                Failed(
-                    IncompatibleModelError(
-                        f"{backend.description} was exported before charloom fixed its signature widths; "
-                        "the gateway needs `prefill` of a fixed width and `sample` with `steps`: export "
-                        "the model again"
-                    )
-                )
+            self._refuse(
+                job,
+                IncompatibleModelError(
+                    f"{backend.description} was exported before charloom fixed its signature "
+                    "widths; the gateway needs `prefill` of a fixed width and `sample` with "
+                    "`steps`: export the model again"
+                ),
             )
-            self._metrics.finished("error")
             return
         job.emit(Started(getattr(backend, "version", None), sum(len(e) for e in encoded)))
         self._remaining[job] = job.spec.rows
         self._completion[job] = 0
         self._fills.extend(Fill(job, i, ids, backend, vocabulary) for i, ids in enumerate(encoded))
         self._count_running()
+
+    def _refuse(self, job: Job, error: GenerationError) -> None:
+        job.emit(Failed(error))
+        self._metrics.finished("error")
 
     def _step(self) -> None:
         """One prefill call and one sample call per version, in flight at once; their results
