@@ -204,6 +204,9 @@ class Engine:
     def _apply_prefill(self, fills: list[Fill], call) -> None:
         try:
             lengths, logits, new_states = call.result()
+        except ModelVersionUnloadedError as exc:
+            self._version_gone([], fills, exc)
+            return
         except GenerationError as exc:
             self._call_failed({f.job for f in fills}, exc)
             return
@@ -245,7 +248,7 @@ class Engine:
         try:
             steps, sampled, new_states = call.result()
         except ModelVersionUnloadedError as exc:
-            self._version_gone(rows, exc)
+            self._version_gone(rows, [], exc)
             return
         except GenerationError as exc:
             self._call_failed({r.job for r in rows}, exc)
@@ -302,13 +305,18 @@ class Engine:
             if job in self._remaining:
                 self._finish(job, Failed(error), "error")
 
-    def _version_gone(self, rows: list[Row], error: ModelVersionUnloadedError) -> None:
-        """The rows' version was unloaded (a deploy): a job whose client has seen nothing yet (not
-        streamed, or no chunk sent) starts again on the latest version (its text then comes from
-        that version alone); a row of a stream that has sent text goes on there, its prompt and
-        text so far prefilled again."""
+    def _version_gone(
+        self, rows: list[Row], fills: list[Fill], error: ModelVersionUnloadedError
+    ) -> None:
+        """The version of these rows or prompts was unloaded (a deploy) during their call: a job
+        whose client has seen nothing yet (not streamed, or no chunk sent) starts again on the
+        latest version (its text then comes from that version alone); the rows and prompts of
+        a stream that has sent text go on there, each prompt and its text so far prefilled
+        again."""
         log.info("%s; moving its requests to the version now served", error)
-        jobs = {r.job for r in rows}
+        rows = [r for r in rows if r in self._rows]  # not cancelled, failed or moved meanwhile
+        fills = [f for f in fills if f in self._fills]
+        jobs = {r.job for r in rows} | {f.job for f in fills}
         restart = {job for job in jobs if job.restartable}
         self._remove(restart)
         for job in restart:
@@ -321,16 +329,21 @@ class Engine:
         except GenerationError as exc:
             self._call_failed(jobs - restart, exc)
             return
-        for row in [r for r in rows if r.job not in restart and r in self._rows]:
-            self._rows.remove(row)
+        moved = [(f, f.resumed) for f in fills if f.job not in restart]
+        moved += [(r, r) for r in rows if r.job not in restart]
+        for item, row in moved:
+            held = self._fills if isinstance(item, Fill) else self._rows
+            if item not in held:
+                continue  # its job failed on an earlier item's text
+            held.remove(item)
+            job, prompt_index = item.job, item.prompt_index
+            text = job.spec.prompts[prompt_index] + (row.scanner.text if row else "")
             try:
-                ids = vocabulary.encode(row.job.spec.prompts[row.prompt_index] + row.scanner.text)
+                ids = vocabulary.encode(text)
             except SamplingArgumentError as exc:
-                self._call_failed({row.job}, exc)
+                self._call_failed({job}, exc)
                 continue
-            self._fills.append(
-                Fill(row.job, row.prompt_index, ids, backend, vocabulary, resumed=row)
-            )
+            self._fills.append(Fill(job, prompt_index, ids, backend, vocabulary, resumed=row))
 
     def _drop_cancelled(self) -> None:
         gone = {j for j in self._remaining if j.cancelled}

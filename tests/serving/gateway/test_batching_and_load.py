@@ -27,6 +27,7 @@ from tests.serving.gateway.conftest import k8s_batching
 
 pytestmark = pytest.mark.slow
 
+LONG_PROMPT_CHARS = 100_000  # prefilled in ~800 calls: seconds, longer than a deploy
 PROMPTS = ["ROMEO:", "JULIET:", "KING:", "A", "But soft", "What light", "O", "Z"]
 
 
@@ -393,6 +394,78 @@ def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gatew
             [expected] = client.generate("ROMEO:", max_new_tokens=4000, seed=3)
         assert reply.json()["choices"][0]["text"] == expected.text
         assert len(stream_text) > 3000 and '"error"' not in stream_text
+    finally:
+        gateway.stop()
+        server.stop(grace=0)
+
+
+def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gateway_model):
+    """The deploy lands while a long prompt is prefilled chunk by chunk: a plain request starts
+    over on the new version; a stream that has sent text (its other prompt's) prefills the long
+    prompt again there. Both texts are then exactly the new version's for the seed."""
+    from tests.helpers.toy_models import export_toy_model
+
+    long_prompt = ("ROMEO: But soft, what light. " * 20000)[:LONG_PROMPT_CHARS]
+    base = tmp_path / "charloom"
+    shutil.copytree(gateway_model, base)
+    server = start_server(
+        ServerConfig(
+            models=(single_model("charloom", base),),
+            port=0,
+            host="127.0.0.1",
+            poll_wait_seconds=0.1,
+        )
+    )
+    gateway = start_gateway(
+        GatewayConfig(
+            target=f"127.0.0.1:{server.port}",
+            host="127.0.0.1",
+            port=0,
+            grpc_port=None,
+            max_prompt_chars=LONG_PROMPT_CHARS,
+        )
+    )
+    body = {"model": "charloom", "max_tokens": 20, "seed": 5}
+    try:
+        with (
+            ThreadPoolExecutor(1) as pool,
+            requests.post(
+                gateway.http_url + "/v1/completions",
+                json={**body, "prompt": ["A", long_prompt], "stream": True},
+                stream=True,
+                timeout=300,
+            ) as streamed,
+        ):
+            plain = pool.submit(
+                requests.post,
+                gateway.http_url + "/v1/completions",
+                json={**body, "prompt": long_prompt},
+                timeout=300,
+            )
+            texts = {0: "", 1: ""}
+            events = (
+                json.loads(line.removeprefix(b"data: "))
+                for line in streamed.iter_lines()
+                if line.startswith(b"data: {")
+            )
+            for event in events:
+                assert "error" not in event, event
+                texts[event["choices"][0]["index"]] += event["choices"][0]["text"]
+                if event["choices"][0]["finish_reason"]:
+                    break  # prompt 0's row finished: the stream has sent text
+            export_toy_model(base, units=(16, 12), seed=1)  # version 2
+            for event in events:
+                assert "error" not in event, event
+                texts[event["choices"][0]["index"]] += event["choices"][0]["text"]
+            reply = plain.result()
+        assert 1 not in server.manager.available_versions("charloom"), "v1 was never unloaded"
+        assert reply.status_code == 200, reply.text
+        # v2: the plain request was still in flight (prefilling) when v1 went
+        assert reply.json()["system_fingerprint"] == "charloom-v2"
+        with GenerationClient(f"127.0.0.1:{server.port}", version=2) as client:
+            [expected] = client.generate(long_prompt, max_new_tokens=20, seed=5)
+        assert reply.json()["choices"][0]["text"] == expected.text
+        assert texts[1] == expected.text
     finally:
         gateway.stop()
         server.stop(grace=0)
