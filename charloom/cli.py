@@ -12,7 +12,7 @@ import os
 import sys
 
 from charloom.commands import data, export, gateway, generate, serve, train, tune
-from charloom.console import configure, import_tensorflow_quietly
+from charloom.console import configure, quiet_tensorflow_import
 from serving.client.errors import GenerationError
 from serving.errors import ServingError
 from trainer.errors import TrainerError
@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser, user_errors = build_parser()
     args = parser.parse_args(argv)
     configure(args.verbose, args.log_level)  # before any handler imports TensorFlow
-    if not args.verbose and getattr(args, "uses_tensorflow", True):
-        import_tensorflow_quietly()
+    if not args.verbose:
+        quiet_tensorflow_import()
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -9,6 +9,8 @@ applied to this process before TensorFlow is imported, and handed to Ray trial w
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
@@ -84,12 +86,41 @@ def silenced_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr silenced: loading its libraries logs CUDA probes ("Could not
-    find cuda drivers", absl's "All log messages before absl::InitializeLog()") before
-    TF_CPP_MIN_LOG_LEVEL takes effect. An import error still raises, after stderr is back."""
-    with silenced_stderr():
-        import tensorflow  # noqa: F401
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` with the normal machinery and runs its first import with stderr
+    silenced (see `quiet_tensorflow_import`); then leaves ``sys.meta_path``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+
+        class QuietLoader(importlib.abc.Loader):
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                with silenced_stderr():
+                    loader.exec_module(module)
+
+        spec.loader = QuietLoader()
+        return spec
+
+
+def quiet_tensorflow_import() -> None:
+    """Whenever this process first imports TensorFlow (a command imports it only once its
+    arguments are checked, so a mistake is reported at once), stderr is silenced meanwhile:
+    loading its libraries logs CUDA probes ("Could not find cuda drivers", absl's "All log
+    messages before absl::InitializeLog()") before TF_CPP_MIN_LOG_LEVEL takes effect. An import
+    error still raises, after stderr is back."""
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def quiet_loggers(verbose: bool) -> None:

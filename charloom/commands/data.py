@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="e.g. ../shared/data/tinyshakespeare.txt, ../shared/data/zh-tang300.txt, or "
         "/usr/share/games/fortunes/tang300 of Debian's fortunes-zh package",
     )
-    seed.set_defaults(handler=_seed, uses_tensorflow=False)
+    seed.set_defaults(handler=_seed)
 
 
 def _seed(args: argparse.Namespace) -> int:

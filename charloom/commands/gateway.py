@@ -95,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help=f"require Authorization: Bearer <key>, keys one per line (or set ${API_KEY_ENV})",
     )
-    p.set_defaults(handler=run, uses_tensorflow=True)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -176,7 +176,7 @@ def test_crashed_trial_restarts_from_its_checkpoint(tmp_path, small_corpus):
 
 
 def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
-    space = write_space(tmp_path / "space.yaml", epochs=4, steps_per_epoch=30)
+    space = write_space(tmp_path / "space.yaml", epochs=3, steps_per_epoch=20)
     experiment = tmp_path / "results" / "driver"
     proc = subprocess.Popen(
         tune_command(
@@ -215,10 +215,10 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
     resumed = _run(["--resume", str(experiment)])
     events = [line for line in resumed.stdout.splitlines() if "  [trials " in line]
     # the progress line goes on, counting both trials of the space's cell grid
-    assert events and "finished 4 epochs  [trials 2/2 done (0 running) | best val_bpc" in events[-1]
+    assert events and "finished 3 epochs  [trials 2/2 done (0 running) | best val_bpc" in events[-1]
     assert "exported:" in resumed.stdout
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
-    assert len(table) == 4 and all("| 4/4 | completed |" in row for row in table[2:])
+    assert len(table) == 4 and all("| 3/3 | completed |" in row for row in table[2:])
     assert (tmp_path / "models" / "1").is_dir()
 
 

@@ -199,10 +199,11 @@ def resume_tuning(
     experiment_path: str, address: str | None = None, display: Display = Display()
 ) -> TuneOutcome:
     """Restore an interrupted experiment (driver killed, cluster lost) and finish it."""
-    from ray import tune
-
     path = _storage_path(experiment_path)
     options = load_options(experiment_path, path)
+
+    from ray import tune
+
     if address:
         options = dataclasses.replace(options, address=address)
     if not tune.Tuner.can_restore(path):
