@@ -153,7 +153,7 @@ def test_two_replicas_reach_the_same_loss_as_one(small_corpus, tmp_path):
 def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path):
     config_path = write_config(
         tmp_path / "c.yaml",
-        {**SMALL, "units": 256, "batch_size": 4, "steps_per_epoch": 150, "epochs": 3},
+        {**SMALL, "units": 128, "batch_size": 4, "steps_per_epoch": 100, "epochs": 3},
     )
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -8,6 +8,7 @@ call it, never through TensorFlow's TF2 object loader.
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -224,13 +225,13 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
         "tokenize": {"text": np.array([b"soft", "你好".encode()], dtype=object)},
         "detokenize": {"input_ids": detokenize_ids(ids, ids[::-1])},
     }
-    for signature, inputs in requests.items():
+
+    def run(signature: str, inputs: dict) -> subprocess.CompletedProcess:
         files = []
         for name, value in inputs.items():
             np.save(tmp_path / f"{signature}-{name}.npy", value, allow_pickle=True)
             files.append(f"{name}={tmp_path / f'{signature}-{name}.npy'}")
-        out_dir = tmp_path / f"out-{signature}"
-        result = saved_model_cli(
+        return saved_model_cli(
             "run",
             "--dir",
             str(path),
@@ -241,8 +242,13 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
             "--inputs",
             ";".join(files),
             "--outdir",
-            str(out_dir),
+            str(tmp_path / f"out-{signature}"),
         )
+
+    with ThreadPoolExecutor(len(requests)) as pool:  # one process each, run side by side
+        results = dict(zip(requests, pool.map(run, requests, requests.values())))
+    for signature, inputs in requests.items():
+        result, out_dir = results[signature], tmp_path / f"out-{signature}"
         assert result.returncode == 0, f"{signature}: {result.stderr[-2000:]}"
         expected = loaded[signature](**inputs)
         for name, value in expected.items():
