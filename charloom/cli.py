@@ -11,13 +11,13 @@ import argparse
 import os
 import sys
 
-from charloom.commands import data, export, gateway, generate, serve, train, tune
+from charloom.commands import data, evaluate, export, gateway, generate, serve, train, tune
 from charloom.console import configure, quiet_tensorflow_import
 from serving.client.errors import GenerationError
 from serving.errors import ServingError
 from trainer.errors import TrainerError
 
-COMMANDS = (data, train, export, tune, serve, generate, gateway)
+COMMANDS = (data, train, export, tune, serve, generate, evaluate, gateway)
 # Mistakes a user can fix: one line on stderr and exit code 2, never a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (TrainerError, ServingError, GenerationError)
 

@@ -18,6 +18,11 @@ Signatures (B is the batch; inputs -> outputs):
   -> ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states.
 - ``tokenize``: ``text`` string [B] -> ``input_ids`` int32 [B, MAX_PROMPT_TOKENS] (NO_ID for an
   unknown character, 0 past the text), ``lengths`` int32 [B].
+- ``score``: ``input_ids`` int32 [B, PREFILL_WIDTH], ``lengths`` int32 [B] in
+  [0, PREFILL_WIDTH], states -> ``token_logprobs`` float32 [B, PREFILL_WIDTH] (entry t: the
+  log-probability (`log_softmax`) of ``input_ids[t + 1]`` after ``input_ids[..t]``; 0 from the
+  row's last token on), ``logits`` [B, V] after the row's last token (whose `log_softmax` scores
+  the next chunk's first token), states. Exports from before it have no ``score``.
 - ``detokenize``: ``input_ids`` int32 [B, DETOKENIZE_WIDTH] (NO_ID entries are padding and
   skipped, so ``sample``'s ``sampled_ids`` detokenize as they are) -> ``text`` string [B].
   Exports from before this width was fixed take [B, L] of any L.
@@ -42,7 +47,8 @@ PREFILL = "prefill"
 SAMPLE = "sample"
 TOKENIZE = "tokenize"
 DETOKENIZE = "detokenize"
-SIGNATURES = (STEP, PREFILL, SAMPLE, TOKENIZE, DETOKENIZE)
+SCORE = "score"
+SIGNATURES = (STEP, PREFILL, SAMPLE, SCORE, TOKENIZE, DETOKENIZE)
 
 INPUT_IDS = "input_ids"
 LENGTHS = "lengths"
@@ -54,6 +60,7 @@ TEMPERATURE = "temperature"
 TOP_K = "top_k"
 TOP_P = "top_p"
 SAMPLED_IDS = "sampled_ids"
+TOKEN_LOGPROBS = "token_logprobs"
 
 PREFILL_WIDTH = 128  # prompt tokens per prefill call: longer prompts take several calls
 SAMPLE_WIDTH = 64  # most tokens one sample call can produce (the uniforms' width)
@@ -195,6 +202,17 @@ class ArrayOps(Protocol):
     def argmax(self, x: Any) -> Any: ...  # int32
     def minimum(self, x: Any, bound: int) -> Any: ...
     def width(self, x: Any) -> Any: ...  # the size of the last axis
+    def log(self, x: Any) -> Any: ...
+    def row_max(self, x: Any) -> Any: ...  # max over the last axis, kept as a dimension
+
+
+def log_softmax(ops: ArrayOps, logits: Any) -> Any:
+    """Each row's log-probabilities [B, V] (float64) under the model's own distribution: the
+    logits before any sampling parameter. What ``score`` returns and what scores a chunk's first
+    token from the previous chunk's logits."""
+    x = ops.float64(logits)
+    shifted = x - ops.row_max(x)
+    return shifted - ops.log(ops.total(ops.exp(shifted)))
 
 
 def token_probabilities(

@@ -38,6 +38,8 @@ SHUTDOWN_GRACE_SECONDS = 10  # local server: how long in-flight calls may finish
 # it puts in one Predict call (TF Serving refuses a request above its max_batch_size).
 STEPS_PER_CALL = 16
 MAX_NEW_TOKENS = 200  # tokens a text gets when the caller names no number
+EVAL_MAX_BYTES = 64 * 1024 * 1024  # the largest text `charloom eval` reads (checked before reading)
+EVAL_MAX_WINDOW = 1 << 20  # the longest --window
 CLIENT_MAX_ATTEMPTS = 5  # tries per RPC on UNAVAILABLE (gRPC caps a retry policy at 5)
 LOAD_BALANCING_POLICIES = ("pick_first", "round_robin")  # gRPC policies the client offers
 MAX_ROWS_PER_CALL = MAX_BATCH_SIZE

@@ -72,6 +72,11 @@ def example_inputs(state_units: Mapping[str, int]) -> dict[str, Inputs]:
             contract.LENGTHS: np.array([8], np.int32),
             **states,
         },
+        contract.SCORE: {
+            contract.INPUT_IDS: np.zeros((1, contract.PREFILL_WIDTH), np.int32),
+            contract.LENGTHS: np.array([contract.PREFILL_WIDTH], np.int32),
+            **states,
+        },
         contract.STEP: {contract.INPUT_IDS: one_id, **states},
         contract.SAMPLE: {
             contract.INPUT_IDS: one_id,

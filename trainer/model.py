@@ -144,6 +144,34 @@ def prefill(
     return _logits(model, config, states), states
 
 
+def score(
+    model: keras.Model,
+    config: TrainingConfig,
+    ids: tf.Tensor,
+    lengths: tf.Tensor,
+    states: list[tf.Tensor],
+    log_softmax,
+) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+    """`prefill` that also scores the row's own tokens: ``[B, T]`` log-probabilities (``log_softmax``
+    of each step's logits, float64 [B, V] -> [B, V]) of ``ids[:, t + 1]`` after ``ids[:, :t + 1]``,
+    0 from each row's last real token on; the logits after the last real token; the states."""
+    width = tf.shape(ids)[1]
+    longest = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0))
+    scored = tf.zeros(tf.shape(ids), tf.float32)
+    for t in tf.range(longest):
+        tf.autograph.experimental.set_loop_options(
+            shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
+        )
+        live = (t < lengths)[:, None]
+        new_states = _advance(model, config, ids[:, t], states)
+        states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
+        following = ids[:, tf.minimum(t + 1, width - 1)]
+        picked = tf.gather(log_softmax(_logits(model, config, states)), following, batch_dims=1)
+        picked = tf.where(t + 1 < lengths, tf.cast(picked, tf.float32), 0.0)
+        scored += picked[:, None] * tf.one_hot(t, width, dtype=tf.float32)[None, :]
+    return scored, _logits(model, config, states), states
+
+
 def load_model(checkpoint: Checkpoint) -> keras.Model:
     """Rebuild the model from a checkpoint's config, in float32 for inference, and load its weights."""
     from trainer.checkpoints import load_weights

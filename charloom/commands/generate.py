@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from charloom.commands.connection import add_connection_arguments, connect
 from serving import defaults
 from serving.client.sampling import SamplingParams
 
@@ -19,13 +20,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Prefill the prompt(s), then sample --steps-per-call characters per Predict call "
         "in the model's `sample` signature (or one per call, sampled on the client, for "
         "a model without it). The prompt is printed, followed by the generated text.",
-    )
-    parser.add_argument(
-        "--target", default=f"localhost:{defaults.GRPC_PORT}", help="server host:port"
-    )
-    parser.add_argument("--model", default=defaults.MODEL_NAME, help="served model name")
-    parser.add_argument(
-        "--version", type=int, default=None, help="model version (default: the latest)"
     )
     parser.add_argument(
         "--prompt",
@@ -67,63 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="characters sampled by the model per Predict call (1 = one step call per "
         "character, sampled on the client; same text either way)",
     )
-    parser.add_argument(
-        "--max-rows-per-call",
-        type=int,
-        default=defaults.MAX_ROWS_PER_CALL,
-        help="most rows (prompts x samples) in one Predict call; more are split into several "
-        "calls (default %(default)s, the deployed max_batch_size; a smaller server limit "
-        "is learned)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=defaults.CLIENT_TIMEOUT_SECONDS,
-        help="deadline of each RPC, seconds (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-attempts",
-        type=int,
-        default=defaults.CLIENT_MAX_ATTEMPTS,
-        help="tries per RPC when the server is UNAVAILABLE (1-5)",
-    )
-    parser.add_argument(
-        "--resume-seconds",
-        type=float,
-        default=defaults.CLIENT_RESUME_SECONDS,
-        metavar="SECONDS",
-        help="if the server goes away mid-text, wait this long for it to come back and "
-        "continue the text (0: fail at once; default %(default)s)",
-    )
-    parser.add_argument(
-        "--load-balancing",
-        choices=defaults.LOAD_BALANCING_POLICIES,
-        default=defaults.LOAD_BALANCING_POLICIES[0],
-        help="round_robin: spread calls over every address of a dns:/// target (the pods "
-        "behind a headless Service); default pick_first",
-    )
-    parser.add_argument(
-        "--wait-ready",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="first wait up to SECONDS for the server to report SERVING",
-    )
-    parser.add_argument(
-        "--tls-ca", default=None, help="CA certificate (PEM): use TLS and verify the server"
-    )
-    parser.add_argument(
-        "--tls-server-name",
-        default=None,
-        help="name expected in the server certificate (default: the target host)",
-    )
+    add_connection_arguments(parser)
     parser.set_defaults(handler=run_generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from serving.client.errors import SamplingArgumentError
-    from serving.client.generator import GenerationClient
-    from serving.client.grpc_backend import RetryPolicy
 
     options = dict(
         num_samples=args.num_samples,
@@ -138,19 +81,7 @@ def run_generate(args: argparse.Namespace) -> int:
         raise SamplingArgumentError(
             "--stream prints one text as it is produced: use a single --prompt and --num-samples 1"
         )
-    client = GenerationClient(
-        args.target,
-        args.model,
-        args.version,
-        timeout=args.timeout,
-        retry=RetryPolicy(max_attempts=args.max_attempts),
-        tls_ca=args.tls_ca,
-        tls_server_name=args.tls_server_name,
-        steps_per_call=args.steps_per_call,
-        max_rows_per_call=args.max_rows_per_call,
-        resume_seconds=args.resume_seconds,
-        load_balancing=args.load_balancing,
-    )
+    client = connect(args, steps_per_call=args.steps_per_call)
     with client:
         request = client.request(args.prompt, **options)  # bad arguments fail before any RPC
         if args.wait_ready is not None:

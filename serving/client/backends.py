@@ -24,8 +24,10 @@ from serving.contract import (
     PREFILL,
     SAMPLE,
     SAMPLED_IDS,
+    SCORE,
     STEP,
     TEXT,
+    TOKEN_LOGPROBS,
 )
 from serving.signature_inputs import sample_inputs
 
@@ -98,6 +100,33 @@ class SignatureBackend:
             },
             LOGITS,
         )
+
+    def score(
+        self, ids: np.ndarray, lengths: np.ndarray, states: States | None = None
+    ) -> tuple[np.ndarray, np.ndarray, States]:
+        """Like `prefill`, and each row's token log-probabilities [rows, width] (entry t: of
+        ``ids[t + 1]``; 0 from the row's last token on): the model's ``score`` signature."""
+        if not self.signature.can_score:
+            raise IncompatibleModelError(
+                f"{self.description} has no {SCORE!r} signature (exported before charloom could "
+                "score text): export the model again to score text or return prompt logprobs"
+            )
+        states = self.signature.zero_states(len(ids)) if states is None else states
+        out = self._run(
+            SCORE,
+            {
+                INPUT_IDS: np.asarray(ids, np.int32),
+                LENGTHS: np.asarray(lengths, np.int32),
+                **states,
+            },
+        )
+        missing = [n for n in (TOKEN_LOGPROBS, LOGITS, *self.signature.state_names) if n not in out]
+        if missing:
+            raise IncompatibleModelError(
+                f"{self.description}: {SCORE} returned no {', '.join(missing)}"
+            )
+        new_states = {n: out[n] for n in self.signature.state_names}
+        return out[TOKEN_LOGPROBS], out[LOGITS], new_states
 
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
         """Feed one id per row ([rows, 1]): logits [rows, V] and the new states."""

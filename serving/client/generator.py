@@ -41,6 +41,7 @@ from serving.client.grpc_backend import (
 )
 from serving.client.readiness import wait_until_serving
 from serving.client.sampling import SamplingParams, resolve_seed
+from serving.client.scoring import Evaluation, TokenScores, evaluate, score_texts
 from serving.client.stop_strings import validate_stop_strings
 from serving.client.vocabulary import TokenVocabulary
 from serving.contract import SAMPLE_WIDTH
@@ -176,6 +177,25 @@ class TextGenerator:
                 if getattr(backend, "pinned", True) or restarts > RESTARTS_ON_NEW_VERSION:
                     raise
                 log.info("%s; generating the text again on the version now served", exc)
+
+    def score(self, texts: str | Sequence[str], context: str = "") -> list[TokenScores]:
+        """Each text's tokens and their log-probabilities after ``context`` (the model's
+        ``score`` signature; see serving/client/scoring.py)."""
+        texts = (texts,) if isinstance(texts, str) else tuple(texts)
+        if not texts or not all(isinstance(t, str) and t for t in texts):
+            raise SamplingArgumentError("score needs at least one text, each a non-empty string")
+        backend, vocabulary = self.model_for_text()
+        return score_texts(backend, vocabulary, texts, context)
+
+    def evaluate(self, text: str, window: int | None = None) -> Evaluation:
+        """Bits per character of ``text`` (as one sequence, or in windows of ``window`` + 1
+        tokens from zero states, as the trainer's validation)."""
+        if window is not None and (
+            isinstance(window, bool) or not isinstance(window, int) or window < 1
+        ):
+            raise SamplingArgumentError(f"window must be an integer >= 1, got {window!r}")
+        backend, vocabulary = self.model_for_text()
+        return evaluate(backend, vocabulary, text, window)
 
     def stream_request(self, request: GenerationRequest) -> Iterator[TextChunk]:
         backend, vocabulary = self.model_for_text()

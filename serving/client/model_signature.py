@@ -6,7 +6,8 @@ signatures: ``prefill``'s ``input_ids`` (a prompt takes as many calls as it has 
 width) and ``sample``'s ``uniforms`` (the most tokens one call samples). Models exported before
 those widths were fixed declare them as -1 and are driven the old way: one ``prefill`` call per
 prompt batch, and ``sample`` calls whose ``uniforms`` have one column per token (no ``steps``).
-``sample`` is optional; a model without it is driven one step per call.
+``sample`` is optional; a model without it is driven one step per call. ``score`` is optional
+too (exports from before it cannot score text).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from serving.contract import (
     PREFILL,
     SAMPLE,
     SAMPLED_IDS,
+    SCORE,
     STEP,
     STEPS,
     TEMPERATURE,
+    TOKEN_LOGPROBS,
     TOP_K,
     TOP_P,
     UNIFORMS,
@@ -65,6 +68,11 @@ class StepSignature:
     def can_sample(self) -> bool:
         """Whether the model samples several characters per call (its ``sample`` signature)."""
         return SAMPLE in self.signature_names
+
+    @property
+    def can_score(self) -> bool:
+        """Whether the model scores text (its ``score`` signature)."""
+        return SCORE in self.signature_names
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -112,6 +120,8 @@ class StepSignature:
         _expect(PREFILL, inputs[PREFILL], INPUT_IDS, "int32", 2)
         _expect(PREFILL, inputs[PREFILL], LENGTHS, "int32", 1)
         _expect(PREFILL, outputs[PREFILL], LOGITS, "float", 2)
+        if SCORE in inputs:
+            _check_score(inputs[SCORE], outputs[SCORE], [s.name for s in states])
         sample_width, sample_steps = None, False
         if SAMPLE in inputs:
             _check_sample(inputs[SAMPLE], outputs[SAMPLE], [s.name for s in states])
@@ -192,3 +202,15 @@ def _check_sample(inputs: TensorLayout, outputs: TensorLayout, state_names: list
     for name in state_names:
         if name not in inputs or name not in outputs:
             raise IncompatibleModelError(f"state {name!r} is missing from {SAMPLE!r}")
+
+
+def _check_score(inputs: TensorLayout, outputs: TensorLayout, state_names: list[str]) -> None:
+    _expect(SCORE, inputs, INPUT_IDS, "int32", 2)
+    _expect(SCORE, inputs, LENGTHS, "int32", 1)
+    _expect(SCORE, outputs, TOKEN_LOGPROBS, "float", 2)
+    _expect(SCORE, outputs, LOGITS, "float", 2)
+    if _width(inputs[INPUT_IDS]) is None:
+        raise IncompatibleModelError(f"{SCORE!r} input {INPUT_IDS!r} has no fixed width")
+    for name in state_names:
+        if name not in inputs or name not in outputs:
+            raise IncompatibleModelError(f"state {name!r} is missing from {SCORE!r}")

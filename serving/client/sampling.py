@@ -119,6 +119,12 @@ class _NumpyOps:
     def width(x):
         return x.shape[-1]
 
+    log = staticmethod(np.log)
+
+    @staticmethod
+    def row_max(x):
+        return x.max(axis=-1, keepdims=True)
+
 
 NUMPY_OPS = _NumpyOps()
 

@@ -48,12 +48,13 @@ class TokenVocabulary:
         """Characters of ``text`` no token starts with (every word model holds its characters)."""
         return sorted({c for c in text if c not in self._characters})
 
-    def encode(self, text: str) -> np.ndarray:
-        """int32 ids of ``text``; raises UnknownCharactersError naming unseen characters."""
+    def encode(self, text: str, subject: str = "prompt") -> np.ndarray:
+        """int32 ids of ``text``; raises UnknownCharactersError naming unseen characters (and
+        ``subject``: what the text is)."""
         ids = longest_match(text, self._ids, self._longest)
         if NO_ID in ids:
             raise UnknownCharactersError(
-                unknown_characters_message("prompt", "the model's vocabulary", self.unknown(text))
+                unknown_characters_message(subject, "the model's vocabulary", self.unknown(text))
             )
         return np.asarray(ids, dtype=np.int32)
 

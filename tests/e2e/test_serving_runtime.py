@@ -61,6 +61,7 @@ def requests(config) -> dict[str, np.ndarray]:
     signatures = {
         "serving_default": {"input_ids": PROMPT[:2, None], **states},
         "prefill": {"input_ids": prompt, "lengths": np.array([len(PROMPT), 5], np.int32), **states},
+        "score": {"input_ids": prompt, "lengths": np.array([len(PROMPT), 5], np.int32), **states},
         "sample": {
             "input_ids": PROMPT[:2, None],
             **states,
@@ -86,7 +87,14 @@ def training_side(config, model, inputs: dict[str, np.ndarray]) -> dict[str, np.
     expected = {
         "serving_default:logits": model(PROMPT[:2, None], training=False).numpy()[:, 0],
         "prefill:logits": np.stack([full[len(PROMPT) - 1], full[4]]),
+        "score:logits": np.stack([full[len(PROMPT) - 1], full[4]]),
     }
+    scored = np.zeros((2, PREFILL_WIDTH), np.float32)
+    for row, length in enumerate((len(PROMPT), 5)):
+        for t in range(length - 1):
+            shifted = full[t].astype(np.float64) - full[t].max()
+            scored[row, t] = shifted[PROMPT[t + 1]] - np.log(np.exp(shifted).sum())
+    expected["score:token_logprobs"] = scored
     sampled = []
     history = [list(PROMPT[:1]), list(PROMPT[1:2])]
     for i in range(12):  # the client's sampling, one step at a time over the whole history
@@ -135,6 +143,8 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
         outputs["serving_default:logits"], expected["serving_default:logits"], atol=1e-4
     )
     np.testing.assert_allclose(outputs["prefill:logits"], expected["prefill:logits"], atol=1e-4)
+    for name in ("score:logits", "score:token_logprobs"):
+        np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=name)
     assert outputs["sample:sampled_ids"][:, :12].tolist() == expected["sample:sampled_ids"].tolist()
     assert (outputs["sample:sampled_ids"][:, 12:] == -1).all()
     assert outputs["tokenize:lengths"].tolist() == expected["tokenize:lengths"].tolist()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from serving.contract import choose_tokens
+from serving.contract import choose_tokens, log_softmax
 
 
 class _TensorFlowOps:
@@ -65,6 +65,12 @@ class _TensorFlowOps:
     def width(x):
         return tf.shape(x)[-1]
 
+    log = staticmethod(tf.math.log)
+
+    @staticmethod
+    def row_max(x):
+        return tf.reduce_max(x, axis=-1, keepdims=True)
+
 
 TENSORFLOW_OPS = _TensorFlowOps()
 
@@ -78,3 +84,8 @@ def sample_ids(
 ) -> tf.Tensor:
     """logits [B, V] float32; uniforms, temperature, top_p [B] float64; top_k [B] int32 -> ids [B] int32."""
     return choose_tokens(TENSORFLOW_OPS, logits, uniforms, temperature, top_k, top_p)
+
+
+def log_probabilities(logits: tf.Tensor) -> tf.Tensor:
+    """logits [B, V] -> the contract's `log_softmax` [B, V] float64."""
+    return log_softmax(TENSORFLOW_OPS, logits)

@@ -1,11 +1,12 @@
 """The serving contract (serving/contract.py) built around a trained model.
 
-Five SavedModel signatures: ``serving_default`` (one step), ``prefill`` (a chunk of right-padded
-prompt), ``sample`` (several tokens sampled in the graph, so one call replaces one call per
-token), ``tokenize`` and ``detokenize``. Inputs are validated inside the graph
-(``tf.ensure_shape`` for shapes, ``tf.debugging`` asserts for values), so bad shapes, ids or
-lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT) on any server, never garbage:
-TensorFlow Serving feeds tensors by name and checks neither shapes nor values itself.
+Six SavedModel signatures: ``serving_default`` (one step), ``prefill`` (a chunk of right-padded
+prompt), ``score`` (a chunk of text, each token's log-probability), ``sample`` (several tokens
+sampled in the graph, so one call replaces one call per token), ``tokenize`` and ``detokenize``.
+Inputs are validated inside the graph (``tf.ensure_shape`` for shapes, ``tf.debugging`` asserts
+for values), so bad shapes, ids or lengths become InvalidArgumentError (gRPC INVALID_ARGUMENT)
+on any server, never garbage: TensorFlow Serving feeds tensors by name and checks neither shapes
+nor values itself.
 
 The module tracks the ``tf.Variable`` objects under the Keras 3 variables, not the Keras
 wrappers, as ``keras.export.ExportArchive`` does: the wrappers export as copies that the
@@ -20,9 +21,9 @@ import tensorflow as tf
 
 from serving import contract
 from trainer.config import TrainingConfig
-from trainer.export.sampling import sample_ids
+from trainer.export.sampling import log_probabilities, sample_ids
 from trainer.export.tokenize import make_tokenizer
-from trainer.model import prefill, state_names, step
+from trainer.model import prefill, score, state_names, step
 from trainer.vocabulary import Vocabulary
 
 
@@ -108,6 +109,7 @@ class CharModelSignatures(tf.Module):
             ("step", self._step, step_spec),
             ("sample", self._sample, sample_spec),
             ("prefill", self._prefill, prefill_spec),
+            ("score", self._score, prefill_spec),
             ("tokenize", self._tokenize, tokenize_spec),
             ("detokenize", self._detokenize, detokenize_spec),
         ):
@@ -122,6 +124,7 @@ class CharModelSignatures(tf.Module):
             contract.STEP: self.step.get_concrete_function(),
             contract.PREFILL: self.prefill.get_concrete_function(),
             contract.SAMPLE: self.sample.get_concrete_function(),
+            contract.SCORE: self.score.get_concrete_function(),
             contract.TOKENIZE: self.tokenize.get_concrete_function(),
             contract.DETOKENIZE: self.detokenize.get_concrete_function(),
         }
@@ -259,6 +262,21 @@ class CharModelSignatures(tf.Module):
         return tf.reshape(tf.transpose(sampled.stack()), [batch, longest]), states
 
     def _prefill(self, inputs: dict) -> dict:
+        ids, lengths, states = self._checked_chunk(inputs)
+        logits, new_states = prefill(self._ref.model, self._config, ids, lengths, states)
+        return self._outputs(logits, new_states)
+
+    def _score(self, inputs: dict) -> dict:
+        ids, lengths, states = self._checked_chunk(inputs)
+        scored, logits, new_states = score(
+            self._ref.model, self._config, ids, lengths, states, log_probabilities
+        )
+        out = self._outputs(logits, new_states)
+        out[contract.TOKEN_LOGPROBS] = tf.ensure_shape(scored, [None, contract.PREFILL_WIDTH])
+        return out
+
+    def _checked_chunk(self, inputs: dict) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """``prefill``'s and ``score``'s inputs, checked: ids, lengths and states."""
         ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         state_checks, states = self._check_states(inputs, batch)
@@ -276,8 +294,7 @@ class CharModelSignatures(tf.Module):
         )
         with tf.control_dependencies(checks):
             ids = tf.identity(ids)
-        logits, new_states = prefill(self._ref.model, self._config, ids, lengths, states)
-        return self._outputs(logits, new_states)
+        return ids, lengths, states
 
     def _tokenize(self, inputs: dict) -> dict:
         ids, lengths = self.tokenizer.tokenize(inputs[contract.TEXT])

@@ -46,8 +46,8 @@ def test_the_exports_warmup_runs_before_the_version_is_available(start_server, e
     handle = start_server(models=(ModelConfig("m", base),), batching=options)
     assert handle.manager.available_versions("m") == [1]
     assert (
-        batches(handle) == 4
-    )  # the four recorded requests ran (through batching, as on TF Serving)
+        batches(handle) == 5
+    )  # the five recorded requests ran (through batching, as on TF Serving)
     quiet = start_server(
         models=(ModelConfig("m", base),),
         batching=options,

@@ -12,7 +12,7 @@ def test_warmup_requests_cover_the_client_signatures(exported):
     ):
         records.append(prediction_log_pb2.PredictionLog.FromString(serialized.numpy()))
     names = [r.predict_log.request.model_spec.signature_name for r in records]
-    assert sorted(names) == ["detokenize", "prefill", "sample", "serving_default"]
+    assert sorted(names) == ["detokenize", "prefill", "sample", "score", "serving_default"]
     for record in records:  # each runs in the Session, with one row
         request = record.predict_log.request
         inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
