@@ -31,7 +31,9 @@ from bench.lib.serving_model import prepare_model
 from bench.lib.serving_streams import ServerProcess
 
 
-def call_twice(target: str, state_units: dict[str, int]) -> dict[str, tuple[float, float]]:
+def call_twice(
+    target: str, state_units: dict[str, int], vocab_size: int
+) -> dict[str, tuple[float, float]]:
     """Milliseconds of the first and second Predict of each signature on a fresh server."""
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -40,7 +42,7 @@ def call_twice(target: str, state_units: dict[str, int]) -> dict[str, tuple[floa
     from serving.signature_inputs import example_inputs
     from serving.tensors import to_tensor_proto
 
-    inputs = example_inputs(state_units)
+    inputs = example_inputs(state_units, vocab_size)
 
     out = {}
     with grpc.insecure_channel(target) as channel:
@@ -89,7 +91,7 @@ def main() -> int:
                     model.saved_model_dir.parent, False, ("--enable-model-warmup", warmup)
                 ) as server:
                     ready_s = time.perf_counter() - started
-                    calls = call_twice(server.target, state_units)
+                    calls = call_twice(server.target, state_units, model.vocabulary.size)
                 results["runs"][warmup].append({"ready_s": ready_s, "calls_ms": calls})
                 print(f"warmup {warmup}: ready in {ready_s:.2f}s, calls {calls}", flush=True)
     write_results("warmup", results, render(results), quick=args.quick)

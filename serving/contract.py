@@ -15,7 +15,15 @@ Signatures (B is the batch; inputs -> outputs):
   [0, PREFILL_WIDTH], states -> ``logits`` [B, V] after each row's last fed token, states.
 - ``sample``: ``input_ids`` [B, 1], states, ``uniforms`` float64 [B, SAMPLE_WIDTH], ``steps``
   int32 [B] in [1, SAMPLE_WIDTH], ``temperature`` / ``top_p`` float64 [B], ``top_k`` int32 [B]
-  -> ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states.
+  -> ``sampled_ids`` int32 [B, SAMPLE_WIDTH] (NO_ID past a row's steps), states. Exports since
+  the log-probabilities also take ``min_p``, ``repetition_penalty``, ``frequency_penalty``,
+  ``presence_penalty`` float64 [B], ``logprobs`` int32 [B] in [0, MAX_LOGPROBS] (alternatives
+  per token), ``logit_bias`` float32 [B, V], ``output_token_counts`` int32 [B, V] (each token's
+  count in the row's output so far: the client carries it, as it carries the states) and
+  ``prompt_token_mask`` int32 [B, V] (1: the token is in the row's prompt), and also return
+  ``sampled_logprobs`` float32 [B, SAMPLE_WIDTH] (each sampled token's `log_softmax` of the
+  raw logits; 0 past a row's steps), ``top_logprob_ids`` int32 and ``top_logprobs`` float32
+  [B, SAMPLE_WIDTH, N] (N the largest ``logprobs`` of the call; NO_ID and 0 as padding).
 - ``tokenize``: ``text`` string [B] -> ``input_ids`` int32 [B, MAX_PROMPT_TOKENS] (NO_ID for an
   unknown character, 0 past the text), ``lengths`` int32 [B].
 - ``score``: ``input_ids`` int32 [B, PREFILL_WIDTH], ``lengths`` int32 [B] in
@@ -30,9 +38,9 @@ Signatures (B is the batch; inputs -> outputs):
 States are float32 [B, units] tensors named by `state_name`; zeros are the initial state.
 
 Also here, because the exporter applies them and the client must apply them identically: the
-vocabulary's rules (`vocabulary_order`, `unknown_characters_message`) and the sampling rule
-(`choose_tokens`, written once against a small array interface that numpy and TensorFlow both
-provide: serving/client/sampling.py and trainer/export/sampling.py).
+vocabulary's rules (`vocabulary_order`, `unknown_characters_message`) and the sampling
+parameters' ranges (`SAMPLING_RANGES`). The sampling rule itself is serving/sampling_rule.py,
+written once against a small array interface that numpy and TensorFlow both provide.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import unicodedata
-from typing import Any, Protocol
+from typing import Any
 
 STEP = "serving_default"
 PREFILL = "prefill"
@@ -61,6 +69,28 @@ TOP_K = "top_k"
 TOP_P = "top_p"
 SAMPLED_IDS = "sampled_ids"
 TOKEN_LOGPROBS = "token_logprobs"
+# sample's inputs beyond temperature, top-k and top-p (serving/sampling_rule.py applies them)
+MIN_P = "min_p"
+REPETITION_PENALTY = "repetition_penalty"
+FREQUENCY_PENALTY = "frequency_penalty"
+PRESENCE_PENALTY = "presence_penalty"
+LOGIT_BIAS = "logit_bias"
+OUTPUT_COUNTS = "output_token_counts"
+PROMPT_MASK = "prompt_token_mask"
+LOGPROBS = "logprobs"
+# sample's log-probability outputs
+SAMPLED_LOGPROBS = "sampled_logprobs"
+TOP_LOGPROB_IDS = "top_logprob_ids"
+TOP_LOGPROBS = "top_logprobs"
+MAX_LOGPROBS = 20  # most alternatives per token (OpenAI's top_logprobs limit)
+PENALTY_INPUTS = (
+    REPETITION_PENALTY,
+    FREQUENCY_PENALTY,
+    PRESENCE_PENALTY,
+    LOGIT_BIAS,
+    OUTPUT_COUNTS,
+    PROMPT_MASK,
+)
 
 PREFILL_WIDTH = 128  # prompt tokens per prefill call: longer prompts take several calls
 SAMPLE_WIDTH = 64  # most tokens one sample call can produce (the uniforms' width)
@@ -180,80 +210,13 @@ SAMPLING_RANGES = {
     TEMPERATURE: ParameterRange(TEMPERATURE, 0.0, None, meaning="0 = greedy"),
     TOP_K: ParameterRange(TOP_K, 0, 2**31 - 1, integer=True, meaning="0 = off"),
     TOP_P: ParameterRange(TOP_P, 0.0, 1.0, low_open=True, meaning="1 = off"),
+    MIN_P: ParameterRange(MIN_P, 0.0, 1.0, meaning="0 = off"),
+    REPETITION_PENALTY: ParameterRange(
+        REPETITION_PENALTY, 0.0, 100.0, low_open=True, meaning="1 = none"
+    ),
+    FREQUENCY_PENALTY: ParameterRange(FREQUENCY_PENALTY, -2.0, 2.0, meaning="0 = none"),
+    PRESENCE_PENALTY: ParameterRange(PRESENCE_PENALTY, -2.0, 2.0, meaning="0 = none"),
+    LOGIT_BIAS: ParameterRange(LOGIT_BIAS, -100.0, 100.0, meaning="0 = none"),
+    LOGPROBS: ParameterRange(LOGPROBS, 0, MAX_LOGPROBS, integer=True, meaning="alternatives"),
 }
 UNIFORMS_RANGE = ParameterRange(UNIFORMS, 0.0, 1.0)
-
-
-# -- the sampling rule ------------------------------------------------------------------------
-class ArrayOps(Protocol):
-    """What `choose_tokens` needs of an array library (numpy, TensorFlow); last-axis operations."""
-
-    def float64(self, x: Any) -> Any: ...
-    def where(self, condition: Any, x: Any, y: Any) -> Any: ...  # y may be a Python float
-    def exp(self, x: Any) -> Any: ...
-    def cumsum(self, x: Any) -> Any: ...
-    def total(self, x: Any) -> Any: ...  # sum over the last axis, kept as a dimension
-    def count(self, condition: Any) -> Any: ...  # int32 number of True along the last axis
-    def sort_descending(
-        self, x: Any
-    ) -> tuple[Any, Any]: ...  # (values, positions); ties by position
-    def unsort(self, sorted_x: Any, order: Any) -> Any: ...  # back to the original positions
-    def positions(self, x: Any) -> Any: ...  # 0 .. width-1, shaped to broadcast over rows
-    def argmax(self, x: Any) -> Any: ...  # int32
-    def minimum(self, x: Any, bound: int) -> Any: ...
-    def width(self, x: Any) -> Any: ...  # the size of the last axis
-    def log(self, x: Any) -> Any: ...
-    def row_max(self, x: Any) -> Any: ...  # max over the last axis, kept as a dimension
-
-
-def log_softmax(ops: ArrayOps, logits: Any) -> Any:
-    """Each row's log-probabilities [B, V] (float64) under the model's own distribution: the
-    logits before any sampling parameter. What ``score`` returns and what scores a chunk's first
-    token from the previous chunk's logits."""
-    x = ops.float64(logits)
-    shifted = x - ops.row_max(x)
-    return shifted - ops.log(ops.total(ops.exp(shifted)))
-
-
-def token_probabilities(
-    ops: ArrayOps, logits: Any, temperature: Any, top_k: Any, top_p: Any
-) -> Any:
-    """Each row's distribution [B, V], in vocabulary order: logits [B, V]; temperature, top_p [B]
-    float64; top_k [B] int32.
-
-    Logits are divided by the temperature (0 counts as 1 here: greedy rows are decided by
-    `choose_tokens`); the ``top_k`` most likely are kept (0: all); softmax; the smallest set of
-    most likely tokens whose probability reaches ``top_p`` is kept (the most likely always, 1:
-    all), renormalised. Cut tokens get probability exactly 0. In float64, per row.
-    """
-    x = ops.float64(logits) / ops.where(temperature == 0.0, 1.0, temperature)[:, None]
-    sorted_x, order = ops.sort_descending(x)
-    k = top_k[:, None]
-    sorted_x = ops.where(
-        (k <= 0) | (k >= ops.width(x)) | (ops.positions(x) < k), sorted_x, float("-inf")
-    )
-    p = ops.exp(sorted_x - sorted_x[:, :1])
-    p = p / ops.total(p)
-    mass_before = ops.cumsum(p) - p
-    p = ops.where((top_p[:, None] >= 1.0) | (mass_before < top_p[:, None]), p, 0.0)
-    return ops.unsort(p / ops.total(p), order)
-
-
-def first_reaching(ops: ArrayOps, probabilities: Any, uniforms: Any) -> Any:
-    """The first token, in vocabulary order, whose cumulative probability reaches ``u`` times the
-    row's total (``u`` in (0, 1]), so a token of probability 0 is never chosen."""
-    cdf = ops.cumsum(probabilities)
-    return ops.minimum(
-        ops.count(cdf < uniforms[:, None] * cdf[:, -1:]), ops.width(probabilities) - 1
-    )
-
-
-def choose_tokens(
-    ops: ArrayOps, logits: Any, uniforms: Any, temperature: Any, top_k: Any, top_p: Any
-) -> Any:
-    """The sampling rule: each row's next token from its logits and its uniform ``u``; temperature
-    0 is greedy (argmax of the logits, ``u`` unused)."""
-    chosen = first_reaching(
-        ops, token_probabilities(ops, logits, temperature, top_k, top_p), uniforms
-    )
-    return ops.where(temperature == 0.0, ops.argmax(logits), chosen)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from serving.client.errors import IncompatibleModelError
+from serving.client.logprobs import SampledLogprobs
 from serving.client.model_signature import StepSignature
 from serving.client.sampling import SamplingParams
 from serving.client.vocabulary import TokenVocabulary
@@ -24,12 +25,15 @@ from serving.contract import (
     PREFILL,
     SAMPLE,
     SAMPLED_IDS,
+    SAMPLED_LOGPROBS,
     SCORE,
     STEP,
     TEXT,
     TOKEN_LOGPROBS,
+    TOP_LOGPROB_IDS,
+    TOP_LOGPROBS,
 )
-from serving.signature_inputs import sample_inputs
+from serving.signature_inputs import extra_sample_inputs, sample_inputs
 
 States = dict[str, np.ndarray]
 
@@ -133,17 +137,32 @@ class SignatureBackend:
         return self._outputs(STEP, {INPUT_IDS: np.asarray(ids, np.int32), **states}, LOGITS)
 
     def sample(
-        self, ids: np.ndarray, states: States, uniforms: np.ndarray, params: SamplingParams
-    ) -> tuple[np.ndarray, States]:
+        self,
+        ids: np.ndarray,
+        states: States,
+        uniforms: np.ndarray,
+        params: SamplingParams,
+        extras: dict | None = None,
+    ) -> tuple[np.ndarray, States, SampledLogprobs | None]:
         """Feed ids [rows, 1] and sample ``uniforms.shape[1]`` tokens in the model (its ``sample``
-        signature): the sampled ids [rows, steps] and the states before the last one is fed."""
+        signature): the sampled ids [rows, steps], the states before the last one is fed, and
+        (from an export that returns them) the log-probabilities. ``extras``: the rows'
+        `extra_sample_inputs` (neutral when None)."""
         inputs = {
             INPUT_IDS: np.asarray(ids, np.int32),
             **states,
-            **self.signature.sample_inputs(params, uniforms),
+            **self.signature.sample_inputs(params, uniforms, extras),
         }
-        sampled, new_states = self._outputs(SAMPLE, inputs, SAMPLED_IDS)
-        return sampled[:, : uniforms.shape[1]], new_states
+        out = self._sample_outputs(inputs)
+        steps = uniforms.shape[1]
+        logprobs = out[2]
+        if logprobs is not None:
+            logprobs = SampledLogprobs(
+                logprobs.chosen[:, :steps],
+                logprobs.top_ids[:, :steps],
+                logprobs.top_values[:, :steps],
+            )
+        return out[0][:, :steps], out[1], logprobs
 
     def sample_rows(
         self,
@@ -152,16 +171,19 @@ class SignatureBackend:
         uniforms: np.ndarray,
         steps: np.ndarray,
         sampling,
-    ) -> tuple[np.ndarray, States]:
+        extras: dict | None = None,
+    ) -> tuple[np.ndarray, States, SampledLogprobs | None]:
         """Like `sample`, each row with its own ``steps`` (of its ``uniforms``' columns) and its own
         temperature, top-k and top-p (``sampling``'s fields as arrays): the sampled ids
-        [rows, width] (NO_ID past a row's steps) and the states. Needs an export whose ``sample``
-        takes ``steps``."""
+        [rows, width] (NO_ID past a row's steps), the states and the log-probabilities. Needs an
+        export whose ``sample`` takes ``steps``."""
         if not self.signature.sample_steps:
             raise IncompatibleModelError(
                 f"{self.description}: its {SAMPLE} signature takes no per-row steps (an export "
                 "from before charloom fixed the sample width); export the model again"
             )
+        if self.signature.sample_extras and extras is None:
+            extras = extra_sample_inputs(len(ids), self.signature.vocab_size)
         inputs = {
             INPUT_IDS: np.asarray(ids, np.int32),
             **states,
@@ -172,9 +194,27 @@ class SignatureBackend:
                 sampling.top_p,
                 self.signature.sample_width,
                 steps,
+                extras if self.signature.sample_extras else None,
             ),
         }
-        return self._outputs(SAMPLE, inputs, SAMPLED_IDS)
+        return self._sample_outputs(inputs)
+
+    def _sample_outputs(self, inputs: dict) -> tuple[np.ndarray, States, SampledLogprobs | None]:
+        out = self._run(SAMPLE, inputs)
+        heads = (SAMPLED_IDS, SAMPLED_LOGPROBS, TOP_LOGPROB_IDS, TOP_LOGPROBS)
+        wanted = heads if self.signature.sample_extras else heads[:1]
+        missing = [n for n in (*wanted, *self.signature.state_names) if n not in out]
+        if missing:
+            raise IncompatibleModelError(
+                f"{self.description}: {SAMPLE} returned no {', '.join(missing)}"
+            )
+        states = {n: out[n] for n in self.signature.state_names}
+        logprobs = None
+        if self.signature.sample_extras:
+            logprobs = SampledLogprobs(
+                out[SAMPLED_LOGPROBS], out[TOP_LOGPROB_IDS], out[TOP_LOGPROBS]
+            )
+        return out[SAMPLED_IDS], states, logprobs
 
     @staticmethod
     def select_rows(states: States, rows: np.ndarray) -> States:

@@ -19,6 +19,8 @@ import numpy as np
 
 from serving.client.backends import SignatureBackend, States
 from serving.client.errors import SamplingArgumentError
+from serving.client.logprobs import LogprobQueue, TokenLogprob
+from serving.client.row_tracker import RowTracker
 from serving.client.sampling import SamplingParams, draw_uniforms, row_generator, sample_next
 from serving.client.stop_strings import StopStringScanner
 from serving.client.vocabulary import TokenVocabulary
@@ -39,6 +41,7 @@ class GenerationRequest:
     sampling: SamplingParams
     seed: int
     stop: tuple[str, ...]
+    logprobs: int | None = None  # None: none; N: each token's, with its N top alternatives
 
     @property
     def rows(self) -> int:
@@ -57,6 +60,7 @@ class TextChunk:
     text: str
     finish_reason: str | None = None
     new_tokens: int | None = None  # on the last chunk: tokens sampled, stop string included
+    logprobs: tuple[TokenLogprob, ...] = ()  # the entries of the tokens this chunk's text spells
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +75,7 @@ class GenerationResult:
     new_tokens: int
     seed: int
     model_version: int | None = None  # the served version that generated it (None: not known)
+    logprobs: tuple[TokenLogprob, ...] | None = None  # one per token of the text, when asked
 
 
 def validate_counts(
@@ -135,10 +140,13 @@ def stream_generation(
     Prompts must already be checked against ``vocabulary`` (`TextGenerator` does this before any
     RPC). With ``steps_per_call`` > 1 and a model that has a ``sample`` signature, each call
     samples that many characters in the model; otherwise each character is one step call sampled
-    here. Both give the same text for the same seed. Closing the iterator early stops generation
-    after the current call.
+    here. Both give the same text for the same seed (and the same log-probabilities); an
+    export whose ``sample`` predates min-p, the penalties and the log-probabilities is driven
+    the step way when a request uses them. Closing the iterator early stops generation after the
+    current call.
     """
-    logits, states = prefill_prompts(backend, [vocabulary.encode(p) for p in request.prompts])
+    encoded = [vocabulary.encode(p) for p in request.prompts]
+    logits, states = prefill_prompts(backend, encoded)
     n = request.num_samples
     if n > 1:
         prompt_of_row = np.repeat(np.arange(len(request.prompts)), n)
@@ -147,12 +155,24 @@ def stream_generation(
     active = np.arange(request.rows)  # output rows still in the batch, in batch order
     generators = [row_generator(request.seed, row % n) for row in active]
     scanners = [StopStringScanner(request.stop) for _ in active]
+    tracker = RowTracker(request, vocabulary, encoded)
+    sampling = request.sampling
     in_model = steps_per_call > 1 and backend.signature.can_sample
+    if in_model and tracker.needs_extras and not backend.signature.sample_extras:
+        log.info(
+            "%s: its sample signature predates %s; sampling here",
+            backend.description,
+            "min-p, penalties and logprobs",
+        )
+        in_model = False
     if backend.signature.sample_width is not None:
         steps_per_call = min(steps_per_call, backend.signature.sample_width)
-    block = sample_next(logits, request.sampling, generators)[:, None]  # [rows, characters]
+    first = sample_next(logits, sampling, generators, tracker.penalties(active))
+    block = first[:, None]  # [rows, characters]
+    sampled = tracker.step_logprobs(logits, first)
     produced = 0
     while True:
+        tracker.count(active, block)
         keep = np.ones(len(active), dtype=bool)
         for position, row in enumerate(active.tolist()):
             chunk = scan_block(
@@ -162,6 +182,7 @@ def stream_generation(
                 block[position],
                 produced,
                 request.max_new_tokens,
+                tracker.queue(row, block[position], sampled, position),
             )
             keep[position] = chunk.finish_reason is None
             if chunk.text or chunk.finish_reason:
@@ -183,11 +204,13 @@ def stream_generation(
         last_ids = block[:, -1:]
         steps = min(steps_per_call, request.max_new_tokens - produced)
         if in_model:
-            uniforms = draw_uniforms(generators, steps, request.sampling)
-            block, states = backend.sample(last_ids, states, uniforms, request.sampling)
+            uniforms = draw_uniforms(generators, steps, sampling)
+            extras = tracker.extras(active) if backend.signature.sample_extras else None
+            block, states, sampled = backend.sample(last_ids, states, uniforms, sampling, extras)
         else:
             logits, states = backend.step(last_ids, states)
-            block = sample_next(logits, request.sampling, generators)[:, None]
+            chosen = sample_next(logits, sampling, generators, tracker.penalties(active))
+            block, sampled = chosen[:, None], tracker.step_logprobs(logits, chosen)
 
 
 def scan_block(
@@ -197,19 +220,29 @@ def scan_block(
     ids: np.ndarray,
     produced: int,
     max_new_tokens: int,
+    logprobs: LogprobQueue | None = None,
 ) -> TextChunk:
     """``row``'s chunk for its new ``ids``, passed through its stop-string scanner up to the first
-    stop or the length limit (then with the finish reason and the count of sampled tokens)."""
+    stop or the length limit (then with the finish reason and the count of sampled tokens), with
+    the log-probabilities of the tokens its text spells (from ``logprobs``, the row's queue)."""
     parts = []
     for offset, token in enumerate(ids.tolist(), start=1):
         parts.append(scanner.push_text(tokens[token]))
         if scanner.stopped or produced + offset == max_new_tokens:
             reason = FINISH_STOP if scanner.stopped else FINISH_LENGTH
             parts.append(scanner.flush())
+            text = "".join(parts)
             return dataclasses.replace(
-                row, text="".join(parts), finish_reason=reason, new_tokens=produced + offset
+                row,
+                text=text,
+                finish_reason=reason,
+                new_tokens=produced + offset,
+                logprobs=logprobs.release(len(text)) if logprobs else (),
             )
-    return dataclasses.replace(row, text="".join(parts))
+    text = "".join(parts)
+    return dataclasses.replace(
+        row, text=text, logprobs=logprobs.release(len(text)) if logprobs else ()
+    )
 
 
 def collect_results(
@@ -217,10 +250,12 @@ def collect_results(
 ) -> list[GenerationResult]:
     """Join a stream into one result per row, ordered by prompt then sample."""
     parts: dict[int, list[str]] = {}
+    entries: dict[int, list[TokenLogprob]] = {}
     finals: dict[int, TextChunk] = {}
     for chunk in chunks:
         row = request.row_of(chunk.prompt_index, chunk.sample_index)
         parts.setdefault(row, []).append(chunk.text)
+        entries.setdefault(row, []).extend(chunk.logprobs)
         if chunk.finish_reason is not None:
             finals[row] = chunk
     results = []
@@ -237,6 +272,7 @@ def collect_results(
                 new_tokens=final.new_tokens,
                 seed=request.seed,
                 model_version=model_version,
+                logprobs=tuple(entries[row]) if request.logprobs is not None else None,
             )
         )
     return results

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import grpc
+import numpy as np
 
 from serving import defaults
 from serving.client.backends import SignatureBackend, learn_vocabulary
@@ -44,7 +45,7 @@ from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.scoring import Evaluation, TokenScores, evaluate, score_texts
 from serving.client.stop_strings import validate_stop_strings
 from serving.client.vocabulary import TokenVocabulary
-from serving.contract import SAMPLE_WIDTH
+from serving.contract import LOGPROBS, SAMPLE_WIDTH, SAMPLING_RANGES
 
 DEFAULT_MAX_NEW_TOKENS = defaults.MAX_NEW_TOKENS
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
@@ -139,17 +140,40 @@ class TextGenerator:
         temperature: float = SamplingParams.temperature,
         top_k: int = SamplingParams.top_k,
         top_p: float = SamplingParams.top_p,
+        min_p: float = SamplingParams.min_p,
+        repetition_penalty: float = SamplingParams.repetition_penalty,
+        frequency_penalty: float = SamplingParams.frequency_penalty,
+        presence_penalty: float = SamplingParams.presence_penalty,
+        logit_bias: Mapping[str, float] | None = None,
         seed: int | None = None,
         stop: str | Sequence[str] | None = None,
+        logprobs: int | None = None,
     ) -> GenerationRequest:
-        """Validate arguments without any RPC (SamplingArgumentError on a bad one)."""
+        """Validate arguments without any RPC (SamplingArgumentError on a bad one). ``logprobs``
+        N returns each token's log-probability and its N most likely alternatives (0: none);
+        ``logit_bias`` maps tokens (a character model's: characters) to a bias."""
+        rule = SAMPLING_RANGES[LOGPROBS]
+        if logprobs is not None and (
+            not rule.accepts(logprobs) or not isinstance(logprobs, (int, np.integer))
+        ):
+            raise SamplingArgumentError(f"{rule.message}, got {logprobs!r}")
         return GenerationRequest(
             prompts=validate_counts(prompts, num_samples, max_new_tokens),
             num_samples=int(num_samples),
             max_new_tokens=int(max_new_tokens),
-            sampling=SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p),
+            sampling=SamplingParams(
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                min_p=min_p,
+                repetition_penalty=repetition_penalty,
+                frequency_penalty=frequency_penalty,
+                presence_penalty=presence_penalty,
+                logit_bias=tuple((logit_bias or {}).items()),
+            ),
             seed=resolve_seed(seed),
             stop=validate_stop_strings(stop),
+            logprobs=None if logprobs is None else int(logprobs),
         )
 
     def stream(self, prompts: str | Sequence[str], **options) -> Iterator[TextChunk]:

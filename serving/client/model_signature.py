@@ -22,22 +22,33 @@ from serving.client.errors import IncompatibleModelError
 from serving.client.sampling import SamplingParams
 from serving.contract import (
     DETOKENIZE,
+    FREQUENCY_PENALTY,
     INPUT_IDS,
     LENGTHS,
+    LOGIT_BIAS,
     LOGITS,
+    LOGPROBS,
+    MIN_P,
+    OUTPUT_COUNTS,
     PREFILL,
+    PRESENCE_PENALTY,
+    PROMPT_MASK,
+    REPETITION_PENALTY,
     SAMPLE,
     SAMPLED_IDS,
+    SAMPLED_LOGPROBS,
     SCORE,
     STEP,
     STEPS,
     TEMPERATURE,
     TOKEN_LOGPROBS,
     TOP_K,
+    TOP_LOGPROB_IDS,
+    TOP_LOGPROBS,
     TOP_P,
     UNIFORMS,
 )
-from serving.signature_inputs import sample_inputs
+from serving.signature_inputs import extra_sample_inputs, sample_inputs
 from serving.tensors import dtype_name
 
 # name -> (shape with -1 for unknown dimensions, dtype name such as "float" or "int32")
@@ -62,6 +73,7 @@ class StepSignature:
         None  # uniforms columns of a sample call; None: one per sampled token
     )
     sample_steps: bool = False  # sample takes per-row `steps` (fixed-width uniforms)
+    sample_extras: bool = False  # sample takes min-p, penalties, logprobs (and returns them)
     detokenize_width: int | None = None  # ids per detokenize row (NO_ID-padded); None: any
 
     @property
@@ -122,10 +134,11 @@ class StepSignature:
         _expect(PREFILL, outputs[PREFILL], LOGITS, "float", 2)
         if SCORE in inputs:
             _check_score(inputs[SCORE], outputs[SCORE], [s.name for s in states])
-        sample_width, sample_steps = None, False
+        sample_width, sample_steps, sample_extras = None, False, False
         if SAMPLE in inputs:
             _check_sample(inputs[SAMPLE], outputs[SAMPLE], [s.name for s in states])
             sample_steps = STEPS in inputs[SAMPLE]
+            sample_extras = _check_sample_extras(inputs[SAMPLE], outputs[SAMPLE], vocab_size)
             sample_width = _width(inputs[SAMPLE][UNIFORMS]) if sample_steps else None
             if sample_steps and sample_width is None:
                 raise IncompatibleModelError(
@@ -138,6 +151,7 @@ class StepSignature:
             prefill_width=_width(inputs[PREFILL][INPUT_IDS]),
             sample_width=sample_width,
             sample_steps=sample_steps,
+            sample_extras=sample_extras,
             detokenize_width=_width(inputs[DETOKENIZE][INPUT_IDS])
             if INPUT_IDS in inputs[DETOKENIZE]
             else None,
@@ -154,12 +168,24 @@ class StepSignature:
             outputs[name] = {k: _layout(v) for k, v in sig.outputs.items()}
         return cls.from_layouts(inputs, outputs)
 
-    def sample_inputs(self, params: SamplingParams, uniforms: np.ndarray) -> dict[str, np.ndarray]:
+    def sample_inputs(
+        self, params: SamplingParams, uniforms: np.ndarray, extras: dict | None = None
+    ) -> dict[str, np.ndarray]:
         """The ``sample`` inputs besides ids and states, for ``uniforms`` [rows, steps]: padded to
         the signature's width with the steps per row, or as they are for a model without
-        ``steps``. ``params``' fields may be scalars (every row) or one value per row."""
+        ``steps``. ``params``' fields may be scalars (every row) or one value per row;
+        ``extras`` (`extra_sample_inputs`) go to an export that takes them (neutral if None)."""
         width = self.sample_width if self.sample_steps else None
-        return sample_inputs(uniforms, params.temperature, params.top_k, params.top_p, width)
+        if self.sample_extras and extras is None:
+            extras = extra_sample_inputs(len(uniforms), self.vocab_size)
+        return sample_inputs(
+            uniforms,
+            params.temperature,
+            params.top_k,
+            params.top_p,
+            width,
+            extras=extras if self.sample_extras else None,
+        )
 
 
 def _width(layout: tuple[tuple[int, ...], str]) -> int | None:
@@ -214,3 +240,38 @@ def _check_score(inputs: TensorLayout, outputs: TensorLayout, state_names: list[
     for name in state_names:
         if name not in inputs or name not in outputs:
             raise IncompatibleModelError(f"state {name!r} is missing from {SCORE!r}")
+
+
+def _check_sample_extras(inputs: TensorLayout, outputs: TensorLayout, vocab_size: int) -> bool:
+    """Whether ``sample`` takes the inputs of exports since the log-probabilities (all or none)."""
+    present = [name for name in EXTRA_INPUTS if name in inputs]
+    if not present:
+        return False
+    if len(present) != len(EXTRA_INPUTS):
+        missing = sorted(set(EXTRA_INPUTS) - set(present))
+        raise IncompatibleModelError(f"{SAMPLE!r} lacks {', '.join(missing)} of its new inputs")
+    for name, (dtype, rank) in EXTRA_INPUTS.items():
+        _expect(SAMPLE, inputs, name, dtype, rank)
+        if rank == 2 and inputs[name][0][1] != vocab_size:
+            raise IncompatibleModelError(
+                f"{SAMPLE!r} input {name!r} is {list(inputs[name][0])}, expected [-1, {vocab_size}]"
+            )
+    for name, dtype, rank in (
+        (SAMPLED_LOGPROBS, "float", 2),
+        (TOP_LOGPROB_IDS, "int32", 3),
+        (TOP_LOGPROBS, "float", 3),
+    ):
+        _expect(SAMPLE, outputs, name, dtype, rank)
+    return True
+
+
+EXTRA_INPUTS = {
+    MIN_P: ("double", 1),
+    REPETITION_PENALTY: ("double", 1),
+    FREQUENCY_PENALTY: ("double", 1),
+    PRESENCE_PENALTY: ("double", 1),
+    LOGPROBS: ("int32", 1),
+    LOGIT_BIAS: ("float", 2),
+    OUTPUT_COUNTS: ("int32", 2),
+    PROMPT_MASK: ("int32", 2),
+}

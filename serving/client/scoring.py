@@ -24,7 +24,7 @@ import numpy as np
 from serving.client.backends import SignatureBackend
 from serving.client.sampling import NUMPY_OPS
 from serving.client.vocabulary import TokenVocabulary
-from serving.contract import log_softmax
+from serving.sampling_rule import log_softmax
 
 ROWS_PER_PASS = 256  # windows scored side by side (each pass: one call per chunk of the width)
 

@@ -37,6 +37,11 @@ class TokenVocabulary:
         self._characters = frozenset(t for t in tokens if len(t) == 1)
 
     @property
+    def token_ids(self) -> dict[str, int]:
+        """Token -> id."""
+        return dict(self._ids)
+
+    @property
     def size(self) -> int:
         return len(self.tokens)
 

@@ -246,7 +246,7 @@ class Engine:
     # -- decode ------------------------------------------------------------------------------------
     def _apply_decode(self, rows: list[Row], call) -> None:
         try:
-            steps, sampled, new_states = call.result()
+            steps, sampled, new_states, _ = call.result()
         except ModelVersionUnloadedError as exc:
             self._version_gone(rows, [], exc)
             return

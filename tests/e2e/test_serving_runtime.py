@@ -18,7 +18,7 @@ import pytest
 from serving import defaults
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
-from serving.signature_inputs import detokenize_ids
+from serving.signature_inputs import detokenize_ids, extra_sample_inputs
 from tests.helpers.serving_runtime import runtime_python
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
@@ -70,6 +70,7 @@ def requests(config) -> dict[str, np.ndarray]:
             "temperature": np.array([p.temperature for p in PARAMS]),
             "top_k": np.array([p.top_k for p in PARAMS], np.int32),
             "top_p": np.array([p.top_p for p in PARAMS]),
+            **extra_sample_inputs(2, VOCAB.size),
         },
         "tokenize": {"text": np.array([b"But soft", "你好!".encode()])},
         "detokenize": {"input_ids": detokenize_ids(PROMPT[:4], PROMPT[4:8])},

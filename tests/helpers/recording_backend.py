@@ -31,9 +31,9 @@ class RecordingBackend:
         self.calls.append(Call("step", len(ids), 1))
         return self.inner.step(ids, states)
 
-    def sample(self, ids, states, uniforms, params):
+    def sample(self, ids, states, uniforms, params, extras=None):
         self.calls.append(Call("sample", len(ids), uniforms.shape[1]))
-        return self.inner.sample(ids, states, uniforms, params)
+        return self.inner.sample(ids, states, uniforms, params, extras)
 
     def select_rows(self, states, rows):
         return self.inner.select_rows(states, rows)

@@ -110,7 +110,7 @@ def export_saved_model(
         try:
             try:
                 tf.saved_model.save(module, str(tmp), signatures=module.signatures())
-                write_warmup_file(tmp, config)
+                write_warmup_file(tmp, config, vocabulary.size)
             except OSError as exc:
                 raise ExportError(
                     f"cannot write the export under {base}: {exc.strerror or exc}"

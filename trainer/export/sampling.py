@@ -1,4 +1,4 @@
-"""The contract's sampling rule (serving/contract.py) in TensorFlow, for the ``sample`` signature.
+"""The sampling rule (serving/sampling_rule.py) in TensorFlow, for the ``sample`` signature.
 
 The rule itself is written once, in the contract, against a small array interface; this module
 provides that interface in TensorFlow ops (the client provides it in numpy), so a text is the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from serving.contract import choose_tokens, log_softmax
+from serving.sampling_rule import RowSampling, choose_tokens, log_softmax, top_logprobs
 
 
 class _TensorFlowOps:
@@ -75,15 +75,15 @@ class _TensorFlowOps:
 TENSORFLOW_OPS = _TensorFlowOps()
 
 
-def sample_ids(
-    logits: tf.Tensor,
-    uniforms: tf.Tensor,
-    temperature: tf.Tensor,
-    top_k: tf.Tensor,
-    top_p: tf.Tensor,
-) -> tf.Tensor:
-    """logits [B, V] float32; uniforms, temperature, top_p [B] float64; top_k [B] int32 -> ids [B] int32."""
-    return choose_tokens(TENSORFLOW_OPS, logits, uniforms, temperature, top_k, top_p)
+def sample_ids(logits: tf.Tensor, uniforms: tf.Tensor, rows: RowSampling) -> tf.Tensor:
+    """logits [B, V] float32; uniforms [B] float64; each row's parameters -> ids [B] int32."""
+    return choose_tokens(TENSORFLOW_OPS, logits, uniforms, rows)
+
+
+def top_alternatives(logprobs: tf.Tensor, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The rule's ``n`` most likely tokens of each row: ids [B, n] int32, log-probabilities."""
+    ids, values = top_logprobs(TENSORFLOW_OPS, logprobs, n)
+    return tf.cast(ids, tf.int32), values
 
 
 def log_probabilities(logits: tf.Tensor) -> tf.Tensor:

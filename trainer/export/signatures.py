@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from serving import contract
 from trainer.config import TrainingConfig
-from trainer.export.sampling import log_probabilities, sample_ids
+from trainer.export.sample_signature import sample, sample_input_spec
+from trainer.export.sampling import log_probabilities
 from trainer.export.tokenize import make_tokenizer
 from trainer.model import prefill, score, state_names, step
 from trainer.vocabulary import Vocabulary
@@ -45,25 +46,6 @@ def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
 
     checked.__name__ = function.__name__
     return checked
-
-
-def _range_checks(values: tf.Tensor, rule: contract.ParameterRange) -> list:
-    """Assertions that every value is in the contract's range ``rule`` (its message on failure)."""
-    low = tf.constant(rule.low, values.dtype)
-    checks = [
-        (tf.debugging.assert_greater if rule.low_open else tf.debugging.assert_greater_equal)(
-            values, low, message=rule.message
-        )
-    ]
-    if rule.high is not None and not (values.dtype.is_integer and rule.high >= values.dtype.max):
-        checks.append(
-            tf.debugging.assert_less_equal(
-                values, tf.constant(rule.high, values.dtype), message=rule.message
-            )
-        )
-    if values.dtype.is_floating:
-        checks.append(tf.debugging.assert_all_finite(values, message=rule.message))
-    return checks
 
 
 class CharModelSignatures(tf.Module):
@@ -91,16 +73,7 @@ class CharModelSignatures(tf.Module):
             contract.LENGTHS: tf.TensorSpec([None], tf.int32, name=contract.LENGTHS),
             **state_specs,
         }
-        sample_spec = {
-            **step_spec,
-            contract.UNIFORMS: tf.TensorSpec(
-                [None, contract.SAMPLE_WIDTH], tf.float64, name=contract.UNIFORMS
-            ),
-            contract.STEPS: tf.TensorSpec([None], tf.int32, name=contract.STEPS),
-            contract.TEMPERATURE: tf.TensorSpec([None], tf.float64, name=contract.TEMPERATURE),
-            contract.TOP_K: tf.TensorSpec([None], tf.int32, name=contract.TOP_K),
-            contract.TOP_P: tf.TensorSpec([None], tf.float64, name=contract.TOP_P),
-        }
+        sample_spec = sample_input_spec(step_spec, vocabulary.size)
         tokenize_spec = {contract.TEXT: tf.TensorSpec([None], tf.string, name=contract.TEXT)}
         detokenize_spec = {
             ids: tf.TensorSpec([None, contract.DETOKENIZE_WIDTH], tf.int32, name=ids)
@@ -119,6 +92,19 @@ class CharModelSignatures(tf.Module):
                 tf.function(_with_checked_shapes(function, spec), input_signature=[spec]),
             )
 
+    @property
+    def model(self) -> keras.Model:
+        return self._ref.model
+
+    @property
+    def config(self) -> TrainingConfig:
+        return self._config
+
+    @property
+    def state_units(self) -> dict[str, int]:
+        """Each state input's name and width."""
+        return dict(self._states)
+
     def signatures(self) -> dict:
         return {
             contract.STEP: self.step.get_concrete_function(),
@@ -130,7 +116,7 @@ class CharModelSignatures(tf.Module):
         }
 
     # -- checks -------------------------------------------------------------------------
-    def _check_ids(self, ids: tf.Tensor) -> list:
+    def check_ids(self, ids: tf.Tensor) -> list:
         v = self._vocab_size
         message = f"{contract.OUT_OF_VOCABULARY} [0, {v})"
         return [
@@ -138,7 +124,7 @@ class CharModelSignatures(tf.Module):
             tf.debugging.assert_less(ids, tf.constant(v, tf.int32), message=message),
         ]
 
-    def _check_rows(self, inputs: dict, names, batch: tf.Tensor) -> list:
+    def check_rows(self, inputs: dict, names, batch: tf.Tensor) -> list:
         """Every named input has one row per ``input_ids`` row."""
         return [
             tf.debugging.assert_equal(
@@ -149,117 +135,32 @@ class CharModelSignatures(tf.Module):
             for name in names
         ]
 
-    def _check_states(self, inputs: dict, batch: tf.Tensor) -> tuple[list, list[tf.Tensor]]:
+    def check_states(self, inputs: dict, batch: tf.Tensor) -> tuple[list, list[tf.Tensor]]:
         checks, states = [], []
         for name, _ in self._states:
             states.append(inputs[name])
-        return checks + self._check_rows(inputs, [n for n, _ in self._states], batch), states
+        return checks + self.check_rows(inputs, [n for n, _ in self._states], batch), states
 
     def _outputs(self, logits: tf.Tensor, states: list[tf.Tensor]) -> dict:
-        return self._with_states(
+        return self.with_states(
             {contract.LOGITS: tf.ensure_shape(logits, [None, self._vocab_size])}, states
         )
 
-    def _with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
+    def with_states(self, out: dict, states: list[tf.Tensor]) -> dict:
         """``out`` plus each state under its signature name."""
         return {**out, **{name: s for (name, _), s in zip(self._states, states)}}
 
     # -- signatures ---------------------------------------------------------------------
     def _step(self, inputs: dict) -> dict:
         ids = inputs[contract.INPUT_IDS]
-        state_checks, states = self._check_states(inputs, tf.shape(ids)[0])
-        with tf.control_dependencies(self._check_ids(ids) + state_checks):
+        state_checks, states = self.check_states(inputs, tf.shape(ids)[0])
+        with tf.control_dependencies(self.check_ids(ids) + state_checks):
             ids = tf.identity(ids)
         logits, new_states = step(self._ref.model, self._config, ids, states)
         return self._outputs(logits, new_states)
 
     def _sample(self, inputs: dict) -> dict:
-        """Feed ``input_ids``, sample, feed that, ...: row r samples ``steps[r]`` tokens, one
-        column of ``uniforms`` each.
-
-        Returns the sampled ids (``NO_ID`` past each row's steps) and each row's states after
-        feeding all but the last of its sampled ids (the last is the next call's
-        ``input_ids``), as that many step calls would. The loop runs as long as the longest row.
-        """
-        ids, uniforms, steps = (
-            inputs[contract.INPUT_IDS],
-            inputs[contract.UNIFORMS],
-            inputs[contract.STEPS],
-        )
-        temperature, top_k, top_p = (
-            inputs[contract.TEMPERATURE],
-            inputs[contract.TOP_K],
-            inputs[contract.TOP_P],
-        )
-        batch, width = tf.shape(ids)[0], tf.shape(uniforms)[1]
-        state_checks, states = self._check_states(inputs, batch)
-        steps_message = f"steps must be in [1, {contract.SAMPLE_WIDTH}] (the uniforms' columns)"
-        checks = (
-            self._check_ids(ids)
-            + state_checks
-            + self._check_rows(
-                inputs,
-                (
-                    contract.UNIFORMS,
-                    contract.STEPS,
-                    contract.TEMPERATURE,
-                    contract.TOP_K,
-                    contract.TOP_P,
-                ),
-                batch,
-            )
-            + [
-                tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
-                tf.debugging.assert_less_equal(steps, width, message=steps_message),
-            ]
-            + _range_checks(uniforms, contract.UNIFORMS_RANGE)
-            + _range_checks(temperature, contract.SAMPLING_RANGES[contract.TEMPERATURE])
-            + _range_checks(top_k, contract.SAMPLING_RANGES[contract.TOP_K])
-            + _range_checks(top_p, contract.SAMPLING_RANGES[contract.TOP_P])
-        )
-        with tf.control_dependencies(checks):
-            ids, steps = tf.identity(ids[:, 0]), tf.identity(steps)
-        longest = tf.reduce_max(tf.concat([steps, tf.zeros([1], tf.int32)], axis=0))
-
-        def loop(masked: bool):
-            return self._sample_loop(
-                ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked
-            )
-
-        # Rows asking for the same number of tokens (one client's call, usually) skip the masking.
-        columns, states = tf.cond(
-            tf.reduce_all(tf.equal(steps, longest)), lambda: loop(False), lambda: loop(True)
-        )
-        padded = tf.pad(columns, [[0, 0], [0, width - longest]], constant_values=contract.NO_ID)
-        return self._with_states(
-            {contract.SAMPLED_IDS: tf.ensure_shape(padded, [None, contract.SAMPLE_WIDTH])}, states
-        )
-
-    def _sample_loop(
-        self, ids, states, uniforms, steps, longest, temperature, top_k, top_p, masked: bool
-    ):
-        """``longest`` steps of feed-and-sample: the sampled ids [B, longest] and the states. Masked,
-        a row past its own ``steps`` keeps its states and samples ``NO_ID``."""
-        batch = tf.shape(ids)[0]
-        sampled = tf.TensorArray(tf.int32, size=longest, element_shape=tf.TensorShape([None]))
-        for i in tf.range(longest):
-            tf.autograph.experimental.set_loop_options(
-                shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
-            )
-            logits, new_states = step(self._ref.model, self._config, ids[:, None], states)
-            chosen = sample_ids(logits, uniforms[:, i], temperature, top_k, top_p)
-            if masked:
-                live = i < steps
-                new_states = [
-                    tf.where(live[:, None], new, old) for new, old in zip(new_states, states)
-                ]
-                chosen = tf.where(live, chosen, contract.NO_ID)
-                ids = tf.where(live, chosen, ids)
-            else:
-                ids = chosen
-            states = new_states
-            sampled = sampled.write(i, chosen)
-        return tf.reshape(tf.transpose(sampled.stack()), [batch, longest]), states
+        return sample(self, inputs)
 
     def _prefill(self, inputs: dict) -> dict:
         ids, lengths, states = self._checked_chunk(inputs)
@@ -279,12 +180,12 @@ class CharModelSignatures(tf.Module):
         """``prefill``'s and ``score``'s inputs, checked: ids, lengths and states."""
         ids, lengths = inputs[contract.INPUT_IDS], inputs[contract.LENGTHS]
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
-        state_checks, states = self._check_states(inputs, batch)
+        state_checks, states = self.check_states(inputs, batch)
         length_message = (
             f"lengths must be in [0, {contract.PREFILL_WIDTH}] with one length per input_ids row"
         )
         checks = (
-            self._check_ids(ids)
+            self.check_ids(ids)
             + state_checks
             + [
                 tf.debugging.assert_equal(tf.shape(lengths)[0], batch, message=length_message),
@@ -304,6 +205,6 @@ class CharModelSignatures(tf.Module):
         """Each row's tokens joined; NO_ID entries are padding and skipped."""
         input_ids = inputs[contract.INPUT_IDS]
         padding = tf.equal(input_ids, contract.NO_ID)
-        with tf.control_dependencies(self._check_ids(tf.where(padding, 0, input_ids))):
+        with tf.control_dependencies(self.check_ids(tf.where(padding, 0, input_ids))):
             tokens = tf.ragged.boolean_mask(input_ids, tf.logical_not(padding))
         return {contract.TEXT: self.tokenizer.detokenize(tokens)}

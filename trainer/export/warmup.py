@@ -32,18 +32,20 @@ def _request(signature: str, inputs: Inputs) -> prediction_log_pb2.PredictionLog
     )
 
 
-def warmup_records(config: TrainingConfig) -> list[prediction_log_pb2.PredictionLog]:
+def warmup_records(
+    config: TrainingConfig, vocab_size: int
+) -> list[prediction_log_pb2.PredictionLog]:
     """One request per signature the client uses, at the shapes it uses them."""
-    inputs = example_inputs(dict(state_names(config)))
+    inputs = example_inputs(dict(state_names(config)), vocab_size)
     return [_request(signature, values) for signature, values in inputs.items()]
 
 
-def write_warmup_file(saved_model_dir: Path, config: TrainingConfig) -> Path:
+def write_warmup_file(saved_model_dir: Path, config: TrainingConfig, vocab_size: int) -> Path:
     """Write the records into ``<saved_model_dir>/assets.extra/tf_serving_warmup_requests``."""
     directory = Path(saved_model_dir) / contract.WARMUP_DIRECTORY
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / contract.WARMUP_FILE
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in warmup_records(config):
+        for record in warmup_records(config, vocab_size):
             writer.write(record.SerializeToString())
     return path

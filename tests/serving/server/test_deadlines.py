@@ -11,9 +11,11 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import contract
 from serving.server.config import ModelConfig
+from serving.signature_inputs import extra_sample_inputs
 from serving.tensors import to_tensor_proto
 
 pytestmark = pytest.mark.slow
+CHARS = "abcdefghij"
 
 
 def sample_request(rows: int, units: int) -> predict_pb2.PredictRequest:
@@ -28,6 +30,7 @@ def sample_request(rows: int, units: int) -> predict_pb2.PredictRequest:
         contract.TEMPERATURE: np.ones([rows]),
         contract.TOP_K: np.zeros([rows], np.int32),
         contract.TOP_P: np.ones([rows]),
+        **extra_sample_inputs(rows, len(CHARS)),
     }
     for name, value in inputs.items():
         request.inputs[name].CopyFrom(to_tensor_proto(value))
@@ -38,7 +41,7 @@ def test_a_call_past_its_deadline_is_cancelled(start_server, tmp_path):
     from tests.helpers.toy_models import export_toy_model
 
     units = 2048
-    export_toy_model(tmp_path / "heavy", units=(units,), chars="abcdefghij", embedding_dim=16)
+    export_toy_model(tmp_path / "heavy", units=(units,), chars=CHARS, embedding_dim=16)
     handle = start_server(models=(ModelConfig("heavy", tmp_path / "heavy"),))
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import NO_ID, SAMPLE_WIDTH
+from serving.signature_inputs import extra_sample_inputs
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
 from trainer.export import export_saved_model
@@ -48,6 +49,7 @@ def per_row(params):
         "temperature": np.array([p.temperature for p in params], np.float64),
         "top_k": np.array([p.top_k for p in params], np.int32),
         "top_p": np.array([p.top_p for p in params], np.float64),
+        **extra_sample_inputs(len(params), VOCAB.size),  # neutral: no penalty, no logprobs
     }
 
 
@@ -147,6 +149,19 @@ def test_rows_with_fewer_steps_stop_where_they_asked(exported):
         ({"top_p": [0.0]}, r"top_p must be a finite number in \(0, 1\]"),
         ({"top_p": [1.0, 1.0]}, "top_p must have one row per input_ids row"),
         ({"input_ids": [[VOCAB.size]]}, "outside the vocabulary"),
+        ({"min_p": [1.5]}, r"min_p must be a finite number in \[0, 1\]"),
+        (
+            {"repetition_penalty": [0.0]},
+            r"repetition_penalty must be a finite number in \(0, 100\]",
+        ),
+        ({"repetition_penalty": [np.nan]}, "repetition_penalty must be a finite number"),
+        ({"frequency_penalty": [2.5]}, r"frequency_penalty must be a finite number in \[-2, 2\]"),
+        ({"presence_penalty": [-np.inf]}, r"presence_penalty must be a finite number in \[-2, 2\]"),
+        ({"logprobs": [21]}, r"logprobs must be an integer in \[0, 20\]"),
+        ({"logit_bias": np.full((1, VOCAB.size), 101.0)}, r"logit_bias must be .* \[-100, 100\]"),
+        ({"output_token_counts": np.full((1, VOCAB.size), -1)}, "output_token_counts must be >= 0"),
+        ({"prompt_token_mask": np.full((1, VOCAB.size), 2)}, "prompt_token_mask must be 0 or 1"),
+        ({"min_p": [0.0, 0.0]}, "min_p must have one row per input_ids row"),
     ],
 )
 def test_bad_sample_inputs_are_invalid_argument(exported, change, message):
@@ -158,16 +173,20 @@ def test_bad_sample_inputs_are_invalid_argument(exported, change, message):
         "temperature": [1.0],
         "top_k": [0],
         "top_p": [1.0],
-        **change,
+        **extra_sample_inputs(1, VOCAB.size),
     }
-    dtypes = {
-        "input_ids": np.int32,
-        "uniforms": np.float64,
-        "steps": np.int32,
-        "temperature": np.float64,
-        "top_k": np.int32,
-        "top_p": np.float64,
-    }
+    dtypes = {name: np.asarray(value).dtype for name, value in inputs.items()}
+    inputs.update(change)
+    dtypes.update(
+        {
+            "input_ids": np.int32,
+            "uniforms": np.float64,
+            "steps": np.int32,
+            "temperature": np.float64,
+            "top_k": np.int32,
+            "top_p": np.float64,
+        }
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         model["sample"](
             **{k: np.asarray(v, dtypes[k]) for k, v in inputs.items()}, **zeros(config, 1)

@@ -22,7 +22,7 @@ from serving.contract import (
     PREFILL_WIDTH,
     SAMPLE_WIDTH,
 )
-from serving.signature_inputs import detokenize_ids
+from serving.signature_inputs import detokenize_ids, extra_sample_inputs
 from tests.helpers.export_models import SHAPES, TEXT, VOCAB, padded, zeros
 from trainer.model import state_names
 
@@ -93,9 +93,25 @@ def test_signature_shapes_are_static_where_promised(exported):
         "temperature": [-1],
         "top_k": [-1],
         "top_p": [-1],
+        **{name: [-1] for name in ("min_p", "logprobs")},
+        **{name: [-1] for name in ("repetition_penalty", "frequency_penalty", "presence_penalty")},
+        **{name: [-1, VOCAB.size] for name in ("logit_bias", "output_token_counts")},
+        "prompt_token_mask": [-1, VOCAB.size],
         **states,
     }
-    assert dims("sample", "outputs") == {"sampled_ids": [-1, SAMPLE_WIDTH], **states}
+    assert dims("sample", "outputs") == {
+        "sampled_ids": [-1, SAMPLE_WIDTH],
+        "sampled_logprobs": [-1, SAMPLE_WIDTH],
+        "top_logprob_ids": [-1, SAMPLE_WIDTH, -1],  # the call's largest logprobs wide
+        "top_logprobs": [-1, SAMPLE_WIDTH, -1],
+        **states,
+    }
+    assert dims("score") == dims("prefill")
+    assert dims("score", "outputs") == {
+        "token_logprobs": [-1, PREFILL_WIDTH],
+        "logits": [-1, VOCAB.size],
+        **states,
+    }
     assert dims("tokenize", "outputs") == {"input_ids": [-1, MAX_PROMPT_TOKENS], "lengths": [-1]}
     assert dims("tokenize") == {"text": [-1]}
     assert dims("detokenize") == {"input_ids": [-1, DETOKENIZE_WIDTH]}
@@ -221,6 +237,7 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
             "temperature": np.array([1.0, 0.0]),
             "top_k": np.array([0, 5], np.int32),
             "top_p": np.array([1.0, 0.9]),
+            **extra_sample_inputs(2, VOCAB.size, logprobs=[3, 0], repetition_penalty=1.2),
         },
         "tokenize": {"text": np.array([b"soft", "你好".encode()], dtype=object)},
         "detokenize": {"input_ids": detokenize_ids(ids, ids[::-1])},
