@@ -46,6 +46,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=SamplingParams.top_p,
         help="nucleus sampling mass in (0, 1] (1 = off)",
     )
+    parser.add_argument(
+        "--min-p",
+        type=float,
+        default=SamplingParams.min_p,
+        help="cut characters less likely than MIN_P x the most likely (0 = off)",
+    )
+    parser.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=SamplingParams.repetition_penalty,
+        help="divide (multiply, if negative) the logit of a character already in the prompt or "
+        "the text by this (> 0; 1 = none)",
+    )
+    parser.add_argument(
+        "--frequency-penalty",
+        type=float,
+        default=SamplingParams.frequency_penalty,
+        help="subtract this x a character's count in the text from its logit ([-2, 2]; 0 = none)",
+    )
+    parser.add_argument(
+        "--presence-penalty",
+        type=float,
+        default=SamplingParams.presence_penalty,
+        help="subtract this from the logit of a character in the text ([-2, 2]; 0 = none)",
+    )
+    parser.add_argument(
+        "--logit-bias",
+        action="append",
+        default=None,
+        metavar="TOKEN=BIAS",
+        help="add BIAS ([-100, 100]) to TOKEN's logit (a character model's tokens are its "
+        "characters; repeatable)",
+    )
+    parser.add_argument(
+        "--logprobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after each text, print every token's log-probability and its N most likely "
+        "alternatives (0-20)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="same seed -> same text")
     parser.add_argument(
         "--stop",
@@ -74,12 +115,19 @@ def run_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        frequency_penalty=args.frequency_penalty,
+        presence_penalty=args.presence_penalty,
+        logit_bias=parse_logit_bias(args.logit_bias),
         seed=args.seed,
         stop=args.stop,
+        logprobs=args.logprobs,
     )
-    if args.stream and (len(args.prompt) > 1 or args.num_samples > 1):
+    if args.stream and (len(args.prompt) > 1 or args.num_samples > 1 or args.logprobs is not None):
         raise SamplingArgumentError(
-            "--stream prints one text as it is produced: use a single --prompt and --num-samples 1"
+            "--stream prints one text as it is produced: use a single --prompt, --num-samples 1 "
+            "and no --logprobs"
         )
     client = connect(args, steps_per_call=args.steps_per_call)
     with client:
@@ -103,4 +151,33 @@ def run_generate(args: argparse.Namespace) -> int:
                 f"({result.finish_reason}, seed {result.seed}) ---"
             )
         print(result.prompt + result.text)
+        if result.logprobs is not None:
+            print(format_logprobs(result.logprobs))
     return 0
+
+
+def parse_logit_bias(entries: list[str] | None) -> dict[str, float]:
+    """``TOKEN=BIAS`` entries (the last ``=`` splits, so ``==1`` biases ``=``)."""
+    from serving.client.errors import SamplingArgumentError
+
+    bias = {}
+    for entry in entries or ():
+        token, sep, value = entry.rpartition("=")
+        try:
+            bias[token] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not token:
+            raise SamplingArgumentError(
+                f"--logit-bias takes TOKEN=BIAS (e.g. 'e=-5'), got {entry!r:.60}"
+            )
+    return bias
+
+
+def format_logprobs(entries) -> str:
+    """One line per token: the token, its log-probability, then its alternatives."""
+    lines = []
+    for entry in entries:
+        top = "  ".join(f"{token!r} {value:.4f}" for token, value in entry.top)
+        lines.append(f"  {entry.token!r:>8} {entry.logprob:9.4f}" + (f"   | {top}" if top else ""))
+    return "\n".join(lines)

@@ -230,6 +230,7 @@ class TextGenerator:
     ) -> Iterator[TextChunk]:
         for prompt in request.prompts:
             vocabulary.encode(prompt)  # UnknownCharactersError before any Predict RPC
+        request.sampling.bias_vector(vocabulary.token_ids, vocabulary.size)  # its keys, too
         return stream_generation(backend, vocabulary, request, self.steps_per_call)
 
     def close(self) -> None:

@@ -83,6 +83,12 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, fake_server):
         (["--prompt", "B", "--stream"], "--stream"),
         (["--steps-per-call", "0"], "steps_per_call must be an integer in [1, 64]"),
         (["--prompt", "naïve"], "'ï' (U+00EF LATIN SMALL LETTER I WITH DIAERESIS)"),
+        (["--logprobs", "21"], "logprobs must be an integer in [0, 20]"),
+        (["--repetition-penalty", "0"], "repetition_penalty must be a finite number in (0, 100]"),
+        (["--frequency-penalty", "nan"], "frequency_penalty must be a finite number in [-2, 2]"),
+        (["--min-p", "2"], "min_p must be a finite number in [0, 1]"),
+        (["--logit-bias", "e"], "--logit-bias takes TOKEN=BIAS"),
+        (["--logit-bias", "é=1"], "logit_bias key 'é' is not a token"),
     ]:
         code, out, err = run(capsys, "--target", target, "--model", "toy", "--prompt", "A", *argv)
         assert code == 2 and out == "" and fragment in err and err.count("\n") == 1, (argv, err)
@@ -123,3 +129,24 @@ def test_a_chinese_vocabulary_generates_under_the_servers_default_limits(capsys,
     assert code == 0, err
     text = out.rstrip("\n")
     assert text.startswith("一丁") and len(text) == 22 and set(text) <= set(chars)
+
+
+def test_logprobs_and_penalties_from_the_command_line(capsys, fake_server, toy_gru_dir):
+    target, _ = fake_server
+    argv = ["--target", target, "--model", "toy", "--prompt", "ROMEO:", "--seed", "4"]
+    options = ["--max-new-tokens", "12", "--logprobs", "2", "--frequency-penalty", "1.5"]
+    code, out, _ = run(capsys, *argv, *options, "--logit-bias", "e=-100", "--min-p", "0.01")
+    [expected] = TextGenerator.from_saved_model(toy_gru_dir).generate(
+        "ROMEO:",
+        max_new_tokens=12,
+        seed=4,
+        logprobs=2,
+        frequency_penalty=1.5,
+        logit_bias={"e": -100.0},
+        min_p=0.01,
+    )
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "ROMEO:" + expected.text and len(lines) == 13
+    first = expected.logprobs[0]
+    assert lines[1].split()[:2] == [repr(first.token), f"{first.logprob:.4f}"]
+    assert f"| {first.top[0][0]!r} {first.top[0][1]:.4f}" in lines[1]
