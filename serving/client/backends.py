@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.client.errors import IncompatibleModelError
+from serving.client.errors import FeatureNotExportedError, IncompatibleModelError
 from serving.client.logprobs import SampledLogprobs
 from serving.client.model_signature import StepSignature
 from serving.client.sampling import SamplingParams
@@ -111,7 +111,7 @@ class SignatureBackend:
         """Like `prefill`, and each row's token log-probabilities [rows, width] (entry t: of
         ``ids[t + 1]``; 0 from the row's last token on): the model's ``score`` signature."""
         if not self.signature.can_score:
-            raise IncompatibleModelError(
+            raise FeatureNotExportedError(
                 f"{self.description} has no {SCORE!r} signature (exported before charloom could "
                 "score text): export the model again to score text or return prompt logprobs"
             )

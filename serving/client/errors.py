@@ -51,5 +51,10 @@ class IncompatibleModelError(GenerationError):
     """The served model's signatures do not follow the charloom signature contract."""
 
 
+class FeatureNotExportedError(IncompatibleModelError):
+    """The request asks for something the served export predates (its message names the
+    feature and the version): a client's choice the deployment cannot serve, not a fault."""
+
+
 class ServerNotReadyError(GenerationError):
     """The server did not report SERVING (or the model AVAILABLE) within the wait."""

@@ -27,7 +27,7 @@ class TokenLogprob:
     (the token itself added last when it is not among them, as OpenAI does)."""
 
     token: str
-    logprob: float
+    logprob: float | None  # None: a prompt's first token (nothing precedes it)
     top: tuple[tuple[str, float], ...] = ()
 
 

@@ -31,11 +31,20 @@ from serving.client.errors import (
     SamplingArgumentError,
 )
 from serving.client.generation import TextChunk, scan_block
-from serving.client.sampling import row_generator, sample_next
-from serving.client.stop_strings import StopStringScanner
-from serving.gateway.jobs import Failed, Finished, Job, Started
+from serving.gateway.jobs import Failed, Finished, Job, PromptScored, Started
 from serving.gateway.metrics import GatewayMetrics
-from serving.gateway.rows import Fill, Row, decode_call, prefill_call
+from serving.gateway.rows import (
+    Fill,
+    Row,
+    check_features,
+    decode_call,
+    first_token,
+    new_rows,
+    prefill_call,
+    prompt_entries,
+    record_tokens,
+    score_chunk,
+)
 from serving.gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -167,10 +176,19 @@ class Engine:
                 ),
             )
             return
+        try:
+            check_features(job.spec, backend, vocabulary)
+        except GenerationError as exc:
+            self._refuse(job, exc)
+            return
         job.emit(Started(getattr(backend, "version", None), sum(len(e) for e in encoded)))
         self._remaining[job] = job.spec.rows
         self._completion[job] = 0
-        self._fills.extend(Fill(job, i, ids, backend, vocabulary) for i, ids in enumerate(encoded))
+        scored = job.spec.echo and job.spec.logprobs is not None
+        self._fills.extend(
+            Fill(job, i, ids, backend, vocabulary, scores=[] if scored else None)
+            for i, ids in enumerate(encoded)
+        )
         self._count_running()
 
     def _refuse(self, job: Job, error: GenerationError) -> None:
@@ -203,7 +221,7 @@ class Engine:
 
     def _apply_prefill(self, fills: list[Fill], call) -> None:
         try:
-            lengths, logits, new_states = call.result()
+            lengths, logits, new_states, token_logprobs = call.result()
         except ModelVersionUnloadedError as exc:
             self._version_gone([], fills, exc)
             return
@@ -214,6 +232,8 @@ class Engine:
         for i, fill in enumerate(fills):
             if fill not in self._fills:
                 continue  # its job was cancelled or failed meanwhile
+            if fill.scored and token_logprobs is not None:
+                score_chunk(fill, int(lengths[i]), logits[i], token_logprobs[i])
             fill.offset += int(lengths[i])
             fill.states = {name: value[i] for name, value in new_states.items()}
             if fill.offset >= len(fill.ids):
@@ -222,31 +242,21 @@ class Engine:
 
     def _first_tokens(self, fill: Fill, logits: np.ndarray) -> None:
         """Sample each row's next token here from the prompt's logits, as the client does."""
-        spec = fill.job.spec
-        if fill.resumed is not None:
-            rows = [fill.resumed]
-        else:
-            rows = [
-                Row(
-                    fill.job,
-                    fill.prompt_index,
-                    s,
-                    row_generator(spec.seed, s),
-                    StopStringScanner(spec.stop),
-                    fill.backend,
-                    fill.vocabulary,
-                )
-                for s in range(spec.n)
-            ]
+        if fill.scored and fill.resumed is None:
+            fill.job.emit(PromptScored(fill.prompt_index, prompt_entries(fill)))
+        try:
+            rows = new_rows(fill)
+        except GenerationError as exc:  # a resumed text the new version cannot encode
+            self._call_failed({fill.job}, exc)
+            return
         for row in rows:
-            row.backend, row.vocabulary, row.states = fill.backend, fill.vocabulary, fill.states
-            [token] = sample_next(logits[None, :], spec.sampling, [row.generator])
-            self._scanned(row, np.array([token], np.int32))
+            ids, sampled = first_token(row, logits)
+            self._scanned(row, ids, sampled)
 
     # -- decode ------------------------------------------------------------------------------------
     def _apply_decode(self, rows: list[Row], call) -> None:
         try:
-            steps, sampled, new_states, _ = call.result()
+            steps, sampled, new_states, logprobs = call.result()
         except ModelVersionUnloadedError as exc:
             self._version_gone(rows, [], exc)
             return
@@ -259,10 +269,11 @@ class Engine:
                 continue  # its job was cancelled or failed meanwhile
             row.states = {name: value[i] for name, value in new_states.items()}
             self._rows.remove(row)
-            self._scanned(row, sampled[i, : steps[i]])
+            self._scanned(row, sampled[i, : steps[i]], logprobs, i)
 
-    def _scanned(self, row: Row, ids: np.ndarray) -> None:
-        """Pass a row's new tokens through its stop scanner; emit its text; keep it or finish it."""
+    def _scanned(self, row: Row, ids: np.ndarray, logprobs=None, position: int = 0) -> None:
+        """Pass a row's new tokens through its stop scanner; emit its text (and the
+        log-probabilities of the tokens it spells); keep the row or finish it."""
         job = row.job
         chunk = scan_block(
             TextChunk(row.prompt_index, row.sample_index, ""),
@@ -271,6 +282,7 @@ class Engine:
             ids,
             row.produced,
             job.spec.max_tokens,
+            record_tokens(row, ids, logprobs, position),
         )
         row.produced += len(ids) if chunk.finish_reason is None else chunk.new_tokens - row.produced
         row.last_id = int(ids[-1])

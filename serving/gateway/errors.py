@@ -11,6 +11,7 @@ import grpc
 from serving import defaults
 from serving.client.errors import (
     DeadlineExceededError,
+    FeatureNotExportedError,
     IncompatibleModelError,
     SamplingArgumentError,
     ServerNotReadyError,
@@ -68,6 +69,13 @@ def classify(error: BaseException) -> Failure:
     if isinstance(error, DeadlineExceededError):
         return Failure(
             504, grpc.StatusCode.DEADLINE_EXCEEDED, "server_error", "model_server_timeout"
+        )
+    if isinstance(error, FeatureNotExportedError):
+        return Failure(
+            400,
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "invalid_request_error",
+            "feature_not_exported",
         )
     if isinstance(error, IncompatibleModelError):
         return Failure(

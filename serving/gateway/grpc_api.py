@@ -9,12 +9,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from serving.client.errors import GenerationError
+from serving.gateway.choices import ChoiceCollector, TextOffsets, choice_index
 from serving.gateway.errors import classify
-from serving.gateway.jobs import Failed, Finished, Started
+from serving.gateway.jobs import Failed, Finished, PromptScored, Started
 from serving.gateway.proto import charloom_gateway_pb2 as pb
 from serving.gateway.proto import charloom_gateway_pb2_grpc as pb_grpc
 from serving.gateway.requests import parse_completion
-from serving.gateway.service import Gateway, choice_index, started
+from serving.gateway.service import Gateway, started
 
 SERVICE_NAME = "charloom.gateway.v1.Generation"
 
@@ -32,11 +33,15 @@ class GenerationService(pb_grpc.GenerationServicer):
             "model": request.model or self._gateway.config.model,
             "prompt": list(request.prompt),
         }
-        for name in ("max_tokens", "temperature", "top_p", "top_k", "n", "seed"):
+        for name in OPTIONAL_FIELDS:
             if request.HasField(name):
                 body[name] = getattr(request, name)
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.logit_bias:
+            body["logit_bias"] = dict(request.logit_bias)
+        if request.echo:
+            body["echo"] = True
         self._gateway.check_model(body["model"])
         _, spec = parse_completion(body, self._gateway.config)
         events = self._gateway.events(spec, streamed)
@@ -47,22 +52,17 @@ class GenerationService(pb_grpc.GenerationServicer):
             spec, events, start = await self._start(request, context, streamed=False)
         except GenerationError as exc:
             await _abort(context, exc)
-        texts = [[] for _ in range(spec.rows)]
-        reasons = [""] * spec.rows
+        collected = ChoiceCollector(spec)
         try:
             async for event in events:
                 if isinstance(event, Failed):
                     await _abort(context, event.error)
                 if isinstance(event, Started):  # restarted on a new version: it starts over
                     start = event
-                    texts, reasons = [[] for _ in range(spec.rows)], [""] * spec.rows
-                    continue
                 if isinstance(event, Finished):
                     completion = event.completion_tokens
                     break
-                index = choice_index(event, spec.n)
-                texts[index].append(event.text)
-                reasons[index] = event.finish_reason or reasons[index]
+                collected.add(event)
         finally:
             await events.aclose()
         return pb.GenerateResponse(
@@ -71,8 +71,13 @@ class GenerationService(pb_grpc.GenerationServicer):
             model_version=start.version or 0,
             seed=spec.seed,
             choices=[
-                pb.Choice(index=i, text="".join(t), finish_reason=reasons[i])
-                for i, t in enumerate(texts)
+                pb.Choice(
+                    index=c.index,
+                    text=c.text,
+                    finish_reason=c.finish_reason or "",
+                    logprobs=_logprobs(c.entries or (), 0),
+                )
+                for c in collected.choices()
             ],
             usage=_usage(start.prompt_tokens, completion),
         )
@@ -83,6 +88,7 @@ class GenerationService(pb_grpc.GenerationServicer):
         except GenerationError as exc:
             await _abort(context, exc)
         head = dict(id=spec.completion_id, model_version=start.version or 0, seed=spec.seed)
+        offsets = TextOffsets(spec.rows)
         try:
             async for event in events:
                 if isinstance(event, Failed):
@@ -96,14 +102,48 @@ class GenerationService(pb_grpc.GenerationServicer):
                         **head, usage=_usage(start.prompt_tokens, event.completion_tokens)
                     )
                     return
+                if isinstance(event, PromptScored):  # echo, which streams refuse
+                    continue
+                index = choice_index(event, spec.n)
                 yield pb.GenerateChunk(
                     **head,
-                    index=choice_index(event, spec.n),
+                    index=index,
                     text=event.text,
                     finish_reason=event.finish_reason or "",
+                    logprobs=_logprobs(event.logprobs, offsets.take(index, event.logprobs)),
                 )
         finally:
             await events.aclose()
+
+
+OPTIONAL_FIELDS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "n",
+    "seed",
+    "min_p",
+    "repetition_penalty",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+)
+
+
+def _logprobs(entries, offset: int) -> list[pb.TokenLogprob]:
+    out = []
+    for entry in entries:
+        out.append(
+            pb.TokenLogprob(
+                token=entry.token,
+                logprob=entry.logprob,
+                top=[pb.Alternative(token=t, logprob=v) for t, v in entry.top],
+                text_offset=offset,
+            )
+        )
+        offset += len(entry.token)
+    return out
 
 
 def _usage(prompt: int, completion: int) -> pb.Usage:

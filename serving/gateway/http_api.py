@@ -20,10 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.client.errors import GenerationError
+from serving.gateway.choices import ChoiceCollector, TextOffsets, choice_index, openai_logprobs
 from serving.gateway.errors import classify, error_body
-from serving.gateway.jobs import Failed, Finished, Started
+from serving.gateway.jobs import Failed, Finished, PromptScored, Started
 from serving.gateway.requests import CompletionRequest, FieldError, parse_completion
-from serving.gateway.service import Gateway, choice_index, started
+from serving.gateway.service import Gateway, started
 
 DISCONNECT_POLL_SECONDS = 0.25
 
@@ -112,7 +113,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         if parsed.stream:
             include_usage = bool(parsed.stream_options and parsed.stream_options.include_usage)
             return StreamingResponse(
-                _sse(events, head, spec.n, usage, include_usage, start.version, spec.completion_id),
+                _sse(events, head, spec, usage, include_usage, start.version),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -122,8 +123,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
 
 async def _whole(request, events, head, spec, usage, version) -> Response:
-    texts = [[] for _ in range(spec.rows)]
-    reasons: list[str | None] = [None] * spec.rows
+    collected = ChoiceCollector(spec)
     watcher = asyncio.create_task(_until_disconnected(request))
     try:
         async for event in events:
@@ -131,24 +131,24 @@ async def _whole(request, events, head, spec, usage, version) -> Response:
                 return _failure(event.error)
             if isinstance(event, Started):  # restarted on a new version: it starts over
                 version, usage["prompt_tokens"] = event.version, event.prompt_tokens
-                texts, reasons = [[] for _ in range(spec.rows)], [None] * spec.rows
-                continue
             if isinstance(event, Finished):
                 usage["completion_tokens"] = event.completion_tokens
                 break
             if watcher.done():
                 return Response(status_code=499)  # the client left: the job is cancelled
-            index = choice_index(event, spec.n)
-            texts[index].append(event.text)
-            if event.finish_reason:
-                reasons[index] = event.finish_reason
+            collected.add(event)
     finally:
         watcher.cancel()
         await events.aclose()
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     choices = [
-        {"index": i, "text": "".join(t), "logprobs": None, "finish_reason": reasons[i]}
-        for i, t in enumerate(texts)
+        {
+            "index": c.index,
+            "text": c.text,
+            "logprobs": None if c.entries is None else openai_logprobs(c.entries, 0),
+            "finish_reason": c.finish_reason,
+        }
+        for c in collected.choices()
     ]
     return _json(
         {
@@ -162,16 +162,19 @@ async def _whole(request, events, head, spec, usage, version) -> Response:
     )
 
 
-async def _sse(events, head, n, usage, include_usage, version, completion_id):
+async def _sse(events, head, spec, usage, include_usage, version):
     """Server-sent events as OpenAI streams them: a chunk per piece of text, each choice's last
     with its finish_reason, the usage when asked, then ``data: [DONE]``."""
-    head = {**head, "id": completion_id, "system_fingerprint": _fingerprint(version)}
+    head = {**head, "id": spec.completion_id, "system_fingerprint": _fingerprint(version)}
+    offsets = TextOffsets(spec.rows)
     try:
         async for event in events:
             if isinstance(event, Failed):
                 failure = classify(event.error)
                 yield b"data: " + error_body(str(event.error), failure) + b"\n\n"
                 break
+            if isinstance(event, PromptScored):  # echo, which streams refuse
+                continue
             if isinstance(event, Started):  # restarted on a new version before any chunk
                 head["system_fingerprint"] = _fingerprint(event.version)
                 usage["prompt_tokens"] = event.prompt_tokens
@@ -182,14 +185,18 @@ async def _sse(events, head, n, usage, include_usage, version, completion_id):
                     usage["total_tokens"] = usage["prompt_tokens"] + event.completion_tokens
                     yield _event({**head, "choices": [], "usage": usage})
                 break
+            index = choice_index(event, spec.n)
+            logprobs = None
+            if spec.logprobs is not None:
+                logprobs = openai_logprobs(event.logprobs, offsets.take(index, event.logprobs))
             yield _event(
                 {
                     **head,
                     "choices": [
                         {
-                            "index": choice_index(event, n),
+                            "index": index,
                             "text": event.text,
-                            "logprobs": None,
+                            "logprobs": logprobs,
                             "finish_reason": event.finish_reason,
                         }
                     ],

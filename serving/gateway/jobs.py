@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from serving.client.generation import TextChunk
+from serving.client.logprobs import TokenLogprob
 from serving.client.sampling import SamplingParams
 
 
@@ -31,6 +32,8 @@ class JobSpec:
     sampling: SamplingParams
     seed: int
     stop: tuple[str, ...]
+    logprobs: int | None = None  # None: none; N: each token's and its N top alternatives
+    echo: bool = False  # the prompt before each choice's text (with logprobs: scored)
 
     @property
     def rows(self) -> int:
@@ -51,6 +54,15 @@ class Started:
 
 
 @dataclasses.dataclass(frozen=True)
+class PromptScored:
+    """Prompt ``prompt_index``'s tokens and their log-probabilities (``echo`` with logprobs; the
+    first token's is None: nothing precedes it)."""
+
+    prompt_index: int
+    entries: tuple[TokenLogprob, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Finished:
     completion_tokens: int
 
@@ -60,7 +72,7 @@ class Failed:
     error: BaseException
 
 
-Event = Started | TextChunk | Finished | Failed
+Event = Started | PromptScored | TextChunk | Finished | Failed
 
 
 class Job:

@@ -1,5 +1,6 @@
 """What a completion request may say, for the HTTP and the gRPC API alike: OpenAI's
-``/v1/completions`` fields, vLLM's ``top_k`` extension, and this gateway's limits.
+``/v1/completions`` fields, vLLM's ``top_k``, ``min_p`` and ``repetition_penalty`` extensions,
+and this gateway's limits.
 
 A field OpenAI's API has but the gateway does not support yet is refused with a 400 naming it,
 unless it holds its neutral value (what OpenAI does when the field is left out: SDKs such as
@@ -16,6 +17,7 @@ from serving import defaults
 from serving.client.errors import SamplingArgumentError
 from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.stop_strings import validate_stop_strings
+from serving.contract import LOGPROBS, SAMPLING_RANGES
 from serving.gateway.config import GatewayConfig
 from serving.gateway.jobs import JobSpec
 
@@ -24,13 +26,8 @@ MAX_SEED = 2**63 - 1
 
 # OpenAI completion fields the gateway does not support yet, each with its neutral value.
 UNSUPPORTED_FIELDS: dict[str, Any] = {
-    "logprobs": None,
     "best_of": 1,
-    "echo": False,
     "suffix": None,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "logit_bias": {},
     "user": None,
 }
 
@@ -60,6 +57,25 @@ class CompletionRequest(BaseModel):
     n: int | None = Field(1, description="choices per prompt")
     stop: str | list[str] | None = Field(
         None, description="up to 4 stop strings, not part of the text"
+    )
+    min_p: float | None = Field(
+        0.0, description="vLLM's extension: cut tokens below min_p x the most likely; 0 = off"
+    )
+    repetition_penalty: float | None = Field(
+        1.0, description="vLLM's extension: > 0; 1 = none (serving/sampling_rule.py)"
+    )
+    frequency_penalty: float | None = Field(0.0, description="in [-2, 2]; 0 = none")
+    presence_penalty: float | None = Field(0.0, description="in [-2, 2]; 0 = none")
+    logit_bias: dict[str, float] | None = Field(
+        None,
+        description="token -> bias in [-100, 100]; keys are tokens (a character model's tokens "
+        "are its characters), not token ids",
+    )
+    logprobs: int | None = Field(
+        None, description="each token's log-probability and its N (0-20) top alternatives"
+    )
+    echo: bool | None = Field(
+        False, description="return the prompt before the text (with logprobs: its tokens' too)"
     )
     seed: int | None = Field(None, description="same seed, same text; absent: a random seed")
     stream: bool | None = Field(False, description="server-sent events, ending with data: [DONE]")
@@ -130,6 +146,11 @@ def job_spec(request: CompletionRequest, config: GatewayConfig) -> JobSpec:
             temperature=_number(request.temperature, 1.0),
             top_k=top_k,
             top_p=_number(request.top_p, 1.0),
+            min_p=_number(request.min_p, 0.0),
+            repetition_penalty=_number(request.repetition_penalty, 1.0),
+            frequency_penalty=_number(request.frequency_penalty, 0.0),
+            presence_penalty=_number(request.presence_penalty, 0.0),
+            logit_bias=tuple((request.logit_bias or {}).items()),
         )
     except SamplingArgumentError as exc:
         raise FieldError(str(exc).split(" ")[0], str(exc)) from None
@@ -144,7 +165,21 @@ def job_spec(request: CompletionRequest, config: GatewayConfig) -> JobSpec:
         raise FieldError("seed", f"seed must be an integer in [0, {MAX_SEED}], got {request.seed}")
     if request.stream_options is not None and not request.stream:
         raise FieldError("stream_options", "stream_options needs stream: true")
-    return JobSpec(prompts, n, max_tokens, sampling, resolve_seed(request.seed), stop_strings)
+    rule = SAMPLING_RANGES[LOGPROBS]
+    if request.logprobs is not None and not rule.accepts(request.logprobs):
+        raise FieldError("logprobs", f"{rule.message}, got {request.logprobs}")
+    if request.echo and request.stream:
+        raise FieldError("echo", "echo is supported without stream only")
+    return JobSpec(
+        prompts,
+        n,
+        max_tokens,
+        sampling,
+        resolve_seed(request.seed),
+        stop_strings,
+        logprobs=request.logprobs,
+        echo=bool(request.echo),
+    )
 
 
 def _int(name: str, value: int | None, default: int, low: int, high: int) -> int:

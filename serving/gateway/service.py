@@ -9,7 +9,6 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 
-from serving.client.generation import TextChunk
 from serving.gateway.config import GatewayConfig
 from serving.gateway.engine import Engine
 from serving.gateway.errors import ModelNotFoundError, UnauthorizedError
@@ -102,7 +101,3 @@ async def started(events: AsyncIterator[Event]) -> Started:
         raise first.error
     assert isinstance(first, Started), first
     return first
-
-
-def choice_index(chunk: TextChunk, n: int) -> int:
-    return chunk.prompt_index * n + chunk.sample_index

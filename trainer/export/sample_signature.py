@@ -81,7 +81,9 @@ def _checks(module, inputs: dict, batch: tf.Tensor, states_checks: list) -> list
         + [
             tf.debugging.assert_greater_equal(steps, 1, message=steps_message),
             tf.debugging.assert_less_equal(steps, width, message=steps_message),
-            tf.debugging.assert_non_negative(inputs[contract.OUTPUT_COUNTS], message=counts_message),
+            tf.debugging.assert_non_negative(
+                inputs[contract.OUTPUT_COUNTS], message=counts_message
+            ),
             tf.debugging.assert_non_negative(inputs[contract.PROMPT_MASK], message=mask_message),
             tf.debugging.assert_less_equal(inputs[contract.PROMPT_MASK], 1, message=mask_message),
         ]

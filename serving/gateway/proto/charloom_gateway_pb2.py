@@ -24,23 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,serving/gateway/proto/charloom_gateway.proto\x12\x13\x63harloom.gateway.v1\"\xfe\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x03(\t\x12\x17\n\nmax_tokens\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0e\n\x01n\x18\x07 \x01(\x05H\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x11\n\x04seed\x18\t \x01(\x04H\x05\x88\x01\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x04\n\x02_nB\x07\n\x05_seed\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"<\n\x06\x43hoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\"\xab\x01\n\x10GenerateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12,\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x1b.charloom.gateway.v1.Choice\x12)\n\x05usage\x18\x06 \x01(\x0b\x32\x1a.charloom.gateway.v1.Usage\"\x9f\x01\n\rGenerateChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\x03\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12)\n\x05usage\x18\x07 \x01(\x0b\x32\x1a.charloom.gateway.v1.Usage2\xc3\x01\n\nGeneration\x12W\n\x08Generate\x12$.charloom.gateway.v1.GenerateRequest\x1a%.charloom.gateway.v1.GenerateResponse\x12\\\n\x0eGenerateStream\x12$.charloom.gateway.v1.GenerateRequest\x1a\".charloom.gateway.v1.GenerateChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,serving/gateway/proto/charloom_gateway.proto\x12\x13\x63harloom.gateway.v1\"\xeb\x04\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x03(\t\x12\x17\n\nmax_tokens\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x0btemperature\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_p\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x12\n\x05top_k\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0e\n\x01n\x18\x07 \x01(\x05H\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x11\n\x04seed\x18\t \x01(\x04H\x05\x88\x01\x01\x12\x12\n\x05min_p\x18\n \x01(\x01H\x06\x88\x01\x01\x12\x1f\n\x12repetition_penalty\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0c \x01(\x01H\x08\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\r \x01(\x01H\t\x88\x01\x01\x12G\n\nlogit_bias\x18\x0e \x03(\x0b\x32\x33.charloom.gateway.v1.GenerateRequest.LogitBiasEntry\x12\x15\n\x08logprobs\x18\x0f \x01(\x05H\n\x88\x01\x01\x12\x0c\n\x04\x65\x63ho\x18\x10 \x01(\x08\x1a\x30\n\x0eLogitBiasEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\r\n\x0b_max_tokensB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\x04\n\x02_nB\x07\n\x05_seedB\x08\n\x06_min_pB\x15\n\x13_repetition_penaltyB\x14\n\x12_frequency_penaltyB\x13\n\x11_presence_penaltyB\x0b\n\t_logprobs\"\x83\x01\n\x0cTokenLogprob\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x07logprob\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12-\n\x03top\x18\x03 \x03(\x0b\x32 .charloom.gateway.v1.Alternative\x12\x13\n\x0btext_offset\x18\x04 \x01(\x05\x42\n\n\x08_logprob\"-\n\x0b\x41lternative\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07logprob\x18\x02 \x01(\x01\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"q\n\x06\x43hoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\x12\x33\n\x08logprobs\x18\x04 \x03(\x0b\x32!.charloom.gateway.v1.TokenLogprob\"\xab\x01\n\x10GenerateResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12,\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x1b.charloom.gateway.v1.Choice\x12)\n\x05usage\x18\x06 \x01(\x0b\x32\x1a.charloom.gateway.v1.Usage\"\xd4\x01\n\rGenerateChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x15\n\rfinish_reason\x18\x04 \x01(\t\x12\x15\n\rmodel_version\x18\x05 \x01(\x03\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12)\n\x05usage\x18\x07 \x01(\x0b\x32\x1a.charloom.gateway.v1.Usage\x12\x33\n\x08logprobs\x18\x08 \x03(\x0b\x32!.charloom.gateway.v1.TokenLogprob2\xc3\x01\n\nGeneration\x12W\n\x08Generate\x12$.charloom.gateway.v1.GenerateRequest\x1a%.charloom.gateway.v1.GenerateResponse\x12\\\n\x0eGenerateStream\x12$.charloom.gateway.v1.GenerateRequest\x1a\".charloom.gateway.v1.GenerateChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'serving.gateway.proto.charloom_gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._loaded_options = None
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_options = b'8\001'
   _globals['_GENERATEREQUEST']._serialized_start=70
-  _globals['_GENERATEREQUEST']._serialized_end=324
-  _globals['_USAGE']._serialized_start=326
-  _globals['_USAGE']._serialized_end=405
-  _globals['_CHOICE']._serialized_start=407
-  _globals['_CHOICE']._serialized_end=467
-  _globals['_GENERATERESPONSE']._serialized_start=470
-  _globals['_GENERATERESPONSE']._serialized_end=641
-  _globals['_GENERATECHUNK']._serialized_start=644
-  _globals['_GENERATECHUNK']._serialized_end=803
-  _globals['_GENERATION']._serialized_start=806
-  _globals['_GENERATION']._serialized_end=1001
+  _globals['_GENERATEREQUEST']._serialized_end=689
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_start=486
+  _globals['_GENERATEREQUEST_LOGITBIASENTRY']._serialized_end=534
+  _globals['_TOKENLOGPROB']._serialized_start=692
+  _globals['_TOKENLOGPROB']._serialized_end=823
+  _globals['_ALTERNATIVE']._serialized_start=825
+  _globals['_ALTERNATIVE']._serialized_end=870
+  _globals['_USAGE']._serialized_start=872
+  _globals['_USAGE']._serialized_end=951
+  _globals['_CHOICE']._serialized_start=953
+  _globals['_CHOICE']._serialized_end=1066
+  _globals['_GENERATERESPONSE']._serialized_start=1069
+  _globals['_GENERATERESPONSE']._serialized_end=1240
+  _globals['_GENERATECHUNK']._serialized_start=1243
+  _globals['_GENERATECHUNK']._serialized_end=1455
+  _globals['_GENERATION']._serialized_start=1458
+  _globals['_GENERATION']._serialized_end=1653
 # @@protoc_insertion_point(module_scope)

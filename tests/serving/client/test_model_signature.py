@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from serving.client.errors import IncompatibleModelError
@@ -99,3 +101,46 @@ def test_missing_signature():
     del inputs["prefill"]
     with pytest.raises(IncompatibleModelError, match="no 'prefill' signature"):
         StepSignature.from_layouts(inputs, outputs)
+
+
+EXTRAS_IN = {
+    "min_p": ((-1,), D),
+    "repetition_penalty": ((-1,), D),
+    "frequency_penalty": ((-1,), D),
+    "presence_penalty": ((-1,), D),
+    "logprobs": ((-1,), I),
+    "logit_bias": ((-1, 65), F),
+    "output_token_counts": ((-1, 65), I),
+    "prompt_token_mask": ((-1, 65), I),
+}
+EXTRAS_OUT = {
+    "sampled_logprobs": ((-1, 64), F),
+    "top_logprob_ids": ((-1, 64, -1), I),
+    "top_logprobs": ((-1, 64, -1), F),
+}
+
+
+def with_extras(changes=None):
+    inputs, outputs = layouts(sample=True)
+    inputs["sample"].update(EXTRAS_IN)
+    outputs["sample"].update(EXTRAS_OUT)
+    for (kind, name), value in (changes or {}).items():
+        table = (inputs if kind == "in" else outputs)["sample"]
+        if value is None:
+            table.pop(name)
+        else:
+            table[name] = value
+    return inputs, outputs
+
+
+def test_the_sample_extras_are_learned_all_or_none():
+    assert StepSignature.from_layouts(*with_extras()).sample_extras
+    assert not StepSignature.from_layouts(*layouts(sample=True)).sample_extras
+    for changes, message in [
+        ({("in", "min_p"): None}, "lacks min_p of its new inputs"),
+        ({("in", "logit_bias"): ((-1, 64), F)}, "expected [-1, 65]"),
+        ({("in", "logprobs"): ((-1,), D)}, "'logprobs' is double"),
+        ({("out", "top_logprobs"): None}, "no tensor 'top_logprobs'"),
+    ]:
+        with pytest.raises(IncompatibleModelError, match=re.escape(message)):
+            StepSignature.from_layouts(*with_extras(changes))

@@ -91,3 +91,49 @@ def test_health_service(stub):
     for service in ("", "charloom.gateway.v1.Generation"):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_logprobs_penalties_and_echo_over_grpc(stub, model_server):
+    generation, _ = stub
+    options = dict(max_tokens=20, temperature=0.8, seed=9)
+    request = pb.GenerateRequest(
+        model="charloom",
+        prompt=["KING:"],
+        logprobs=2,
+        frequency_penalty=1.0,
+        repetition_penalty=1.5,
+        min_p=0.01,
+        logit_bias={"a": -100.0},
+        **options,
+    )
+    with GenerationClient(f"127.0.0.1:{model_server.port}") as client:
+        [expected] = client.generate(
+            "KING:",
+            max_new_tokens=20,
+            temperature=0.8,
+            seed=9,
+            logprobs=2,
+            frequency_penalty=1.0,
+            repetition_penalty=1.5,
+            min_p=0.01,
+            logit_bias={"a": -100.0},
+        )
+    [choice] = generation.Generate(request, timeout=60).choices
+    assert choice.text == expected.text and "a" not in choice.text
+    assert [e.token for e in choice.logprobs] == [e.token for e in expected.logprobs]
+    assert [e.logprob for e in choice.logprobs] == pytest.approx(
+        [e.logprob for e in expected.logprobs], abs=1e-6
+    )
+    top = choice.logprobs[0].top
+    assert [a.token for a in top] == [t for t, _ in expected.logprobs[0].top]
+    assert [a.logprob for a in top] == pytest.approx([v for _, v in expected.logprobs[0].top])
+    chunks = list(generation.GenerateStream(request, timeout=60))
+    streamed = [e for c in chunks for e in c.logprobs]
+    assert [e.text_offset for e in streamed] == list(range(20))
+    request.echo, request.logprobs = True, 0
+    [echoed] = generation.Generate(request, timeout=60).choices
+    assert echoed.text.startswith("KING:") and not echoed.logprobs[0].HasField("logprob")
+    with pytest.raises(grpc.RpcError) as caught:
+        generation.Generate(pb.GenerateRequest(prompt=["A"], logprobs=25), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "logprobs must be an integer in [0, 20]" in caught.value.details()

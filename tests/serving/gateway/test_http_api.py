@@ -50,6 +50,55 @@ def test_openai_package_plain_and_streamed(gateway, model_server):
     assert chunks[-1].usage.completion_tokens == 30 and chunks[-1].choices == []
 
 
+def test_openai_package_reads_logprobs_and_the_penalties_apply(gateway, model_server):
+    api = openai.OpenAI(base_url=gateway.http_url + "/v1", api_key="unused", max_retries=0)
+    options = dict(max_tokens=25, temperature=0.9, seed=5)
+    penalties = dict(frequency_penalty=0.8, presence_penalty=-0.4, logit_bias={"e": 3.0})
+    vllm = dict(repetition_penalty=1.2, min_p=0.02)
+    completion = api.completions.create(
+        model="charloom", prompt="KING:", logprobs=3, **options, **penalties, extra_body=vllm
+    )
+    with GenerationClient(f"127.0.0.1:{model_server.port}") as client:
+        [expected] = client.generate(
+            "KING:", max_new_tokens=25, temperature=0.9, seed=5, logprobs=3, **penalties, **vllm
+        )
+    choice = completion.choices[0]
+    assert choice.text == expected.text
+    logprobs = choice.logprobs
+    assert logprobs.tokens == [e.token for e in expected.logprobs]
+    assert logprobs.token_logprobs == pytest.approx(
+        [e.logprob for e in expected.logprobs], abs=1e-6
+    )
+    assert logprobs.top_logprobs[0] == pytest.approx(dict(expected.logprobs[0].top), abs=1e-6)
+    assert logprobs.text_offset == list(range(25))
+    stream = api.completions.create(
+        model="charloom",
+        prompt="KING:",
+        logprobs=3,
+        stream=True,
+        **options,
+        **penalties,
+        extra_body=vllm,
+    )
+    pieces = [c.choices[0].logprobs for c in stream if c.choices]
+    assert sum((p.tokens for p in pieces), []) == logprobs.tokens
+    assert sum((p.text_offset for p in pieces), []) == logprobs.text_offset
+    echoed = api.completions.create(
+        model="charloom", prompt="KING:", logprobs=1, echo=True, **options
+    )
+    [scored] = client_scores(model_server, "KING:")
+    echo = echoed.choices[0]
+    assert echo.text.startswith("KING:") and echo.logprobs.tokens[:5] == list("KING:")
+    assert echo.logprobs.token_logprobs[0] is None and echo.logprobs.top_logprobs[0] is None
+    assert echo.logprobs.token_logprobs[1:5] == pytest.approx(list(scored.logprobs[1:]), abs=1e-5)
+    assert echo.logprobs.text_offset[5] == 5
+
+
+def client_scores(model_server, *texts):
+    with GenerationClient(f"127.0.0.1:{model_server.port}") as client:
+        return client.score(list(texts))
+
+
 def test_stop_strings_and_lists_of_prompts(gateway, model_server):
     options = dict(max_new_tokens=40, temperature=0.9, seed=11, stop=["e", "QQ"])
     reply = requests.post(
@@ -105,9 +154,45 @@ def test_sse_framing(gateway):
     "body, status, param, message",
     [
         ({"model": "nope", "prompt": "A"}, 404, None, "The model `nope` does not exist"),
-        ({"model": "charloom", "prompt": "A", "logprobs": 3}, 400, "logprobs", "not supported"),
+        ({"model": "charloom", "prompt": "A", "logprobs": 21}, 400, "logprobs", "[0, 20]"),
         ({"model": "charloom", "prompt": "A", "best_of": 2}, 400, "best_of", "not supported"),
-        ({"model": "charloom", "prompt": "A", "echo": True}, 400, "echo", "not supported"),
+        (
+            {"model": "charloom", "prompt": "A", "echo": True, "stream": True},
+            400,
+            "echo",
+            "without stream only",
+        ),
+        (
+            {"model": "charloom", "prompt": "A", "presence_penalty": 3},
+            400,
+            "presence_penalty",
+            "[-2, 2]",
+        ),
+        (
+            {"model": "charloom", "prompt": "A", "frequency_penalty": "x"},
+            400,
+            "frequency_penalty",
+            "",
+        ),
+        (
+            {"model": "charloom", "prompt": "A", "repetition_penalty": 0},
+            400,
+            "repetition_penalty",
+            "(0, 100]",
+        ),
+        ({"model": "charloom", "prompt": "A", "min_p": 2}, 400, "min_p", "[0, 1]"),
+        (
+            {"model": "charloom", "prompt": "A", "logit_bias": {"a": 200}},
+            400,
+            "logit_bias",
+            "[-100, 100]",
+        ),
+        (
+            {"model": "charloom", "prompt": "A", "logit_bias": {"é": 1}},
+            400,
+            None,
+            "logit_bias key 'é' is not a token of the model's vocabulary",
+        ),
         ({"model": "charloom", "prompt": "A", "suffix": "x"}, 400, "suffix", "not supported"),
         (
             {"model": "charloom", "prompt": "A", "frobnicate": 1},
@@ -155,8 +240,8 @@ def test_client_mistakes_are_openai_errors(gateway, body, status, param, message
         assert error["param"] == param
 
 
-def test_neutral_values_of_unsupported_fields_are_accepted(gateway):
-    """What SDKs send by default asks for nothing unsupported (LangChain's presence_penalty 0)."""
+def test_neutral_values_are_accepted(gateway):
+    """What SDKs send by default (LangChain's presence_penalty 0, best_of 1) is accepted."""
     reply = requests.post(
         gateway.http_url + "/v1/completions",
         timeout=30,
@@ -170,6 +255,8 @@ def test_neutral_values_of_unsupported_fields_are_accepted(gateway):
             "best_of": 1,
             "echo": False,
             "logprobs": None,
+            "user": None,
+            "suffix": None,
         },
     )
     assert reply.status_code == 200, reply.text
