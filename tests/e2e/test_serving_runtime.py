@@ -18,6 +18,7 @@ import pytest
 from serving import defaults
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
+from serving.sampling_rule import Penalties
 from serving.signature_inputs import detokenize_ids, extra_sample_inputs
 from tests.helpers.serving_runtime import runtime_python
 from tests.helpers.session_model import SessionSignatures
@@ -32,7 +33,31 @@ PROBE = Path(__file__).resolve().parents[1] / "helpers" / "session_probe.py"
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks? 你好\n"
 VOCAB = Vocabulary.from_text(TEXT)
 PROMPT = VOCAB.encode("But soft, what light")
-PARAMS = [SamplingParams(0.9, top_k=5), SamplingParams(0.0)]
+PARAMS = [  # every sampling parameter in play, and a greedy row
+    SamplingParams(
+        0.9, top_k=5, min_p=0.05, repetition_penalty=1.3, frequency_penalty=0.7, logit_bias={"e": 2}
+    ),
+    SamplingParams(0.0, presence_penalty=0.5),
+]
+ALTERNATIVES = [3, 0]  # logprobs asked by each row
+
+
+def penalty_inputs() -> dict[str, np.ndarray]:
+    mask = np.zeros((2, VOCAB.size), np.int32)
+    mask[[0, 1], PROMPT[:2]] = 1  # each row's one-token prompt
+    ids = {token: i for i, token in enumerate(VOCAB.tokens)}
+    bias = np.stack([p.bias_vector(ids, VOCAB.size) for p in PARAMS])
+    return extra_sample_inputs(
+        2,
+        VOCAB.size,
+        min_p=[p.min_p for p in PARAMS],
+        repetition_penalty=[p.repetition_penalty for p in PARAMS],
+        frequency_penalty=[p.frequency_penalty for p in PARAMS],
+        presence_penalty=[p.presence_penalty for p in PARAMS],
+        logprobs=ALTERNATIVES,
+        logit_bias=bias,
+        prompt_mask=mask,
+    )
 
 
 @pytest.fixture(scope="module", params=[("gru", 2), ("lstm", 1)], ids=["gru2", "lstm1"])
@@ -70,7 +95,7 @@ def requests(config) -> dict[str, np.ndarray]:
             "temperature": np.array([p.temperature for p in PARAMS]),
             "top_k": np.array([p.top_k for p in PARAMS], np.int32),
             "top_p": np.array([p.top_p for p in PARAMS]),
-            **extra_sample_inputs(2, VOCAB.size),
+            **penalty_inputs(),
         },
         "tokenize": {"text": np.array([b"But soft", "你好!".encode()])},
         "detokenize": {"input_ids": detokenize_ids(PROMPT[:4], PROMPT[4:8])},
@@ -96,19 +121,34 @@ def training_side(config, model, inputs: dict[str, np.ndarray]) -> dict[str, np.
             shifted = full[t].astype(np.float64) - full[t].max()
             scored[row, t] = shifted[PROMPT[t + 1]] - np.log(np.exp(shifted).sum())
     expected["score:token_logprobs"] = scored
-    sampled = []
+    sampled, chosen_logprobs, top_ids = [], [], []
     history = [list(PROMPT[:1]), list(PROMPT[1:2])]
+    counts = np.zeros((2, VOCAB.size), np.int32)
+    extras = penalty_inputs()
     for i in range(12):  # the client's sampling, one step at a time over the whole history
         logits = np.stack([model(np.array([h]), training=False).numpy()[0, -1] for h in history])
-        chosen = [
-            choose_ids(
-                probabilities(logits[r : r + 1], p), inputs["sample:uniforms"][r : r + 1, i]
-            )[0]
-            for r, p in enumerate(PARAMS)
-        ]
+        chosen = []
+        for r, p in enumerate(PARAMS):
+            penalties = Penalties(
+                repetition=np.array([p.repetition_penalty]),
+                frequency=np.array([p.frequency_penalty]),
+                presence=np.array([p.presence_penalty]),
+                logit_bias=extras["logit_bias"][r : r + 1],
+                output_counts=counts[r : r + 1],
+                prompt_mask=extras["prompt_token_mask"][r : r + 1],
+            )
+            u = inputs["sample:uniforms"][r : r + 1, i]
+            chosen.append(choose_ids(probabilities(logits[r : r + 1], p, penalties), u)[0])
+        log_p = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+        log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+        chosen_logprobs.append(log_p[[0, 1], chosen])
+        top_ids.append(np.argsort(-log_p[0], kind="stable")[:3])
+        counts[[0, 1], chosen] += 1
         sampled.append(chosen)
         history = [h + [c] for h, c in zip(history, chosen)]
     expected["sample:sampled_ids"] = np.array(sampled, np.int32).T
+    expected["sample:sampled_logprobs"] = np.array(chosen_logprobs, np.float32).T
+    expected["sample:top_logprob_ids"] = np.array(top_ids, np.int32)  # row 0's, per step
     expected["tokenize:lengths"] = np.array([8, 3], np.int32)
     expected["detokenize:text"] = np.array(
         [VOCAB.decode(PROMPT[:4]).encode(), VOCAB.decode(PROMPT[4:8]).encode()]
@@ -147,6 +187,12 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
     for name in ("score:logits", "score:token_logprobs"):
         np.testing.assert_allclose(outputs[name], expected[name], atol=1e-4, err_msg=name)
     assert outputs["sample:sampled_ids"][:, :12].tolist() == expected["sample:sampled_ids"].tolist()
+    np.testing.assert_allclose(
+        outputs["sample:sampled_logprobs"][:, :12], expected["sample:sampled_logprobs"], atol=1e-4
+    )
+    top = outputs["sample:top_logprob_ids"]
+    assert top.shape == (2, SAMPLE_WIDTH, 3)  # as many as the call's largest logprobs
+    assert top[0, :12].tolist() == expected["sample:top_logprob_ids"].tolist()
     assert (outputs["sample:sampled_ids"][:, 12:] == -1).all()
     assert outputs["tokenize:lengths"].tolist() == expected["tokenize:lengths"].tolist()
     assert outputs["tokenize:input_ids"][0, :8].tolist() == VOCAB.encode("But soft").tolist()
