@@ -45,25 +45,26 @@ def jobs(count: int) -> list[dict]:
                 "seed": 1000 + i,
                 "top_k": [0, 10][i % 2],
                 "top_p": [1.0, 0.8, 0.95][i % 3],
+                **EXTRA_PARAMETERS[i % len(EXTRA_PARAMETERS)],
             }
         )
     return out
 
 
+EXTRA_PARAMETERS = [  # the newer sampling parameters, in some rows of the shared calls
+    {},
+    {"frequency_penalty": 0.5, "logit_bias": {"e": 1.5}, "logprobs": 2},
+    {"repetition_penalty": 1.2, "min_p": 0.05},
+    {"presence_penalty": -0.5, "logprobs": 0},
+    {},
+]
+CLIENT_NAMES = {"max_tokens": "max_new_tokens", "n": "num_samples"}
+
+
 def expected_texts(target: str, job: dict) -> list[str]:
+    options = {CLIENT_NAMES.get(k, k): v for k, v in job.items() if k not in ("model", "prompt")}
     with GenerationClient(target) as client:
-        return [
-            r.text
-            for r in client.generate(
-                job["prompt"],
-                max_new_tokens=job["max_tokens"],
-                num_samples=job["n"],
-                temperature=job["temperature"],
-                seed=job["seed"],
-                top_k=job["top_k"],
-                top_p=job["top_p"],
-            )
-        ]
+        return [r.text for r in client.generate(job["prompt"], **options)]
 
 
 def metric(gateway, name: str) -> float:
