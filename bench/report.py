@@ -41,6 +41,11 @@ SECTIONS = (
         "The generation gateway",
         ".venv/bin/python -m bench.gateway             # ~8 min; --steps-per-call N",
     ),
+    (
+        "sampling_options",
+        "What log-probabilities and penalties cost",
+        ".venv/bin/python -m bench.sampling_options    # ~3 min",
+    ),
     ("warmup", "Model warmup", ".venv/bin/python -m bench.warmup              # ~3 min"),
     (
         "checkouts",
