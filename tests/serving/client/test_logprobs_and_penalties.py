@@ -116,3 +116,22 @@ def test_bad_values_are_refused_naming_the_parameter(generator, options, message
     with pytest.raises(SamplingArgumentError) as caught:
         generator.generate(PROMPT, max_new_tokens=3, **options)
     assert message in str(caught.value)
+
+
+def test_an_export_whose_sample_predates_them_is_driven_the_step_way(toy_gru_dir):
+    import dataclasses
+
+    from tests.helpers.recording_backend import RecordingBackend
+
+    options = dict(OPTIONS, logprobs=2, presence_penalty=0.7)
+    with TextGenerator.from_saved_model(toy_gru_dir, steps_per_call=1) as reference:
+        expected = reference.generate(PROMPT, **options)
+    with TextGenerator.from_saved_model(toy_gru_dir) as generator:
+        inner = generator.backend
+        inner.signature = dataclasses.replace(inner.signature, sample_extras=False)
+        recording = RecordingBackend(inner)
+        old = TextGenerator(recording, steps_per_call=16)
+        got = old.generate(PROMPT, **options)
+    assert [r.text for r in got] == [r.text for r in expected]
+    assert [e.logprob for e in got[0].logprobs] == [e.logprob for e in expected[0].logprobs]
+    assert "sample" not in {call.name for call in recording.calls}
