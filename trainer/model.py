@@ -133,15 +133,8 @@ def prefill(
     Runs ``max(lengths)`` steps, not ``T``: a short batch costs what it feeds. A row of length 0
     keeps its states, and its logits are those of its incoming states.
     """
-    longest = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0))
-    for t in tf.range(longest):
-        tf.autograph.experimental.set_loop_options(
-            shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
-        )
-        live = (t < lengths)[:, None]
-        new_states = _advance(model, config, ids[:, t], states)
-        states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
-    return _logits(model, config, states), states
+    _, logits, states = _feed(model, config, ids, lengths, states, None)
+    return logits, states
 
 
 def score(
@@ -155,6 +148,11 @@ def score(
     """`prefill` that also scores the row's own tokens: ``[B, T]`` log-probabilities (``log_softmax``
     of each step's logits, float64 [B, V] -> [B, V]) of ``ids[:, t + 1]`` after ``ids[:, :t + 1]``,
     0 from each row's last real token on; the logits after the last real token; the states."""
+    return _feed(model, config, ids, lengths, states, log_softmax)
+
+
+def _feed(model, config, ids, lengths, states, log_softmax):
+    """The loop of `prefill` and `score` (``log_softmax`` None: nothing scored, zeros)."""
     width = tf.shape(ids)[1]
     longest = tf.reduce_max(tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0))
     scored = tf.zeros(tf.shape(ids), tf.float32)
@@ -165,10 +163,12 @@ def score(
         live = (t < lengths)[:, None]
         new_states = _advance(model, config, ids[:, t], states)
         states = [tf.where(live, new, old) for new, old in zip(new_states, states)]
-        following = ids[:, tf.minimum(t + 1, width - 1)]
-        picked = tf.gather(log_softmax(_logits(model, config, states)), following, batch_dims=1)
-        picked = tf.where(t + 1 < lengths, tf.cast(picked, tf.float32), 0.0)
-        scored += picked[:, None] * tf.one_hot(t, width, dtype=tf.float32)[None, :]
+        if log_softmax is not None:
+            following = ids[:, tf.minimum(t + 1, width - 1)]
+            log_p = log_softmax(_logits(model, config, states))
+            picked = tf.gather(log_p, following, batch_dims=1)
+            picked = tf.where(t + 1 < lengths, tf.cast(picked, tf.float32), 0.0)
+            scored += picked[:, None] * tf.one_hot(t, width, dtype=tf.float32)[None, :]
     return scored, _logits(model, config, states), states
 
 

@@ -33,6 +33,7 @@ class _ModelRef:
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
+        self.functions: dict = {}  # the signature functions, out of the object graph too
 
 
 def _with_checked_shapes(function, specs: dict[str, tf.TensorSpec]):
@@ -86,10 +87,10 @@ class CharModelSignatures(tf.Module):
             ("tokenize", self._tokenize, tokenize_spec),
             ("detokenize", self._detokenize, detokenize_spec),
         ):
-            setattr(
-                self,
-                name,
-                tf.function(_with_checked_shapes(function, spec), input_signature=[spec]),
+            # Held out of the object graph: saved as signatures only, each traced once (a
+            # tracked tf.function would be traced again for the SavedModel's function library).
+            self._ref.functions[name] = tf.function(
+                _with_checked_shapes(function, spec), input_signature=[spec]
             )
 
     @property
@@ -105,14 +106,18 @@ class CharModelSignatures(tf.Module):
         """Each state input's name and width."""
         return dict(self._states)
 
+    def function(self, name: str):
+        """The tf.function behind a signature (``step``, ``prefill``, ``sample``, ...)."""
+        return self._ref.functions[name]
+
     def signatures(self) -> dict:
         return {
-            contract.STEP: self.step.get_concrete_function(),
-            contract.PREFILL: self.prefill.get_concrete_function(),
-            contract.SAMPLE: self.sample.get_concrete_function(),
-            contract.SCORE: self.score.get_concrete_function(),
-            contract.TOKENIZE: self.tokenize.get_concrete_function(),
-            contract.DETOKENIZE: self.detokenize.get_concrete_function(),
+            contract.STEP: self.function("step").get_concrete_function(),
+            contract.PREFILL: self.function("prefill").get_concrete_function(),
+            contract.SAMPLE: self.function("sample").get_concrete_function(),
+            contract.SCORE: self.function("score").get_concrete_function(),
+            contract.TOKENIZE: self.function("tokenize").get_concrete_function(),
+            contract.DETOKENIZE: self.function("detokenize").get_concrete_function(),
         }
 
     # -- checks -------------------------------------------------------------------------

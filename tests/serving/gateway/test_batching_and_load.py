@@ -5,6 +5,7 @@ API keys."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -72,6 +73,37 @@ def metric(gateway, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+@contextlib.contextmanager
+def deployable(tmp_path, gateway_model, batching=None, **gateway_options):
+    """A copy of the model's base path (export version 2 there to deploy it), a server polling
+    it every 0.1 s and a gateway in front; both stopped after the block."""
+    base = tmp_path / "charloom"
+    shutil.copytree(gateway_model, base)
+    server = start_server(
+        ServerConfig(
+            models=(single_model("charloom", base),),
+            port=0,
+            host="127.0.0.1",
+            poll_wait_seconds=0.1,
+            **({"batching": batching} if batching else {}),
+        )
+    )
+    gateway = start_gateway(
+        GatewayConfig(
+            target=f"127.0.0.1:{server.port}",
+            host="127.0.0.1",
+            port=0,
+            grpc_port=None,
+            **gateway_options,
+        )
+    )
+    try:
+        yield base, server, gateway
+    finally:
+        gateway.stop()
+        server.stop(grace=0)
 
 
 def test_32_concurrent_requests_get_exactly_their_sequential_texts(gateway, model_server):
@@ -199,20 +231,6 @@ def test_a_full_queue_is_429_with_retry_after(small_gateway):
 def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
     from tests.helpers.toy_models import export_toy_model
 
-    base = tmp_path / "charloom"
-    shutil.copytree(gateway_model, base)
-    server = start_server(
-        ServerConfig(
-            models=(single_model("charloom", base),),
-            port=0,
-            host="127.0.0.1",
-            poll_wait_seconds=0.1,
-            batching=k8s_batching(),
-        )
-    )
-    gateway = start_gateway(
-        GatewayConfig(target=f"127.0.0.1:{server.port}", host="127.0.0.1", port=0, grpc_port=None)
-    )
     stop = threading.Event()
     outcomes: list[tuple[int, int | None]] = []
 
@@ -233,25 +251,24 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
                 assert reply.text.endswith("data: [DONE]\n\n") and '"error"' not in reply.text
             outcomes.append((reply.status_code, version))
 
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(load, i) for i in range(8)]
-            time.sleep(2)
-            export_toy_model(base, units=(16, 12), seed=1)  # version 2, while the load runs
-            deadline = time.monotonic() + 60
-            while 2 not in server.manager.available_versions(
-                "charloom"
-            ) or 1 in server.manager.available_versions("charloom"):
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
-            time.sleep(2)
+    with deployable(tmp_path, gateway_model, k8s_batching()) as (base, server, gateway):
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                futures = [pool.submit(load, i) for i in range(8)]
+                time.sleep(2)
+                export_toy_model(base, units=(16, 12), seed=1)  # version 2, while the load runs
+                deadline = time.monotonic() + 60
+                while 2 not in server.manager.available_versions(
+                    "charloom"
+                ) or 1 in server.manager.available_versions("charloom"):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+                time.sleep(2)
+                stop.set()
+                for future in futures:
+                    future.result()
+        finally:
             stop.set()
-            for future in futures:
-                future.result()
-    finally:
-        stop.set()
-        gateway.stop()
-        server.stop(grace=0)
     assert outcomes and all(status == 200 for status, _ in outcomes), outcomes
     versions = {v for _, v in outcomes if v is not None}
     assert versions == {1, 2}, versions
@@ -346,27 +363,8 @@ def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gatew
     (its text is exactly that version's for the seed), a stream that has sent text goes on there."""
     from tests.helpers.toy_models import export_toy_model
 
-    base = tmp_path / "charloom"
-    shutil.copytree(gateway_model, base)
-    server = start_server(
-        ServerConfig(
-            models=(single_model("charloom", base),),
-            port=0,
-            host="127.0.0.1",
-            poll_wait_seconds=0.1,
-        )
-    )
-    gateway = start_gateway(
-        GatewayConfig(
-            target=f"127.0.0.1:{server.port}",
-            host="127.0.0.1",
-            port=0,
-            grpc_port=None,
-            steps_per_call=1,
-        )
-    )
     body = {"model": "charloom", "prompt": "ROMEO:", "max_tokens": 4000, "seed": 3}
-    try:
+    with deployable(tmp_path, gateway_model, steps_per_call=1) as (base, server, gateway):
         with (
             ThreadPoolExecutor(1) as pool,
             requests.post(
@@ -395,9 +393,6 @@ def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gatew
             [expected] = client.generate("ROMEO:", max_new_tokens=4000, seed=3)
         assert reply.json()["choices"][0]["text"] == expected.text
         assert len(stream_text) > 3000 and '"error"' not in stream_text
-    finally:
-        gateway.stop()
-        server.stop(grace=0)
 
 
 def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gateway_model):
@@ -407,27 +402,9 @@ def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gatew
     from tests.helpers.toy_models import export_toy_model
 
     long_prompt = ("ROMEO: But soft, what light. " * 20000)[:LONG_PROMPT_CHARS]
-    base = tmp_path / "charloom"
-    shutil.copytree(gateway_model, base)
-    server = start_server(
-        ServerConfig(
-            models=(single_model("charloom", base),),
-            port=0,
-            host="127.0.0.1",
-            poll_wait_seconds=0.1,
-        )
-    )
-    gateway = start_gateway(
-        GatewayConfig(
-            target=f"127.0.0.1:{server.port}",
-            host="127.0.0.1",
-            port=0,
-            grpc_port=None,
-            max_prompt_chars=LONG_PROMPT_CHARS,
-        )
-    )
     body = {"model": "charloom", "max_tokens": 20, "seed": 5}
-    try:
+    options = dict(max_prompt_chars=LONG_PROMPT_CHARS)
+    with deployable(tmp_path, gateway_model, **options) as (base, server, gateway):
         with (
             ThreadPoolExecutor(1) as pool,
             requests.post(
@@ -467,6 +444,3 @@ def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gatew
             [expected] = client.generate(long_prompt, max_new_tokens=20, seed=5)
         assert reply.json()["choices"][0]["text"] == expected.text
         assert texts[1] == expected.text
-    finally:
-        gateway.stop()
-        server.stop(grace=0)

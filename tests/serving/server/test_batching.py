@@ -15,6 +15,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving import defaults
 from serving.server.batching_parameters import parse_batching_parameters
 from serving.server.config import BatchingOptions, ModelConfig, RestOptions
+from serving.signature_inputs import example_inputs
 from serving.tensors import from_tensor_proto, to_tensor_proto
 from tests.helpers.session_model import SessionSignatures
 
@@ -29,7 +30,9 @@ def step_request(token: int, rows: int = 1, state: float = 0.0) -> predict_pb2.P
     return request
 
 
-WARMUP_REQUESTS = 4  # the export's warmup records, one row each, replayed through batching at load
+# the export's warmup records (one per signature the client calls, one row each), replayed
+# through batching at load
+WARMUP_REQUESTS = len(example_inputs({"layer_0_h": 1}, 1))
 
 
 def sample(handle, name: str, labels: dict | None = None) -> float:
