@@ -9,6 +9,8 @@ States are numpy arrays keyed by state name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from serving.client.errors import FeatureNotExportedError, IncompatibleModelError
@@ -48,8 +50,14 @@ class SignatureBackend:
         """Where the model is, for error messages ("localhost:8500 (model 'charloom' version 3)")."""
         raise NotImplementedError
 
-    def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call one signature with inputs of equal dimension 0; every output, by alias."""
+    def _run(
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Call one signature with inputs of equal dimension 0; its outputs by alias (only
+        ``outputs`` when given: TF Serving's ``output_filter``)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -143,6 +151,7 @@ class SignatureBackend:
         uniforms: np.ndarray,
         params: SamplingParams,
         extras: dict | None = None,
+        logprobs: bool = False,
     ) -> tuple[np.ndarray, States, SampledLogprobs | None]:
         """Feed ids [rows, 1] and sample ``uniforms.shape[1]`` tokens in the model (its ``sample``
         signature): the sampled ids [rows, steps], the states before the last one is fed, and
@@ -153,7 +162,7 @@ class SignatureBackend:
             **states,
             **self.signature.sample_inputs(params, uniforms, extras),
         }
-        out = self._sample_outputs(inputs)
+        out = self._sample_outputs(inputs, logprobs)
         steps = uniforms.shape[1]
         logprobs = out[2]
         if logprobs is not None:
@@ -172,6 +181,7 @@ class SignatureBackend:
         steps: np.ndarray,
         sampling,
         extras: dict | None = None,
+        logprobs: bool = False,
     ) -> tuple[np.ndarray, States, SampledLogprobs | None]:
         """Like `sample`, each row with its own ``steps`` (of its ``uniforms``' columns) and its own
         temperature, top-k and top-p (``sampling``'s fields as arrays): the sampled ids
@@ -197,24 +207,29 @@ class SignatureBackend:
                 extras if self.signature.sample_extras else None,
             ),
         }
-        return self._sample_outputs(inputs)
+        return self._sample_outputs(inputs, logprobs)
 
-    def _sample_outputs(self, inputs: dict) -> tuple[np.ndarray, States, SampledLogprobs | None]:
-        out = self._run(SAMPLE, inputs)
+    def _sample_outputs(
+        self, inputs: dict, logprobs: bool
+    ) -> tuple[np.ndarray, States, SampledLogprobs | None]:
+        """The ids and states, and the log-probabilities when asked (only what is used is
+        fetched and sent: TF Serving's ``output_filter``)."""
+        logprobs = logprobs and self.signature.sample_extras
         heads = (SAMPLED_IDS, SAMPLED_LOGPROBS, TOP_LOGPROB_IDS, TOP_LOGPROBS)
-        wanted = heads if self.signature.sample_extras else heads[:1]
-        missing = [n for n in (*wanted, *self.signature.state_names) if n not in out]
+        wanted = (*(heads if logprobs else heads[:1]), *self.signature.state_names)
+        out = self._run(SAMPLE, inputs, wanted)
+        missing = [n for n in wanted if n not in out]
         if missing:
             raise IncompatibleModelError(
                 f"{self.description}: {SAMPLE} returned no {', '.join(missing)}"
             )
         states = {n: out[n] for n in self.signature.state_names}
-        logprobs = None
-        if self.signature.sample_extras:
-            logprobs = SampledLogprobs(
+        sampled = None
+        if logprobs:
+            sampled = SampledLogprobs(
                 out[SAMPLED_LOGPROBS], out[TOP_LOGPROB_IDS], out[TOP_LOGPROBS]
             )
-        return out[SAMPLED_IDS], states, logprobs
+        return out[SAMPLED_IDS], states, sampled
 
     @staticmethod
     def select_rows(states: States, rows: np.ndarray) -> States:

@@ -206,7 +206,9 @@ def stream_generation(
         if in_model:
             uniforms = draw_uniforms(generators, steps, sampling)
             extras = tracker.extras(active) if backend.signature.sample_extras else None
-            block, states, sampled = backend.sample(last_ids, states, uniforms, sampling, extras)
+            block, states, sampled = backend.sample(
+                last_ids, states, uniforms, sampling, extras, tracker.wants_logprobs
+            )
         else:
             logits, states = backend.step(last_ids, states)
             chosen = sample_next(logits, sampling, generators, tracker.penalties(active))

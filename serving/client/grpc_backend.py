@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -279,7 +280,12 @@ class GrpcBackend(SignatureBackend):
         if self._owns_channel:
             self._channel.close()
 
-    def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
         rows = len(next(iter(inputs.values())))
         resume_deadline = None
         while True:
@@ -289,7 +295,10 @@ class GrpcBackend(SignatureBackend):
             ]
             try:
                 responses = self._predict_all(
-                    [self._request(signature_name, inputs, start, stop) for start, stop in bounds]
+                    [
+                        self._request(signature_name, inputs, start, stop, outputs)
+                        for start, stop in bounds
+                    ]
                 )
             except grpc.RpcError as exc:
                 learned = row_limit_of(exc)
@@ -357,10 +366,16 @@ class GrpcBackend(SignatureBackend):
                 future.cancel()
 
     def _request(
-        self, signature_name: str, inputs: dict[str, np.ndarray], start: int, stop: int
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        start: int,
+        stop: int,
+        outputs: Sequence[str] | None = None,
     ) -> predict_pb2.PredictRequest:
         request = predict_pb2.PredictRequest()
         request.model_spec.CopyFrom(self._model_specs[signature_name])
+        request.output_filter.extend(outputs or ())
         whole = start == 0 and stop == len(next(iter(inputs.values())))
         for name, value in inputs.items():
             request.inputs[name].CopyFrom(to_tensor_proto(value if whole else value[start:stop]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,14 @@ class LocalBackend(SignatureBackend):
     def description(self) -> str:
         return f"SavedModel {self.path}"
 
-    def _run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run(
+        self,
+        signature_name: str,
+        inputs: dict[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
         signature = self._bundle.signature_defs[signature_name]
-        aliases = sorted(signature.outputs)
+        aliases = list(outputs) if outputs else sorted(signature.outputs)
         feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
         try:
             values = self._bundle.run(feeds, [signature.outputs[a].name for a in aliases])

@@ -136,7 +136,11 @@ def decode_call(rows: list[Row], steps_per_call: int):
     states = {name: np.stack([r.states[name] for r in rows]) for name in names}
     extras = extra_inputs(rows) if backend.signature.sample_extras else None
     try:
-        return (steps, *backend.sample_rows(ids, states, uniforms, steps, sampling, extras))
+        wanted = any(r.job.spec.logprobs is not None for r in rows)
+        return (
+            steps,
+            *backend.sample_rows(ids, states, uniforms, steps, sampling, extras, wanted),
+        )
     except BaseException:
         for row, state in zip(rows, saved):
             row.generator.bit_generator.state = state

@@ -31,9 +31,9 @@ class RecordingBackend:
         self.calls.append(Call("step", len(ids), 1))
         return self.inner.step(ids, states)
 
-    def sample(self, ids, states, uniforms, params, extras=None):
+    def sample(self, ids, states, uniforms, params, extras=None, logprobs=False):
         self.calls.append(Call("sample", len(ids), uniforms.shape[1]))
-        return self.inner.sample(ids, states, uniforms, params, extras)
+        return self.inner.sample(ids, states, uniforms, params, extras, logprobs)
 
     def select_rows(self, states, rows):
         return self.inner.select_rows(states, rows)

@@ -147,6 +147,23 @@ def _sample_loop(module, inputs, ids, states, longest, alternatives, masked: boo
     counts = inputs[contract.OUTPUT_COUNTS]
     vocab_size = counts.shape[-1]
 
+    # A call whose rows set no penalty, bias or min-p (most calls) runs the rule without those
+    # steps, and one asking no alternatives sorts nothing: the same ids, fewer ops per token.
+    penalized = tf.reduce_any(
+        [
+            tf.reduce_any(inputs[contract.REPETITION_PENALTY] != 1.0),
+            tf.reduce_any(inputs[contract.FREQUENCY_PENALTY] != 0.0),
+            tf.reduce_any(inputs[contract.PRESENCE_PENALTY] != 0.0),
+            tf.reduce_any(inputs[contract.LOGIT_BIAS] != 0.0),
+            tf.reduce_any(inputs[contract.MIN_P] != 0.0),
+        ]
+    )
+    plain = RowSampling(
+        temperature=inputs[contract.TEMPERATURE],
+        top_k=inputs[contract.TOP_K],
+        top_p=inputs[contract.TOP_P],
+    )
+
     def rows(counts: tf.Tensor) -> RowSampling:
         return RowSampling(
             temperature=inputs[contract.TEMPERATURE],
@@ -173,10 +190,18 @@ def _sample_loop(module, inputs, ids, states, longest, alternatives, masked: boo
             shape_invariants=[(s, tf.TensorShape([None, s.shape[-1]])) for s in states]
         )
         logits, new_states = step(module.model, module.config, ids[:, None], states)
-        chosen = sample_ids(logits, uniforms[:, i], rows(counts))
+        chosen = tf.cond(
+            penalized,
+            lambda: sample_ids(logits, uniforms[:, i], rows(counts)),  # noqa: B023 - this step's
+            lambda: sample_ids(logits, uniforms[:, i], plain),  # noqa: B023
+        )
         log_p = log_probabilities(logits)
         chosen_lp = tf.cast(tf.gather(log_p, chosen, batch_dims=1), tf.float32)
-        alt_ids, alt_values = top_alternatives(log_p, alternatives)
+        alt_ids, alt_values = tf.cond(
+            alternatives > 0,
+            lambda: top_alternatives(log_p, alternatives),  # noqa: B023 - this step's
+            lambda: (tf.zeros([batch, 0], tf.int32), tf.zeros([batch, 0], tf.float64)),
+        )
         alt_values = tf.cast(alt_values, tf.float32)
         if masked:
             live = i < steps
