@@ -12,6 +12,7 @@ import pytest
 from serving.client.errors import SamplingArgumentError
 from serving.client.generator import TextGenerator
 
+pytestmark = pytest.mark.slow  # SavedModels in a Session, many calls
 PROMPT = "ROMEO:"
 OPTIONS = dict(max_new_tokens=60, seed=11, num_samples=2)
 

@@ -15,6 +15,7 @@ from serving.client.errors import IncompatibleModelError, SamplingArgumentError
 from serving.client.generator import TextGenerator
 from serving.contract import PREFILL_WIDTH, SCORE
 
+pytestmark = pytest.mark.slow  # a SavedModel in a Session, many calls
 TEXT = "ROMEO: But soft, what light through yonder window breaks? " * 6  # > 2 chunks
 
 
