@@ -35,7 +35,6 @@ from serving.contract import (
     TOP_LOGPROB_IDS,
     TOP_LOGPROBS,
 )
-from serving.signature_inputs import extra_sample_inputs, sample_inputs
 
 States = dict[str, np.ndarray]
 
@@ -192,20 +191,10 @@ class SignatureBackend:
                 f"{self.description}: its {SAMPLE} signature takes no per-row steps (an export "
                 "from before charloom fixed the sample width); export the model again"
             )
-        if self.signature.sample_extras and extras is None:
-            extras = extra_sample_inputs(len(ids), self.signature.vocab_size)
         inputs = {
             INPUT_IDS: np.asarray(ids, np.int32),
             **states,
-            **sample_inputs(
-                uniforms,
-                sampling.temperature,
-                sampling.top_k,
-                sampling.top_p,
-                self.signature.sample_width,
-                steps,
-                extras if self.signature.sample_extras else None,
-            ),
+            **self.signature.sample_inputs(sampling, uniforms, extras, steps),
         }
         return self._sample_outputs(inputs, logprobs)
 

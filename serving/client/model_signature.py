@@ -19,7 +19,6 @@ import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.client.errors import IncompatibleModelError
-from serving.client.sampling import SamplingParams
 from serving.contract import (
     DETOKENIZE,
     FREQUENCY_PENALTY,
@@ -169,12 +168,17 @@ class StepSignature:
         return cls.from_layouts(inputs, outputs)
 
     def sample_inputs(
-        self, params: SamplingParams, uniforms: np.ndarray, extras: dict | None = None
+        self,
+        params,
+        uniforms: np.ndarray,
+        extras: dict | None = None,
+        steps: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """The ``sample`` inputs besides ids and states, for ``uniforms`` [rows, steps]: padded to
-        the signature's width with the steps per row, or as they are for a model without
-        ``steps``. ``params``' fields may be scalars (every row) or one value per row;
-        ``extras`` (`extra_sample_inputs`) go to an export that takes them (neutral if None)."""
+        the signature's width with the steps per row (``steps``: each row's own), or as they are
+        for a model without ``steps``. ``params``' fields may be scalars (every row) or one value
+        per row; ``extras`` (`extra_sample_inputs`) go to an export that takes them (neutral if
+        None)."""
         width = self.sample_width if self.sample_steps else None
         if self.sample_extras and extras is None:
             extras = extra_sample_inputs(len(uniforms), self.vocab_size)
@@ -184,6 +188,7 @@ class StepSignature:
             params.top_k,
             params.top_p,
             width,
+            steps,
             extras=extras if self.sample_extras else None,
         )
 

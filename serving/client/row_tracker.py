@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from serving.client.logprobs import LogprobQueue, SampledLogprobs, row_entries, step_logprobs
+from serving.client.sampling import row_penalties
 from serving.client.vocabulary import TokenVocabulary
 from serving.sampling_rule import Penalties
 from serving.signature_inputs import extra_sample_inputs
@@ -49,17 +50,8 @@ class RowTracker:
 
     def penalties(self, active: np.ndarray) -> Penalties | None:
         """The active rows' penalties for the client's rule (None: the request has none)."""
-        if not self.sampling.penalized:
-            return None
-        rows, s = len(active), self.sampling
-        bias = np.zeros(self.counts.shape[1], np.float32) if self.bias is None else self.bias
-        return Penalties(
-            repetition=np.full(rows, s.repetition_penalty, np.float64),
-            frequency=np.full(rows, s.frequency_penalty, np.float64),
-            presence=np.full(rows, s.presence_penalty, np.float64),
-            logit_bias=np.broadcast_to(bias, (rows, len(bias))),
-            output_counts=self.counts[active],
-            prompt_mask=self.prompt_mask[active],
+        return row_penalties(
+            self.sampling, self.bias, self.counts[active], self.prompt_mask[active]
         )
 
     def extras(self, active: np.ndarray) -> dict[str, np.ndarray]:

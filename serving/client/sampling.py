@@ -190,6 +190,29 @@ class _NumpyOps:
 NUMPY_OPS = _NumpyOps()
 
 
+def row_penalties(
+    params: SamplingParams,
+    bias: np.ndarray | None,
+    output_counts: np.ndarray,
+    prompt_mask: np.ndarray,
+) -> Penalties | None:
+    """The penalties of rows that share ``params``, with their own ``output_counts`` and
+    ``prompt_mask`` [rows, V] and the one ``bias`` [V] (None: none) for the rule; None when
+    ``params`` set none."""
+    if not params.penalized:
+        return None
+    rows, size = output_counts.shape
+    bias = np.zeros(size, np.float32) if bias is None else bias
+    return Penalties(
+        repetition=np.full(rows, params.repetition_penalty, np.float64),
+        frequency=np.full(rows, params.frequency_penalty, np.float64),
+        presence=np.full(rows, params.presence_penalty, np.float64),
+        logit_bias=np.broadcast_to(bias, (rows, size)),
+        output_counts=output_counts,
+        prompt_mask=prompt_mask,
+    )
+
+
 def row_sampling(
     params: SamplingParams, rows: int, penalties: Penalties | None = None
 ) -> RowSampling:

@@ -17,7 +17,13 @@ from serving.client.logprobs import (
     row_entries,
     step_logprobs,
 )
-from serving.client.sampling import NUMPY_OPS, draw_uniforms, row_generator, sample_next
+from serving.client.sampling import (
+    NUMPY_OPS,
+    draw_uniforms,
+    row_generator,
+    row_penalties,
+    sample_next,
+)
 from serving.client.stop_strings import StopStringScanner
 from serving.client.vocabulary import TokenVocabulary
 from serving.contract import PREFILL_WIDTH
@@ -47,17 +53,8 @@ class Row:
 
     def penalties(self) -> Penalties | None:
         """This row's penalties for the client's rule (None: its request has none)."""
-        s = self.job.spec.sampling
-        if not s.penalized:
-            return None
-        size = len(self.counts)
-        return Penalties(
-            repetition=np.array([s.repetition_penalty]),
-            frequency=np.array([s.frequency_penalty]),
-            presence=np.array([s.presence_penalty]),
-            logit_bias=(np.zeros(size, np.float32) if self.bias is None else self.bias)[None],
-            output_counts=self.counts[None],
-            prompt_mask=self.prompt_mask[None],
+        return row_penalties(
+            self.job.spec.sampling, self.bias, self.counts[None], self.prompt_mask[None]
         )
 
 
