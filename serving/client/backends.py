@@ -161,16 +161,11 @@ class SignatureBackend:
             **states,
             **self.signature.sample_inputs(params, uniforms, extras),
         }
-        out = self._sample_outputs(inputs, logprobs)
+        sampled, states, sampled_logprobs = self._sample_outputs(inputs, logprobs)
         steps = uniforms.shape[1]
-        logprobs = out[2]
-        if logprobs is not None:
-            logprobs = SampledLogprobs(
-                logprobs.chosen[:, :steps],
-                logprobs.top_ids[:, :steps],
-                logprobs.top_values[:, :steps],
-            )
-        return out[0][:, :steps], out[1], logprobs
+        if sampled_logprobs is not None:
+            sampled_logprobs = sampled_logprobs.first_steps(steps)
+        return sampled[:, :steps], states, sampled_logprobs
 
     def sample_rows(
         self,

@@ -40,9 +40,9 @@ class SampledLogprobs:
     top_ids: np.ndarray
     top_values: np.ndarray
 
-    def rows(self, indices: np.ndarray) -> SampledLogprobs:
+    def first_steps(self, steps: int) -> SampledLogprobs:
         return SampledLogprobs(
-            self.chosen[indices], self.top_ids[indices], self.top_values[indices]
+            self.chosen[:, :steps], self.top_ids[:, :steps], self.top_values[:, :steps]
         )
 
 

@@ -60,6 +60,19 @@ class Evaluation:
         return self.nats / max(self.characters, 1) / math.log(2.0)
 
 
+def chunk_logprobs(
+    previous_logits: np.ndarray | None, first_id: int, token_logprobs: np.ndarray, length: int
+) -> np.ndarray:
+    """The log-probabilities [length] of one row's chunk of ``length`` tokens from a ``score``
+    call: the first token's from the previous chunk's logits [V] (NaN without one: nothing
+    precedes it), the others from the call's ``token_logprobs``."""
+    out = np.full(length, np.nan)
+    if length and previous_logits is not None:
+        out[0] = log_softmax(NUMPY_OPS, previous_logits[None, :])[0, first_id]
+    out[1:] = token_logprobs[: max(length - 1, 0)]
+    return out
+
+
 def score_rows(backend: SignatureBackend, rows: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Each row of ids scored from zero states: float64 [len(row)], entry i the log-probability
     of ``row[i]`` after ``row[:i]`` (entry 0: NaN, nothing precedes it)."""
@@ -74,13 +87,11 @@ def score_rows(backend: SignatureBackend, rows: Sequence[np.ndarray]) -> list[np
             piece = row[start : start + width]
             chunk[i, : len(piece)] = piece
             lengths[i] = len(piece)
-        if logits is not None:  # each row's first token here, from the last chunk's logits
-            first = log_softmax(NUMPY_OPS, logits)[np.arange(len(rows)), chunk[:, 0]]
-            for i in np.flatnonzero(lengths):
-                out[i][start] = first[i]
+        previous = logits
         scored, logits, states = backend.score(chunk, lengths, states)
         for i, length in enumerate(lengths.tolist()):
-            out[i][start + 1 : start + length] = scored[i, : max(length - 1, 0)]
+            before = None if previous is None else previous[i]
+            out[i][start : start + length] = chunk_logprobs(before, chunk[i, 0], scored[i], length)
     return out
 
 

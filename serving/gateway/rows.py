@@ -18,17 +18,17 @@ from serving.client.logprobs import (
     step_logprobs,
 )
 from serving.client.sampling import (
-    NUMPY_OPS,
     draw_uniforms,
     row_generator,
     row_penalties,
     sample_next,
 )
+from serving.client.scoring import chunk_logprobs
 from serving.client.stop_strings import StopStringScanner
 from serving.client.vocabulary import TokenVocabulary
 from serving.contract import PREFILL_WIDTH
 from serving.gateway.jobs import Job
-from serving.sampling_rule import Penalties, log_softmax
+from serving.sampling_rule import Penalties
 from serving.signature_inputs import extra_sample_inputs
 
 
@@ -224,12 +224,9 @@ def record_tokens(
 def score_chunk(fill: Fill, length: int, logits: np.ndarray, token_logprobs: np.ndarray) -> None:
     """Add a `score` call's log-probabilities of ``length`` tokens of ``fill`` (at its offset
     before the call) to its scores: the chunk's first token from the last chunk's logits."""
-    if fill.offset == 0:
-        fill.scores.append(None)
-    elif length:
-        previous = log_softmax(NUMPY_OPS, fill.logits[None, :])[0]
-        fill.scores.append(float(previous[fill.ids[fill.offset]]))
-    fill.scores.extend(float(x) for x in token_logprobs[: max(length - 1, 0)])
+    first = int(fill.ids[fill.offset]) if length else 0
+    scored = chunk_logprobs(fill.logits, first, token_logprobs, length)
+    fill.scores.extend(None if np.isnan(x) else float(x) for x in scored)
     fill.logits = logits
 
 
