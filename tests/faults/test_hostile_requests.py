@@ -264,6 +264,11 @@ def hostile_bodies(rng: random.Random) -> list[bytes]:
         b'{"instances": [{"input_ids": [1], "layer_0_h": [0.0]}]}',
         b"\xff\xfe\x00",
         '{"signature_name": "\u00e9\u0000", "instances": [1]}'.encode(),
+        b'{"signature_name": "detokenize", "instances": [[' + b"9" * 5000 + b"]]}",
+        b'{"signature_name": "tokenize", "instances": ["\\ud800"]}',
+        b'{"signature_name": "\\udfff", "instances": [1]}',
+        b'{"signature_name": "tokenize", "inputs": {"\\ud800": "a"}}',
+        b'{"signature_name": "tokenize", "instances": [{"\\ud800": "a"}]}',
     ]
     values = [0, -1, 2**31, 1.5, "a", None, True, [], {}, {"b64": "AAAA"}, [[1, 2], [3]]]
     signatures = ["", "serving_default", "tokenize", "detokenize", "prefill", "sample", "nope"]

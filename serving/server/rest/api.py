@@ -30,8 +30,8 @@ from tensorflow_serving.apis import (
 
 from serving.server.metrics import REST, ServerMetrics
 from serving.server.predict import DEFAULT_SIGNATURE
+from serving.server.rest.json_body import parse_body
 from serving.server.rest.json_tensors import (
-    parse_body,
     request_tensors,
     response_body,
     signature_name_of,

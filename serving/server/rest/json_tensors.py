@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -38,18 +39,6 @@ _NUMPY = {
     types_pb2.DT_UINT64: np.uint64,
     types_pb2.DT_BOOL: np.bool_,
 }
-
-
-def parse_body(body: bytes) -> dict:
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise invalid_argument(f"JSON Parse error: {exc}") from None
-    except RecursionError:
-        raise invalid_argument("JSON Parse error: the document is nested too deeply") from None
-    if not isinstance(document, dict):
-        raise invalid_argument("JSON Value: the request body is not a JSON object")
-    return document
 
 
 def signature_name_of(document: Mapping[str, Any]) -> str:
@@ -114,61 +103,68 @@ def request_tensors(
 
 
 def _tensor(name: str, value: Any, dtype: int) -> tensor_pb2.TensorProto:
-    shape = _shape(name, value)
-    flat = list(_flatten(value))
+    shape, flat = _shape_and_values(name, value)
     if dtype == types_pb2.DT_STRING:
-        return to_tensor_proto(
-            np.array([_bytes(name, v) for v in flat], dtype=object).reshape(shape)
-        )
+        strings = np.array([_bytes(name, v) for v in flat], dtype=object).reshape(shape)
+        del flat
+        return to_tensor_proto(strings)
     numpy_type = _NUMPY.get(dtype)
     if numpy_type is None:
         raise invalid_argument(
             f"input '{name}' has dtype {dtype_name(dtype)}, which JSON cannot carry"
         )
-    integral = np.issubdtype(numpy_type, np.integer)
-    for v in flat:
-        if (
-            isinstance(v, bool)
-            and numpy_type is not np.bool_
-            or not isinstance(v, (int, float))
-            or (integral and (isinstance(v, float) or not isinstance(v, int)))
-        ):
-            raise invalid_argument(
-                f"JSON Value: {json.dumps(v)} Type: {type(v).__name__} is not of expected "
-                f"type: {dtype_name(dtype)} (input '{name}')"
-            )
+    allowed = (
+        _BOOL_TYPES
+        if numpy_type is np.bool_
+        else _INTEGER_TYPES
+        if np.issubdtype(numpy_type, np.integer)
+        else _NUMBER_TYPES
+    )
+    if not set(map(type, flat)) <= allowed:  # one pass in C; the offender is found only to name it
+        wrong = next(v for v in flat if type(v) not in allowed)
+        raise invalid_argument(
+            f"JSON Value: {json.dumps(wrong)[:100]} Type: {type(wrong).__name__} is not of "
+            f"expected type: {dtype_name(dtype)} (input '{name}')"
+        )
     try:
         array = np.array(flat, dtype=numpy_type) if flat else np.zeros(0, numpy_type)
     except OverflowError:
         raise invalid_argument(
             f"input '{name}': a value is out of range for {dtype_name(dtype)}"
         ) from None
+    del flat  # its objects are freed before the proto's copy is made
     return to_tensor_proto(array.reshape(shape))
 
 
-def _shape(name: str, value: Any, depth: int = 0) -> tuple[int, ...]:
-    """The shape of nested lists, which must be rectangular and of at most MAX_ARRAY_DIMS dimensions."""
-    if not isinstance(value, list):
-        return ()
-    if depth >= MAX_ARRAY_DIMS:
-        raise invalid_argument(f"input '{name}' has more than {MAX_ARRAY_DIMS} dimensions")
-    if not value:
-        return (0,)
-    inner = [_shape(name, v, depth + 1) for v in value]
-    if any(s != inner[0] for s in inner):
-        raise invalid_argument(
-            f"Expecting tensor of input '{name}' to be rectangular: its rows have "
-            f"shapes {sorted(set(inner))[:2]}"
-        )
-    return (len(value), *inner[0])
+_BOOL_TYPES = frozenset({bool})
+_INTEGER_TYPES = frozenset({int})
+_NUMBER_TYPES = frozenset({int, float})
 
 
-def _flatten(value: Any):
-    if isinstance(value, list):
-        for v in value:
-            yield from _flatten(v)
-    else:
-        yield value
+def _shape_and_values(name: str, value: Any) -> tuple[tuple[int, ...], list]:
+    """The shape of nested lists (rectangular, at most MAX_ARRAY_DIMS dimensions) and their values
+    in row-major order, one level at a time so each step is a C-speed pass."""
+    shape: list[int] = []
+    level = [value]
+    while True:
+        kinds = set(map(type, level))
+        if list not in kinds:
+            return tuple(shape), level
+        if kinds != {list}:
+            raise invalid_argument(
+                f"Expecting tensor of input '{name}' to be rectangular: dimension {len(shape)} "
+                "mixes lists and values"
+            )
+        if len(shape) >= MAX_ARRAY_DIMS:
+            raise invalid_argument(f"input '{name}' has more than {MAX_ARRAY_DIMS} dimensions")
+        lengths = set(map(len, level))
+        if len(lengths) > 1:
+            raise invalid_argument(
+                f"Expecting tensor of input '{name}' to be rectangular: its lists at dimension "
+                f"{len(shape)} have lengths {sorted(lengths)[:2]}"
+            )
+        shape.append(lengths.pop() if lengths else 0)
+        level = list(itertools.chain.from_iterable(level))
 
 
 def _is_b64(value: Any) -> bool:

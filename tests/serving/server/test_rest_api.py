@@ -226,3 +226,24 @@ def test_the_documented_curl_commands_work(rest):
         assert completed.returncode == 0 and completed.stdout.strip(), (command, completed.stderr)
         if "| grep" not in command:
             assert "error" not in json.loads(completed.stdout), (command, completed.stdout)
+
+
+def test_a_malformed_request_line_is_one_log_line(rest, caplog):
+    import logging
+    import socket
+    from urllib.parse import urlparse
+
+    url, _ = rest
+    with caplog.at_level(logging.DEBUG, logger="serving.server.rest.server"):
+        for raw in (
+            b"GET /v1/models HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"\x00\x01 / X\r\n\r\n",
+        ):
+            with socket.create_connection((urlparse(url).hostname, urlparse(url).port)) as s:
+                s.sendall(raw)
+                s.settimeout(10)
+                assert s.recv(100).split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    records = [r for r in caplog.records if r.name == "serving.server.rest.server"]
+    assert records
+    for record in records:
+        assert record.exc_info is None and "\n" not in record.getMessage()
