@@ -12,6 +12,8 @@ not restore fails here exactly as it fails there. Nothing runs through the TF2 o
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,11 +30,35 @@ SERVE_TAG = "serve"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
+
+
 def version_number(name: str) -> int | None:
-    """The version a directory name stands for: ASCII digits only (``'²'`` or ``'1.5'`` is no version)."""
+    """The version a directory name stands for: ASCII digits only (``'²'`` or ``'1.5'`` is no
+    version), at most int64's largest value (TF Serving's ``safe_strto64`` refuses the rest)."""
     if not name or not name.isascii() or not name.isdigit():
         return None
-    return int(name)
+    if len(name.lstrip("0")) > len(str(MAX_VERSION)):
+        return None  # before int(): thousands of digits must not cost a conversion
+    version = int(name)
+    return version if version <= MAX_VERSION else None
+
+
+def special_files(path: Path) -> list[Path]:
+    """Entries under `path` that are neither regular files nor directories once links are
+    followed (FIFOs, sockets, devices, dangling links): reading one may block forever."""
+    found = []
+    for root, directories, files in os.walk(path):
+        for name in (*directories, *files):
+            entry = Path(root, name)
+            try:
+                mode = entry.stat().st_mode
+            except OSError:
+                found.append(entry)
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(entry)
+    return found
 
 
 def is_saved_model_dir(path: Path) -> bool:

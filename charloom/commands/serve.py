@@ -129,6 +129,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replay a version's assets.extra/tf_serving_warmup_requests before serving it "
         "(default true, as in TF Serving)",
     )
+    runtime.add_argument(
+        "--model-load-timeout-seconds",
+        type=float,
+        default=DEFAULT.model_load_timeout_seconds,
+        help="a version whose load (warmup included) takes longer is abandoned and reported, "
+        "so later versions still load (this server's own; default %(default)s, at most 86400)",
+    )
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-message-bytes",

@@ -50,6 +50,18 @@ class ModelConfig:
     version_labels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
+MAX_LOAD_TIMEOUT_SECONDS = 86_400.0
+INT32_MAX = 2**31 - 1  # gRPC's channel arguments and TensorFlow's thread counts are C ints
+MAX_THREADS = 4096  # any thread count a flag or file sets
+MAX_TIMEOUT_MS = 86_400_000
+LIMIT_MAXIMA = {
+    "max_message_bytes": INT32_MAX,
+    "max_request_batch": INT32_MAX,
+    "max_prompt_length": INT32_MAX,
+    "max_concurrent_requests": 100_000,
+}
+
+
 def _cpu_count() -> int:
     """TensorFlow's port::MaxParallelism(): the CPUs this process may run on."""
     try:
@@ -93,6 +105,14 @@ class BatchingOptions:
             found.append(f"max_enqueued_batches must be positive; was {self.max_enqueued_batches}")
         if self.num_batch_threads <= 0:
             found.append(f"num_batch_threads must be positive; was {self.num_batch_threads}")
+        for name, largest in (
+            ("max_batch_size", INT32_MAX),
+            ("max_enqueued_batches", 1_000_000),
+            ("num_batch_threads", MAX_THREADS),
+            ("batch_timeout_micros", MAX_TIMEOUT_MS * 1000),
+        ):
+            if getattr(self, name) > largest:
+                found.append(f"{name} must be at most {largest}; was {getattr(self, name)}")
         if self.enable_large_batch_splitting and self.max_batch_size < self.execution_batch_size:
             found.append(
                 "When enable_large_batch_splitting is true, input_batch_size_limit must be greater "
@@ -129,6 +149,8 @@ class RuntimeOptions:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     enable_model_warmup: bool = True
+    # This server's own: a load (warmup included) taking longer is abandoned and reported.
+    load_timeout_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -171,21 +193,25 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError(f"model names must be unique; repeated: {', '.join(duplicates)}")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ServingError("--tls-cert and --tls-key must be given together")
-    for name in (
-        "max_message_bytes",
-        "max_request_batch",
-        "max_prompt_length",
-        "max_concurrent_requests",
-    ):
-        if getattr(config.limits, name) <= 0:
-            raise ServingError(f"--{name.replace('_', '-')} must be positive")
+    for name, largest in LIMIT_MAXIMA.items():
+        value = getattr(config.limits, name)
+        if not 0 < value <= largest:
+            raise ServingError(
+                f"--{name.replace('_', '-')} must be positive and at most {largest}, got {value}"
+            )
     problems = config.batching.problems()
     if problems:
         raise ServingError("invalid batching parameters: " + "; ".join(problems))
-    if min(config.runtime.intra_op_parallelism, config.runtime.inter_op_parallelism) < 0:
+    for name in ("intra_op_parallelism", "inter_op_parallelism"):
+        value = getattr(config.runtime, name)
+        if not 0 <= value <= MAX_THREADS:
+            raise ServingError(
+                f"--tensorflow-{name.replace('_', '-')} must be in [0, {MAX_THREADS}], got {value}"
+            )
+    timeout = config.runtime.load_timeout_seconds
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_LOAD_TIMEOUT_SECONDS):
         raise ServingError(
-            "--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism "
-            "must not be negative"
+            f"--model-load-timeout-seconds must be in (0, {MAX_LOAD_TIMEOUT_SECONDS}], got {timeout}"
         )
     if not math.isfinite(config.poll_wait_seconds) or config.poll_wait_seconds < 0:
         raise ServingError(
@@ -199,10 +225,16 @@ def validate_server_config(config: ServerConfig) -> None:
         raise ServingError(f"--rest-api-port {config.rest.port} is not a TCP port")
     if config.rest.port is not None and config.rest.port == config.port != 0:
         raise ServingError(f"--rest-api-port and --port are both {config.port}")
-    if config.rest.num_threads < 1:
-        raise ServingError("--rest-api-num-threads must be positive")
-    if config.rest.timeout_in_ms < 0:
-        raise ServingError("--rest-api-timeout-in-ms must not be negative")
+    if not 0 < config.rest.num_threads <= MAX_THREADS:
+        raise ServingError(
+            f"--rest-api-num-threads must be positive and at most {MAX_THREADS}, "
+            f"got {config.rest.num_threads}"
+        )
+    if not 0 <= config.rest.timeout_in_ms <= MAX_TIMEOUT_MS:
+        raise ServingError(
+            f"--rest-api-timeout-in-ms must be in [0, {MAX_TIMEOUT_MS}] (a day), "
+            f"got {config.rest.timeout_in_ms}"
+        )
 
 
 def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
@@ -215,7 +247,16 @@ def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
             raise ServingError(f"--grpc-channel-arguments: {item!r} is not key=value")
         value = value.strip()
         # an integer as TF Serving's absl::SimpleAtoi reads one (ASCII digits), else the string
-        arguments.append((key.strip(), int(value) if re.fullmatch(r"-?[0-9]+", value) else value))
+        if re.fullmatch(r"-?[0-9]+", value):
+            number = int(value[:12])  # more digits cannot fit anyway
+            if len(value.lstrip("-")) > 11 or not -INT32_MAX - 1 <= number <= INT32_MAX:
+                raise ServingError(
+                    f"--grpc-channel-arguments: {key.strip()}={value[:30]} does not fit in a "
+                    "32-bit integer, which gRPC's channel arguments are"
+                )
+            arguments.append((key.strip(), number))
+        else:
+            arguments.append((key.strip(), value))
     return tuple(arguments)
 
 

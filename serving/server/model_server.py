@@ -23,12 +23,13 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.errors import ServingError
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
+from serving.server.loading import Servable, load_servable
 from serving.server.metrics import ServerMetrics
 from serving.server.model_service import ModelService
 from serving.server.predict import Admission, PredictionService, Predictor
 from serving.server.rest.api import RestApi, Services
 from serving.server.rest.server import RestServer
-from serving.server.servables import Servable, ServableManager, load_servable
+from serving.server.servables import ServableManager
 from serving.server.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,12 @@ def start_server(config: ServerConfig) -> ServerHandle:
                 raise
         return servable
 
-    manager = ServableManager(config.models, on_change=update_health, loader=load)
+    manager = ServableManager(
+        config.models,
+        on_change=update_health,
+        loader=load,
+        load_timeout_seconds=config.runtime.load_timeout_seconds,
+    )
     update_health()
     manager.poll_once()
     limits = config.limits

@@ -51,6 +51,7 @@ class ServerOptions:
     tensorflow_intra_op_parallelism: int = RuntimeOptions.intra_op_parallelism
     tensorflow_inter_op_parallelism: int = RuntimeOptions.inter_op_parallelism
     enable_model_warmup: bool = RuntimeOptions.enable_model_warmup
+    model_load_timeout_seconds: float = RuntimeOptions.load_timeout_seconds
     max_message_bytes: int = ServerLimits.max_message_bytes
     max_request_batch: int = ServerLimits.max_request_batch
     max_prompt_length: int = ServerLimits.max_prompt_length
@@ -74,6 +75,7 @@ class ServerOptions:
                 self.tensorflow_intra_op_parallelism,
                 self.tensorflow_inter_op_parallelism,
                 self.enable_model_warmup,
+                self.model_load_timeout_seconds,
             ),
             rest=self._rest(),
             tls_cert=self.tls_cert,

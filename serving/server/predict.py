@@ -26,6 +26,7 @@ from tensorflow_serving.apis import (
 
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerLimits
+from serving.server.loading import Servable
 from serving.server.metrics import ServerMetrics
 from serving.server.requests import (
     PlanCache,
@@ -35,7 +36,7 @@ from serving.server.requests import (
     check_output_filter,
     decode_inputs,
 )
-from serving.server.servables import Servable, ServableManager
+from serving.server.servables import ServableManager
 from serving.server.status import (
     deadline_of,
     failed_precondition,

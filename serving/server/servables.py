@@ -11,15 +11,15 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from serving.saved_model import SessionBundle, is_saved_model_dir, session_config, version_number
-from serving.server.config import ModelConfig, RuntimeOptions
+from serving.saved_model import is_saved_model_dir, version_number
+from serving.server.config import ModelConfig
+from serving.server.loading import LoadAttempt, Servable, load_servable
 from serving.server.status import invalid_argument, not_found
 
 logger = logging.getLogger(__name__)
@@ -27,59 +27,6 @@ State = get_model_status_pb2.ModelVersionStatus.State
 # A failed load is retried after 2, 4, 8... seconds (a version copied in place rather than renamed
 # may be incomplete at first), up to this many attempts; a changed directory starts over.
 MAX_LOAD_ATTEMPTS = 6
-
-
-@dataclass
-class Servable:
-    """A loaded version; `in_flight` counts requests holding it so unloading can wait for them."""
-
-    name: str
-    version: int
-    path: Path
-    bundle: SessionBundle
-    in_flight: int = 0
-    _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
-
-    @property
-    def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
-        return self.bundle.signature_defs
-
-    def enter(self) -> None:
-        with self._idle:
-            self.in_flight += 1
-
-    def leave(self) -> None:
-        with self._idle:
-            self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.notify_all()
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until no request holds this version; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self.in_flight == 0, timeout)
-
-    def release(self) -> None:
-        self.bundle.close()
-
-
-def load_servable(
-    name: str, version: int, path: Path, options: RuntimeOptions = RuntimeOptions()
-) -> Servable:
-    """Load a version directory into a Session (raises on any failure; the caller records it)."""
-    started = time.monotonic()
-    bundle = SessionBundle(
-        path, session_config(options.intra_op_parallelism, options.inter_op_parallelism)
-    )
-    logger.info(
-        "loaded %s version %d from %s in %.2fs (signatures: %s)",
-        name,
-        version,
-        path,
-        time.monotonic() - started,
-        ", ".join(sorted(bundle.signature_defs)),
-    )
-    return Servable(name=name, version=version, path=path, bundle=bundle)
 
 
 @dataclass
@@ -127,7 +74,9 @@ class ServableManager:
         on_change: Callable[[], None] | None = None,
         unload_wait_seconds: float = 60.0,
         loader: Callable[[str, int, Path], Servable] = load_servable,
+        load_timeout_seconds: float | None = None,
     ) -> None:
+        self._load_timeout_seconds = load_timeout_seconds
         self._models = {m.name: m for m in models}
         self._loader = loader
         self._records: dict[str, dict[int, VersionRecord]] = {m.name: {} for m in models}
@@ -263,23 +212,34 @@ class ServableManager:
 
     def _load(self, model: ModelConfig, version: int, path: Path, failed_attempts: int = 0) -> None:
         self._set(model.name, version, VersionRecord(State.LOADING))
-        try:
-            servable = self._loader(model.name, version, path)
-        except Exception as exc:  # any failure of a user's model directory is reported, not fatal
-            logger.error("failed to load %s version %d from %s: %s", model.name, version, path, exc)
+        description = f"the load of {model.name} version {version} from {path}"
+        attempt = LoadAttempt(lambda: self._loader(model.name, version, path), description)
+        if not attempt.wait(self._load_timeout_seconds):
+            error = TimeoutError(
+                f"{description} did not finish within {self._load_timeout_seconds:g} s "
+                "(--model-load-timeout-seconds); it is not retried until the directory changes"
+            )
+            failed_attempts = MAX_LOAD_ATTEMPTS - 1  # a hung load is not retried: it holds a thread
+        else:
+            error = attempt.error
+        if error is not None or attempt.servable is None:
+            # any failure of a user's model directory is reported, not fatal
+            logger.error(
+                "failed to load %s version %d from %s: %s", model.name, version, path, error
+            )
             self._set(
                 model.name,
                 version,
                 VersionRecord(
                     State.END,
-                    error=f"{type(exc).__name__}: {exc}",
+                    error=f"{type(error).__name__}: {error}",
                     dir_signature=_dir_signature(path),
                     failed_attempts=failed_attempts + 1,
                     failed_at=time.monotonic(),
                 ),
             )
             return
-        self._set(model.name, version, VersionRecord(State.AVAILABLE, servable=servable))
+        self._set(model.name, version, VersionRecord(State.AVAILABLE, servable=attempt.servable))
 
     def _unload(self, name: str, version: int) -> None:
         with self._lock:

@@ -28,6 +28,24 @@ def one_line_error(argv: list[str], capsys) -> str:
         ),
         (["--grace-seconds", "inf"], "--grace-seconds must be a number >= 0, got inf"),
         (["--max-concurrent-requests", "0"], "--max-concurrent-requests must be positive"),
+        (
+            ["--max-message-bytes", "99999999999999999999"],
+            "--max-message-bytes must be positive and at most 2147483647",
+        ),
+        (["--rest-api-num-threads", "99999999999"], "--rest-api-num-threads must be positive"),
+        (["--rest-api-timeout-in-ms", "99999999999999"], "--rest-api-timeout-in-ms must be in"),
+        (["--tensorflow-intra-op-parallelism", "99999999999"], "must be in [0, 4096]"),
+        (
+            ["--enable-batching", "--batch-timeout-micros", "99999999999999999999"],
+            "batch_timeout_micros must be at most 86400000000",
+        ),
+        (
+            ["--enable-batching", "--num-batch-threads", "99999"],
+            "num_batch_threads must be at most",
+        ),
+        (["--grpc-channel-arguments", "grpc.x=99999999999999999999"], "does not fit in a 32-bit"),
+        (["--model-load-timeout-seconds", "inf"], "--model-load-timeout-seconds must be in"),
+        (["--model-load-timeout-seconds", "0"], "--model-load-timeout-seconds must be in"),
     ],
 )
 def test_serve_flags(flags, message, tmp_path, capsys):
