@@ -23,10 +23,16 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.errors import ServingError
 from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
+from serving.server.grpc_threads import (
+    CONTROL_THREADS,
+    CountingExecutor,
+    PredictionAdmission,
+    servicer_on_pools,
+)
 from serving.server.loading import Servable, load_servable
 from serving.server.metrics import ServerMetrics
 from serving.server.model_service import ModelService
-from serving.server.predict import Admission, PredictionService, Predictor
+from serving.server.predict import Admission, PredictionService, Predictor, too_many_calls
 from serving.server.rest.api import RestApi, Services
 from serving.server.rest.server import RestServer
 from serving.server.servables import ServableManager
@@ -35,8 +41,6 @@ from serving.server.warmup import replay_warmup
 logger = logging.getLogger(__name__)
 PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 HEALTH_SERVICES = ("", PREDICTION_SERVICE)
-# Handler threads beyond --max-concurrent-requests: health checks and GetModelStatus always find one.
-CONTROL_THREADS = 8
 
 
 @dataclass
@@ -53,6 +57,7 @@ class ServerHandle:
     _scheduler: BatchScheduler | None
     _rest: RestServer | None
     _stopped: threading.Event
+    _pools: tuple[concurrent.futures.ThreadPoolExecutor, ...] = ()
 
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish within `grace` seconds, release everything."""
@@ -66,6 +71,8 @@ class ServerHandle:
         self.manager.stop()
         if self._rest is not None:
             self._rest.stop()
+        for pool in self._pools:
+            pool.shutdown(wait=False, cancel_futures=True)
         logger.info("server on port %d stopped", self.port)
 
     def __enter__(self) -> ServerHandle:
@@ -148,19 +155,41 @@ def start_server(config: ServerConfig) -> ServerHandle:
         ("grpc.so_reuseport", 0),  # a second server on a busy port fails instead of sharing it
         *config.grpc_channel_arguments,
     ]
-    threads = limits.max_concurrent_requests + CONTROL_THREADS
+    # PredictionService on its own pool, refused before a thread is taken past the limit; probes
+    # and watches on pools Predict never occupies (serving/server/grpc_threads.py).
+    work_pool = CountingExecutor(limits.max_concurrent_requests, "grpc")
+    control_pool = concurrent.futures.ThreadPoolExecutor(CONTROL_THREADS, "grpc-control")
+    watch_pool = concurrent.futures.ThreadPoolExecutor(CONTROL_THREADS, "grpc-watch")
     server = grpc.server(
-        concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        work_pool,
         options=options,
-        maximum_concurrent_rpcs=threads + limits.max_concurrent_requests,
+        interceptors=[
+            PredictionAdmission(
+                work_pool,
+                limits.max_concurrent_requests,
+                control_pool,
+                too_many_calls(limits.max_concurrent_requests),
+            )
+        ],
     )
     prediction_service = PredictionService(
         manager, predictor, metrics, Admission(limits.max_concurrent_requests)
     )
     model_service = ModelService(manager, metrics)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction_service, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model_service, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        servicer_on_pools(
+            model_service,
+            {"GetModelStatus": control_pool, "HandleReloadConfigRequest": control_pool},
+        ),
+        server,
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(
+        servicer_on_pools(
+            health_servicer, {"Check": control_pool, "List": control_pool, "Watch": watch_pool}
+        ),
+        server,
+    )
     address = f"{config.host}:{config.port}"
     try:
         port = (
@@ -215,6 +244,7 @@ def start_server(config: ServerConfig) -> ServerHandle:
         _scheduler=scheduler,
         _rest=rest,
         _stopped=threading.Event(),
+        _pools=(work_pool, control_pool, watch_pool),
     )
 
 

@@ -118,6 +118,13 @@ def _session_runner(servable: Servable):
     return run
 
 
+def too_many_calls(limit: int) -> str:
+    return (
+        f"the server is already handling {limit} Predict/GetModelMetadata calls "
+        "(--max-concurrent-requests); retry later"
+    )
+
+
 class Admission:
     """At most `limit` calls at once; one more is refused at once with RESOURCE_EXHAUSTED (it
     would otherwise queue for a handler thread, and health checks behind it)."""
@@ -129,10 +136,7 @@ class Admission:
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         if not self._slots.acquire(blocking=False):
-            raise resource_exhausted(
-                f"the server is already handling {self._limit} Predict/GetModelMetadata "
-                "calls (--max-concurrent-requests); retry later"
-            )
+            raise resource_exhausted(too_many_calls(self._limit))
         try:
             yield
         finally:

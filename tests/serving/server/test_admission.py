@@ -3,6 +3,7 @@ answer, and a second server cannot share a busy port."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -102,4 +103,61 @@ def test_the_limit_must_be_positive(model_base):
         ServerConfig(
             models=(ModelConfig("toy", model_base(1)),),
             limits=ServerLimits(max_concurrent_requests=0),
+        )
+
+
+def test_slow_senders_never_starve_probes(start_server, model_base):
+    """Calls that open a Predict and hold back its message: past the limit they are refused at
+    once, and health checks and GetModelStatus keep answering."""
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    handle = start_server(
+        models=(ModelConfig("toy", model_base(1)),),
+        limits=ServerLimits(max_concurrent_requests=4),
+    )
+    release = threading.Event()
+
+    def held_back():
+        release.wait(30)
+        yield step_request()
+
+    with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
+        predict = channel.stream_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+        )
+        slow = [predict.future(held_back(), timeout=60) for _ in range(40)]
+        try:
+            time.sleep(1.0)
+            for _ in range(3):
+                started = time.monotonic()
+                health = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+                assert health.status == health_pb2.HealthCheckResponse.SERVING
+                status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+                    get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "toy"}),
+                    timeout=5,
+                )
+                assert status.model_version_status[0].version == 1
+                assert time.monotonic() - started < 1.0
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Predict(step_request(), timeout=5)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "(--max-concurrent-requests)" in caught.value.details()
+        finally:
+            release.set()
+        codes = []
+        for call in slow:
+            try:
+                call.result()
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as exc:
+                codes.append(exc.code())
+        assert codes.count(grpc.StatusCode.OK) == 4
+        assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 36
+        assert (
+            stub.Predict(step_request(), timeout=30).outputs["logits"].tensor_shape.dim[0].size == 1
         )
