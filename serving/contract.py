@@ -82,6 +82,7 @@ LOGPROBS = "logprobs"
 SAMPLED_LOGPROBS = "sampled_logprobs"
 TOP_LOGPROB_IDS = "top_logprob_ids"
 TOP_LOGPROBS = "top_logprobs"
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
 MAX_LOGPROBS = 20  # most alternatives per token (OpenAI's top_logprobs limit)
 PENALTY_INPUTS = (
     REPETITION_PENALTY,

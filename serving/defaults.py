@@ -45,6 +45,11 @@ LOAD_BALANCING_POLICIES = ("pick_first", "round_robin")  # gRPC policies the cli
 MAX_ROWS_PER_CALL = MAX_BATCH_SIZE
 CLIENT_TIMEOUT_SECONDS = 10.0  # deadline of each RPC
 CLIENT_RESUME_SECONDS = 60.0  # how long a text waits for a server that went away (a restarting pod)
+# The client's ranges (a generate call, its waits): larger is a mistake, refused in one line.
+CLIENT_MAX_TEXTS = 10_000  # prompts x num_samples of one call (each text holds its RNN states)
+CLIENT_MAX_NEW_TOKENS = 10_000_000
+CLIENT_MAX_SECONDS = 86_400.0  # --timeout, --resume-seconds, --wait-ready: at most a day
+CLIENT_MAX_ROWS_PER_CALL = 65_536
 
 # The generation gateway (serving/gateway): its ports and the limits of one request.
 GATEWAY_HTTP_PORT = 8000  # the OpenAI-compatible API, as vLLM's default

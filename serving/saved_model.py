@@ -24,13 +24,12 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.client import pywrap_tf_session
 from tensorflow.python.saved_model.loader_impl import SavedModelLoader
 
+from serving.contract import MAX_VERSION
+
 logger = logging.getLogger(__name__)
 
 SERVE_TAG = "serve"
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
-
-MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
 
 
 def version_number(name: str) -> int | None:

@@ -8,18 +8,34 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from trainer.config_files import read_config_file
 from trainer.errors import ConfigError
 
 CELLS = ("gru", "lstm")
 TOKENIZERS = ("char", "word")  # trainer/tokenizers.py
 OPTIMIZERS = ("adam", "rmsprop")
 MAX_LAYERS = 4
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds
+# The largest value of each integer key (a larger one is a typo or cannot run): beyond these the
+# trainer's memory check (trainer/memory.py) bounds what the sizes together may need.
+INT_MAXIMA = {
+    "units": 16_384,
+    "embedding_dim": 16_384,
+    "seq_len": 65_536,
+    "batch_size": 1 << 20,
+    "epochs": 1_000_000,
+    "steps_per_epoch": 2**31 - 1,
+    "validation_steps": 2**31 - 1,
+    "early_stopping_patience": 1_000_000,
+    "reduce_lr_patience": 1_000_000,
+    "min_count": 2**31 - 1,
+    "max_vocab": 10_000_000,
+}
 PRESETS_DIR = Path(__file__).parent / "configs"
 
 
@@ -71,10 +87,11 @@ class TrainingConfig:
                 f"a training config must be a mapping of keys to values, got {type(values).__name__}"
             )
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
+        unknown = sorted((key for key in values if key not in fields), key=repr)
         if unknown:
             raise ConfigError(
-                f"unknown config key(s): {', '.join(unknown)} (known: {', '.join(fields)})"
+                f"unknown config key(s): {', '.join(k[:80] if isinstance(k, str) else brief(k) for k in unknown[:10])} "
+                f"(known: {', '.join(fields)})"
             )
         converted = {
             name: _convert(name, value, fields[name].default) for name, value in values.items()
@@ -83,7 +100,7 @@ class TrainingConfig:
         units = converted.get("units")
         if units is None:
             units = cls.units if "num_layers" not in converted else (cls.units[0],)
-        if len(units) == 1 and isinstance(num_layers, int) and num_layers > 1:
+        if len(units) == 1 and isinstance(num_layers, int) and 1 < num_layers <= MAX_LAYERS:
             units = units * num_layers
         converted["units"] = units
         return cls(**converted)
@@ -125,7 +142,29 @@ def _convert(name: str, value: Any, default: Any) -> Any:
             return _as_int(value)
         return float(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config key {name!r}: cannot use {value!r} ({exc})") from None
+        raise ConfigError(
+            f"config key {name!r}: cannot use {brief(value)} ({brief(exc)})"
+        ) from None
+
+
+def _short_repr() -> reprlib.Repr:
+    """A repr that shows at most 3 levels and 8 items of each (Python 3.11 takes no arguments)."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict = 3, 8, 8
+    short.maxstring = short.maxother = 60
+    return short
+
+
+_SHORT_REPR = _short_repr()  # never changed after this
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A value as an error message may show it: at most `limit` characters (a config's value may be
+    a huge number or a string an alias bomb expanded)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of {value.bit_length()} bits"
+    text = str(value) if isinstance(value, BaseException) else _SHORT_REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _as_int(value: Any) -> int:
@@ -139,16 +178,23 @@ def _as_int(value: Any) -> int:
 def _problems(c: TrainingConfig) -> list[str]:
     p = []
     if c.cell not in CELLS:
-        p.append(f"cell must be one of {', '.join(CELLS)}, got {c.cell!r}")
+        p.append(f"cell must be one of {', '.join(CELLS)}, got {brief(c.cell)}")
     if not 1 <= c.num_layers <= MAX_LAYERS:
-        p.append(f"num_layers must be between 1 and {MAX_LAYERS}, got {c.num_layers}")
-    if len(c.units) != c.num_layers:
+        p.append(f"num_layers must be between 1 and {MAX_LAYERS}, got {brief(c.num_layers)}")
+    elif len(c.units) != c.num_layers:
         p.append(f"units needs one value or one per layer ({c.num_layers}), got {list(c.units)}")
     if any(u <= 0 for u in c.units):
         p.append(f"units must be > 0, got {list(c.units)}")
     for name in ("embedding_dim", "seq_len", "batch_size", "epochs"):
         if getattr(c, name) <= 0:
             p.append(f"{name} must be > 0, got {getattr(c, name)}")
+    for name, largest in INT_MAXIMA.items():
+        values = c.units if name == "units" else (getattr(c, name),)
+        too_large = [v for v in values if v is not None and v > largest]
+        if too_large:
+            p.append(f"{name} must be at most {largest}, got {brief(too_large[0])}")
+    if not 0 <= c.seed <= MAX_SEED:
+        p.append(f"seed must be in [0, {MAX_SEED}], got {brief(c.seed)}")
     for name in ("steps_per_epoch", "validation_steps"):
         if getattr(c, name) is not None and getattr(c, name) <= 0:
             p.append(f"{name} must be > 0 or null, got {getattr(c, name)}")
@@ -162,13 +208,13 @@ def _problems(c: TrainingConfig) -> list[str]:
     if not (math.isfinite(c.learning_rate) and c.learning_rate > 0):
         p.append(f"learning_rate must be > 0, got {c.learning_rate}")
     if c.tokenizer not in TOKENIZERS:
-        p.append(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {c.tokenizer!r}")
+        p.append(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {brief(c.tokenizer)}")
     if c.min_count < 1:
         p.append(f"min_count must be >= 1, got {c.min_count}")
     if c.max_vocab is not None and c.max_vocab < 1:
         p.append(f"max_vocab must be >= 1 or null, got {c.max_vocab}")
     if c.optimizer not in OPTIMIZERS:
-        p.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}")
+        p.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {brief(c.optimizer)}")
     if c.clipnorm is not None and not c.clipnorm > 0:
         p.append(f"clipnorm must be > 0 or null, got {c.clipnorm}")
     if not 0.0 < c.reduce_lr_factor < 1.0:
@@ -195,10 +241,7 @@ def load_config(
             raise ConfigError(
                 f"config {spec!r} is neither a file nor a preset ({', '.join(preset_names())})"
             )
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        loaded = read_config_file(path, "config")
         if loaded is not None:
             if not isinstance(loaded, dict):
                 raise ConfigError(f"{path} must contain a mapping of config keys")

@@ -41,6 +41,7 @@ from trainer.dataset import (
 )
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import utc_now, write_json_atomic
+from trainer.memory import check_fits_in_memory
 from trainer.model import build_model
 from trainer.vocabulary import Vocabulary, build
 
@@ -298,6 +299,7 @@ def _compiled_model(
     start: ckpt.Checkpoint | None,
 ) -> keras.Model:
     """Build and compile under the strategy; on resume restore weights and optimizer state."""
+    check_fits_in_memory(config, vocabulary.size)
     with strategy.scope():
         model = build_model(config, vocabulary.size)
         metrics: list[keras.metrics.Metric] = [

@@ -22,6 +22,11 @@ import grpc
 import numpy as np
 
 from serving import defaults
+from serving.client.arguments import (
+    validate_connection,
+    validate_seconds,
+    validate_steps_per_call,
+)
 from serving.client.backends import SignatureBackend, learn_vocabulary
 from serving.client.errors import ModelVersionUnloadedError, SamplingArgumentError
 from serving.client.generation import (
@@ -45,27 +50,14 @@ from serving.client.sampling import SamplingParams, resolve_seed
 from serving.client.scoring import Evaluation, TokenScores, evaluate, score_texts
 from serving.client.stop_strings import validate_stop_strings
 from serving.client.vocabulary import TokenVocabulary
-from serving.contract import LOGPROBS, SAMPLE_WIDTH, SAMPLING_RANGES
+from serving.contract import LOGPROBS, SAMPLING_RANGES
 
 DEFAULT_MAX_NEW_TOKENS = defaults.MAX_NEW_TOKENS
 DEFAULT_STEPS_PER_CALL = defaults.STEPS_PER_CALL  # characters per Predict call through `sample`
-MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
 DEFAULT_TARGET = f"localhost:{defaults.GRPC_PORT}"
 # How often `generate` starts a text again because its version was unloaded mid-text.
 RESTARTS_ON_NEW_VERSION = 3
 log = logging.getLogger(__name__)
-
-
-def validate_steps_per_call(steps: int) -> int:
-    if (
-        isinstance(steps, bool)
-        or not isinstance(steps, int)
-        or not 1 <= steps <= MAX_STEPS_PER_CALL
-    ):
-        raise SamplingArgumentError(
-            f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], got {steps!r}"
-        )
-    return steps
 
 
 class TextGenerator:
@@ -278,22 +270,11 @@ class GenerationClient(TextGenerator):
         load_balancing: str = defaults.LOAD_BALANCING_POLICIES[0],
     ) -> None:
         super().__init__(steps_per_call=steps_per_call)
-        if not timeout or not timeout > 0:
-            raise SamplingArgumentError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if not resume_seconds >= 0:
-            raise SamplingArgumentError(f"resume_seconds must be >= 0, got {resume_seconds!r}")
+        validate_connection(timeout, resume_seconds, version, max_rows_per_call)
         if tls_server_name is not None and tls_ca is None:
             raise SamplingArgumentError(
                 "tls_server_name (--tls-server-name) needs tls_ca (--tls-ca): without a "
                 "CA the connection would not use TLS at all"
-            )
-        if (
-            isinstance(max_rows_per_call, bool)
-            or not isinstance(max_rows_per_call, int)
-            or max_rows_per_call < 1
-        ):
-            raise SamplingArgumentError(
-                f"max_rows_per_call must be an integer >= 1, got {max_rows_per_call!r}"
             )
         self.max_rows_per_call = max_rows_per_call
         self.target = target
@@ -318,6 +299,7 @@ class GenerationClient(TextGenerator):
 
     def wait_until_ready(self, wait_seconds: float) -> None:
         """Block until the server reports SERVING (see serving.client.readiness); no Predict RPC."""
+        validate_seconds("wait_seconds", wait_seconds)
         wait_until_serving(self.channel, self.target, self.model_name, wait_seconds)
 
     def close(self) -> None:

@@ -87,3 +87,35 @@ def test_export_to_a_url_or_an_unwritable_path(tmp_path, capsys):
 def test_tune_resume_of_a_corrupt_options_file(content, message, tmp_path, capsys):
     (tmp_path / "charloom-tune.json").write_text(content)
     assert message in one_line_error(["tune", "--resume", str(tmp_path)], capsys)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--top-k", "3000000000"], "top_k must be an integer in [0, 2147483647]"),
+        (
+            ["--version", "99999999999999999999"],
+            "version must be an integer in [0, 9223372036854775807]",
+        ),
+        (["--num-samples", "100000000000"], "num_samples must be an integer in [1, 10000]"),
+        (
+            ["--max-new-tokens", "99999999999999999999"],
+            "max_new_tokens must be an integer in [1, 10000000]",
+        ),
+        (
+            ["--max-rows-per-call", "99999999999"],
+            "max_rows_per_call must be an integer in [1, 65536]",
+        ),
+        (["--timeout", "inf"], "timeout must be in (0, 86400] seconds, got inf"),
+        (["--resume-seconds", "inf"], "resume_seconds must be in [0, 86400] seconds"),
+        (["--wait-ready", "nan"], "wait_seconds must be in [0, 86400] seconds, got nan"),
+        (
+            ["--prompt", "b", "--num-samples", "6000"],
+            "2 prompts x 6000 samples are more than 10000",
+        ),
+    ],
+)
+def test_generate_numbers_out_of_range(flags, message, capsys):
+    """Refused before any connection (the target has no server)."""
+    argv = ["generate", "--target", "127.0.0.1:1", "--prompt", "a", *flags]
+    assert message in one_line_error(argv, capsys)

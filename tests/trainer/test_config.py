@@ -70,3 +70,46 @@ def test_bad_yaml(tmp_path):
         load_config(str(path))
     with pytest.raises(ConfigError, match="neither a file nor a preset"):
         load_config("no-such-config")
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"num_layers": 99999999999999999999}, "num_layers must be between 1 and 4"),
+        ({"units": 1_000_000_000}, "units must be at most 16384, got 1000000000"),
+        ({"seed": -1}, "seed must be in [0, 4294967295], got -1"),
+        ({"seed": 4294967296}, "seed must be in [0, 4294967295], got 4294967296"),
+        ({"epochs": 10**300}, "epochs must be at most 1000000, got an integer of 997 bits"),
+        ({"batch_size": 2**40}, "batch_size must be at most 1048576"),
+        ({"epochs": "9" * 5000}, "config key 'epochs': cannot use '999"),
+        ({1: 2, "surprise": 3}, "unknown config key(s): surprise, 1 (known"),
+    ],
+)
+def test_every_number_has_a_range_and_messages_stay_short(values, message):
+    with pytest.raises(ConfigError) as caught:
+        TrainingConfig.from_mapping(values)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 1000
+
+
+def test_a_yaml_alias_bomb_is_refused_without_expanding_it(tmp_path):
+    import resource
+
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for previous, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    lines.append("units: *i")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ConfigError, match="more than 64 aliases"):
+        load_config(bomb)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+def test_a_config_file_is_size_checked_before_it_is_read(tmp_path):
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as f:
+        f.truncate(2 * 1024**3)  # sparse: 2 GiB that take no disk
+    with pytest.raises(ConfigError, match="more than the 1048576 a config may be"):
+        load_config(huge)

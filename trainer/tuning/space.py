@@ -10,14 +10,12 @@ log ranges, and any value TrainingConfig itself would reject each give one clear
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from trainer.config import TrainingConfig
+from trainer.config_files import read_config_file
 from trainer.errors import ConfigError
 
 SPACES_DIR = Path(__file__).parent / "spaces"
@@ -148,12 +146,4 @@ def load_space(spec: str | Path | None) -> SearchSpace:
     if not path.is_file():
         names = ", ".join(sorted(p.stem for p in SPACES_DIR.glob("*.yaml")))
         raise ConfigError(f"search space {spec!r} is neither a file nor a bundled space ({names})")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-            f"{str(exc).splitlines()[0]}"
-        ) from None
-    return parse_space(data, str(path))
+    return parse_space(read_config_file(path, "search space"), str(path))

@@ -11,7 +11,8 @@ import time
 import pytest
 from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
-from serving.saved_model import MAX_VERSION, version_number
+from serving.contract import MAX_VERSION
+from serving.saved_model import version_number
 from serving.server.config import ModelConfig, RuntimeOptions
 from serving.server.loading import load_servable
 from serving.server.servables import ServableManager, versions_on_disk
