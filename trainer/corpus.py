@@ -18,6 +18,10 @@ from trainer import fortunes
 from trainer.durable import sha256_file
 from trainer.errors import CorpusError
 
+# The most text a run reads, all files together (a character model of a larger corpus would train
+# for weeks here); checked from the files' sizes before reading any of them.
+MAX_CORPUS_BYTES = 512 * 1024 * 1024
+HEAD_BYTES = 64 * 1024  # read first to refuse a binary or sparse file without reading it whole
 logger = logging.getLogger(__name__)
 
 CACHE_ENV_VAR = "CHARLOOM_CACHE_DIR"
@@ -161,7 +165,7 @@ def seed_cache(path: Path) -> BuiltinCorpus:
             builtin.fortune_file,
             f"{builtin.fortune_file}.u8",
         ):
-            raw = _decode(path.read_bytes(), str(path))
+            raw = _decode(_read_bounded(path), str(path))
             _cache_text(builtin, fortunes.clean_fortune_file(raw).encode("utf-8"), str(path))
             return builtin
     raise CorpusError(
@@ -208,10 +212,32 @@ def _decode(data: bytes, origin: str) -> str:
     return text
 
 
+def _read_bounded(path: Path, budget: int = MAX_CORPUS_BYTES) -> bytes:
+    """A corpus file's bytes, refused by its size (before any read) or by a NUL in its first
+    block (a sparse or binary file is not read whole to find out)."""
+    try:
+        size = path.stat().st_size
+        if size > budget:
+            raise CorpusError(
+                f"{path} is {size:,} bytes, more than the corpus limit of {MAX_CORPUS_BYTES:,} "
+                "bytes for all files together"
+            )
+        with path.open("rb") as f:
+            if b"\x00" in f.read(HEAD_BYTES):
+                raise CorpusError(f"{path} looks binary (contains NUL bytes), not UTF-8 text")
+            f.seek(0)
+            return f.read(budget + 1)
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def _read_files(files: list[Path], source: str) -> Corpus:
     parts = []
+    budget = MAX_CORPUS_BYTES
     for path in files:
-        text = _decode(path.read_bytes(), str(path))
+        data = _read_bounded(path, budget)
+        budget -= len(data)
+        text = _decode(data, str(path))
         if parts and not parts[-1].endswith("\n"):
             parts.append("\n")  # books joined in name order stay on separate lines
         parts.append(text)

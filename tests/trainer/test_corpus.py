@@ -152,3 +152,35 @@ def test_seed_places_file_in_cache(shakespeare_path, monkeypatch, tmp_path):
     monkeypatch.setenv("CHARLOOM_CACHE_DIR", str(tmp_path))
     assert seed_cache(shakespeare_path).name == "shakespeare"
     assert (tmp_path / "corpora" / "shakespeare.txt").read_bytes() == shakespeare_path.read_bytes()
+
+
+def test_a_corpus_too_large_is_refused_by_its_size_before_it_is_read(tmp_path):
+    import resource
+
+    from trainer.corpus import MAX_CORPUS_BYTES, load_corpus
+
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as f:
+        f.truncate(2 * 1024**3)  # sparse: 2 GiB of NULs that take no disk
+    sparse = tmp_path / "sparse.txt"
+    with sparse.open("wb") as f:
+        f.truncate(MAX_CORPUS_BYTES // 2)  # within the limit, refused from its first block
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CorpusError, match="more than the corpus limit of 536,870,912 bytes"):
+        load_corpus(str(huge))
+    with pytest.raises(CorpusError, match="looks binary"):
+        load_corpus(str(sparse))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB
+
+
+def test_a_directorys_files_share_the_limit(tmp_path, monkeypatch):
+    import trainer.corpus
+    from trainer.corpus import load_corpus
+
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "a.txt").write_text("a" * 600)
+    (books / "b.txt").write_text("b" * 600)
+    monkeypatch.setattr(trainer.corpus, "MAX_CORPUS_BYTES", 1000)
+    with pytest.raises(CorpusError, match="b.txt is 600 bytes, more than the corpus limit"):
+        load_corpus(str(books))
