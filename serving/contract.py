@@ -123,6 +123,8 @@ def state_name(layer: int, kind: str) -> str:
 # NO_ID for it. Decoding is concatenation.
 NAMED_UNKNOWN_CHARACTERS = 10  # at most this many are named in an error
 MAX_TOKEN_CHARS = 16  # the longest token a vocabulary may hold
+MAX_VOCAB_SIZE = 1 << 24  # the most tokens a vocabulary may hold (clients refuse more)
+MAX_STATE_UNITS = 16_384  # the largest RNN state (a layer's units)
 
 
 def vocabulary_order(tokens) -> tuple[str, ...]:

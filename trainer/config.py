@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from serving.contract import MAX_STATE_UNITS
 from trainer.config_files import read_config_file
 from trainer.errors import ConfigError
 
@@ -24,7 +25,7 @@ MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds
 # The largest value of each integer key (a larger one is a typo or cannot run): beyond these the
 # trainer's memory check (trainer/memory.py) bounds what the sizes together may need.
 INT_MAXIMA = {
-    "units": 16_384,
+    "units": MAX_STATE_UNITS,
     "embedding_dim": 16_384,
     "seq_len": 65_536,
     "batch_size": 1 << 20,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from serving.client.answers import AnswerCheck
 from serving.client.errors import FeatureNotExportedError, IncompatibleModelError
 from serving.client.logprobs import SampledLogprobs
 from serving.client.model_signature import StepSignature
@@ -22,7 +23,6 @@ from serving.contract import (
     DETOKENIZE,
     INPUT_IDS,
     LENGTHS,
-    LOGITS,
     NO_ID,
     PREFILL,
     SAMPLE,
@@ -34,6 +34,7 @@ from serving.contract import (
     TOKEN_LOGPROBS,
     TOP_LOGPROB_IDS,
     TOP_LOGPROBS,
+    UNIFORMS,
 )
 
 States = dict[str, np.ndarray]
@@ -62,16 +63,20 @@ class SignatureBackend:
     def close(self) -> None:
         """Release the connection or the session."""
 
-    def _outputs(
-        self, signature_name: str, inputs: dict[str, np.ndarray], head: str
+    @property
+    def answers(self) -> AnswerCheck:
+        """The checks every answer of this backend passes (serving/client/answers.py)."""
+        return AnswerCheck(self.description, self.signature)
+
+    def _logits_and_states(
+        self, signature_name: str, inputs: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, States]:
         out = self._run(signature_name, inputs)
-        missing = [n for n in (head, *self.signature.state_names) if n not in out]
-        if missing:
-            raise IncompatibleModelError(
-                f"{self.description}: {signature_name} returned no {', '.join(missing)}"
-            )
-        return out[head], {n: out[n] for n in self.signature.state_names}
+        rows = len(inputs[INPUT_IDS])
+        return (
+            self.answers.logits(signature_name, out, rows),
+            self.answers.states(signature_name, out, rows),
+        )
 
     def detokenize(self, ids: np.ndarray) -> list[str]:
         """Strings of int32 ids [rows, length] (the model's ``detokenize`` signature)."""
@@ -92,9 +97,7 @@ class SignatureBackend:
             padded[:, : ids.shape[1]] = ids
             ids = padded
         out = self._run(DETOKENIZE, {INPUT_IDS: ids})
-        if TEXT not in out:
-            raise IncompatibleModelError(f"{self.description}: {DETOKENIZE} returned no {TEXT!r}")
-        return [t.decode("utf-8") for t in np.asarray(out[TEXT]).reshape(-1).tolist()]
+        return self.answers.texts(DETOKENIZE, out, TEXT, len(ids))
 
     def prefill(
         self, ids: np.ndarray, lengths: np.ndarray, states: States | None = None
@@ -102,14 +105,13 @@ class SignatureBackend:
         """Feed right-padded prompt tokens [rows, width] (zero states unless given): logits [rows, V]
         after each row's last fed token, and the states."""
         states = self.signature.zero_states(len(ids)) if states is None else states
-        return self._outputs(
+        return self._logits_and_states(
             PREFILL,
             {
                 INPUT_IDS: np.asarray(ids, np.int32),
                 LENGTHS: np.asarray(lengths, np.int32),
                 **states,
             },
-            LOGITS,
         )
 
     def score(
@@ -131,17 +133,14 @@ class SignatureBackend:
                 **states,
             },
         )
-        missing = [n for n in (TOKEN_LOGPROBS, LOGITS, *self.signature.state_names) if n not in out]
-        if missing:
-            raise IncompatibleModelError(
-                f"{self.description}: {SCORE} returned no {', '.join(missing)}"
-            )
-        new_states = {n: out[n] for n in self.signature.state_names}
-        return out[TOKEN_LOGPROBS], out[LOGITS], new_states
+        rows, width = np.shape(ids)
+        check = self.answers
+        token_logprobs = check.floats(SCORE, out, TOKEN_LOGPROBS, (rows, width), finite=False)
+        return token_logprobs, check.logits(SCORE, out, rows), check.states(SCORE, out, rows)
 
     def step(self, ids: np.ndarray, states: States) -> tuple[np.ndarray, States]:
         """Feed one id per row ([rows, 1]): logits [rows, V] and the new states."""
-        return self._outputs(STEP, {INPUT_IDS: np.asarray(ids, np.int32), **states}, LOGITS)
+        return self._logits_and_states(STEP, {INPUT_IDS: np.asarray(ids, np.int32), **states})
 
     def sample(
         self,
@@ -202,18 +201,19 @@ class SignatureBackend:
         heads = (SAMPLED_IDS, SAMPLED_LOGPROBS, TOP_LOGPROB_IDS, TOP_LOGPROBS)
         wanted = (*(heads if logprobs else heads[:1]), *self.signature.state_names)
         out = self._run(SAMPLE, inputs, wanted)
-        missing = [n for n in wanted if n not in out]
-        if missing:
-            raise IncompatibleModelError(
-                f"{self.description}: {SAMPLE} returned no {', '.join(missing)}"
-            )
-        states = {n: out[n] for n in self.signature.state_names}
+        check, rows, width = self.answers, len(inputs[INPUT_IDS]), inputs[UNIFORMS].shape[1]
+        ids = check.ids(SAMPLE, out, SAMPLED_IDS, rows, no_id=True)
+        if ids.shape[1] < width:
+            raise check.fail(SAMPLE, f"has {ids.shape[1]} {SAMPLED_IDS!r} per row, not {width}")
         sampled = None
         if logprobs:
+            top_ids = check.ids(SAMPLE, out, TOP_LOGPROB_IDS, rows, no_id=True)
             sampled = SampledLogprobs(
-                out[SAMPLED_LOGPROBS], out[TOP_LOGPROB_IDS], out[TOP_LOGPROBS]
+                check.floats(SAMPLE, out, SAMPLED_LOGPROBS, ids.shape, finite=False),
+                top_ids,
+                check.floats(SAMPLE, out, TOP_LOGPROBS, top_ids.shape, finite=False),
             )
-        return out[SAMPLED_IDS], states, sampled
+        return ids, check.states(SAMPLE, out, rows), sampled
 
     @staticmethod
     def select_rows(states: States, rows: np.ndarray) -> States:

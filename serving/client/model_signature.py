@@ -27,6 +27,8 @@ from serving.contract import (
     LOGIT_BIAS,
     LOGITS,
     LOGPROBS,
+    MAX_STATE_UNITS,
+    MAX_VOCAB_SIZE,
     MIN_P,
     OUTPUT_COUNTS,
     PREFILL,
@@ -112,13 +114,19 @@ class StepSignature:
                 f"{STEP} output {LOGITS!r} needs a static vocabulary dimension, "
                 f"got shape {list(step_out[LOGITS][0])}"
             )
+        if vocab_size > MAX_VOCAB_SIZE:
+            raise IncompatibleModelError(
+                f"{STEP} output {LOGITS!r} claims a vocabulary of {vocab_size} tokens, more than "
+                f"the contract's {MAX_VOCAB_SIZE}"
+            )
         states = []
         for name in sorted(n for n in step_in if n != INPUT_IDS):
             _expect(STEP, step_in, name, "float", 2)
             units = step_in[name][0][1]
-            if units <= 0:
+            if not 0 < units <= MAX_STATE_UNITS:
                 raise IncompatibleModelError(
-                    f"state input {name!r} needs a static size, got shape {list(step_in[name][0])}"
+                    f"state input {name!r} needs a static size of at most {MAX_STATE_UNITS}, "
+                    f"got shape {list(step_in[name][0])}"
                 )
             for sig, layout in (
                 (STEP, step_out),

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from serving.tensors import from_tensor_proto, to_tensor_proto
@@ -26,6 +28,12 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
         self.unavailable_remaining = 0  # answer this many next Predict calls with UNAVAILABLE
         self.delay_seconds = 0.0  # sleep before answering Predict
         self.model_name = "toy"  # other names get NOT_FOUND, as from TF Serving
+        # A server that breaks the contract: rewrites each Predict answer's outputs (by
+        # signature name), or the metadata's signatures, before they are sent.
+        self.corrupt_outputs: Callable[[str, dict[str, np.ndarray]], dict] | None = None
+        self.corrupt_signatures: Callable[[get_model_metadata_pb2.SignatureDefMap], None] | None = (
+            None
+        )
 
     def _check_name(self, request, context) -> None:
         if request.model_spec.name != self.model_name:
@@ -41,6 +49,8 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
         defs = get_model_metadata_pb2.SignatureDefMap()
         for name, signature in self.model.bundle.signature_defs.items():
             defs.signature_def[name].CopyFrom(signature)
+        if self.corrupt_signatures is not None:
+            self.corrupt_signatures(defs)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = self.version
@@ -60,6 +70,8 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
             time.sleep(self.delay_seconds)
         inputs = {k: from_tensor_proto(v) for k, v in request.inputs.items()}
         outputs = self.model[name](**inputs)
+        if self.corrupt_outputs is not None:
+            outputs = self.corrupt_outputs(name, outputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(request.model_spec)
         for key, value in outputs.items():
