@@ -17,6 +17,8 @@ import keras
 
 from trainer.checkpoints import copy_checkpoint, write_checkpoint
 from trainer.config import TrainingConfig
+from trainer.durable import os_error_text
+from trainer.errors import RunError
 from trainer.runs import BEST_DIR, epoch_dir, prune_checkpoints
 from trainer.vocabulary import Vocabulary
 
@@ -167,22 +169,29 @@ class CheckpointWriter(keras.callbacks.Callback):
         self.history.append({"epoch": completed, **metrics})
         state = {name: cb.state() for name, cb in self.stateful.items()}
         state["stopped_early"] = bool(self.model.stop_training)
-        checkpoint = write_checkpoint(
-            epoch_dir(self.run_dir, completed),
-            self.model,
-            self.config,
-            self.vocabulary,
-            epoch=completed,
-            metrics=metrics,
-            history=self.history,
-            state=state,
-            source=self.source,
-        )
-        val_loss = metrics.get("val_loss", math.inf)
-        if val_loss < self.best_val_loss:
-            self.best_val_loss = val_loss
-            copy_checkpoint(checkpoint, self.run_dir / BEST_DIR)
-        prune_checkpoints(self.run_dir, self.keep, protect=checkpoint)
+        try:
+            checkpoint = write_checkpoint(
+                epoch_dir(self.run_dir, completed),
+                self.model,
+                self.config,
+                self.vocabulary,
+                epoch=completed,
+                metrics=metrics,
+                history=self.history,
+                state=state,
+                source=self.source,
+            )
+            val_loss = metrics.get("val_loss", math.inf)
+            if val_loss < self.best_val_loss:
+                copy_checkpoint(checkpoint, self.run_dir / BEST_DIR)
+                self.best_val_loss = val_loss
+            prune_checkpoints(self.run_dir, self.keep, protect=checkpoint)
+        except OSError as exc:  # a full disk, most often: nothing half-written is left behind
+            raise RunError(
+                f"cannot save epoch {completed} in {self.run_dir}: {os_error_text(exc)}; "
+                "the last saved epoch is intact: free space, then `train --resume` goes on from it "
+                "(and writes best/ as the uninterrupted run would have)"
+            ) from None
         logger.info(
             "epoch %d: %s", completed, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         )

@@ -7,8 +7,10 @@ before the rename that publishes it, and the parent directory after it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 
@@ -35,3 +37,22 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for a failed file operation ("No space left on device (/run/best/x.h5)"), also for
+    shutil's copy errors, which carry a list of them."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        first = exc.args[0][0]
+        return f"{first[-1]}"[:300] + (
+            f" (and {len(exc.args[0]) - 1} more)" if len(exc.args[0]) > 1 else ""
+        )
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text} ({exc.filename})" if exc.filename else text
+
+
+def disk_full(exc: OSError) -> bool:
+    """Whether a failed file operation (shutil's copy errors included) ran out of space."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, shutil.Error) and os.strerror(errno.ENOSPC) in str(exc)

@@ -74,31 +74,56 @@ def discard_later_epochs(run_dir: Path, epoch: int) -> None:
 
 
 def align_best(run_dir: Path, start: Checkpoint) -> float:
-    """Make ``best/`` belong to the history ``start`` continues; the val_loss it holds (inf: none).
+    """Make ``best/`` hold the lowest val_loss of the history ``start`` continues, as an
+    uninterrupted run would have it; the val_loss it holds (inf: none).
 
-    A ``best/`` from another history (a later epoch, or a val_loss that history never had) is
-    replaced by ``start`` itself, the best checkpoint of this history that is at hand.
+    ``best/`` may be missing or behind (the copy failed, on a full disk, after its epoch's
+    checkpoint was saved: that epoch's checkpoint is copied now), or from another history (a
+    later epoch, or a val_loss this history never had: replaced by this history's best at hand,
+    else by ``start`` itself).
     """
-    best_dir = Path(run_dir) / BEST_DIR
+    run_dir = Path(run_dir)
+    best_dir = run_dir / BEST_DIR
+    for leftover in (*run_dir.glob(f".tmp-{BEST_DIR}-*"), *run_dir.glob(f".old-{BEST_DIR}-*")):
+        shutil.rmtree(leftover, ignore_errors=True)  # from a process killed while replacing it
     try:
         best = read_checkpoint(best_dir)
     except RunError:
         best = None
+    scored = [
+        h for h in start.history if h.get("val_loss") is not None and h["epoch"] <= start.epoch
+    ]
+    wanted = min(scored, key=lambda h: h["val_loss"]) if scored else None
+    if best is not None and wanted is not None and best.epoch == wanted["epoch"]:
+        if best.metrics.get("val_loss") == wanted["val_loss"]:
+            return float(wanted["val_loss"])
+    source = start
+    if wanted is not None and wanted["epoch"] != start.epoch:
+        try:
+            candidate = read_checkpoint(epoch_dir(run_dir, wanted["epoch"]))
+        except RunError:
+            candidate = None
+        if candidate is not None and candidate.metrics.get("val_loss") == wanted["val_loss"]:
+            source = candidate
+        elif best is not None and _same_history(best, start):
+            return _val_loss(best)  # the history's best checkpoint is gone: keep the one at hand
     if best is not None:
-        val_loss = best.metrics.get("val_loss")
-        same_history = best.epoch <= start.epoch and any(
-            h.get("epoch") == best.epoch and h.get("val_loss") == val_loss for h in start.history
-        )
-        if same_history:
-            return float(val_loss) if val_loss is not None else math.inf
         logger.info(
-            "%s is from another history than epoch %d of %s; replacing it",
-            best_dir,
-            start.epoch,
-            start.directory,
+            "%s does not hold the best epoch of %s; replacing it", best_dir, start.directory
         )
-    copy_checkpoint(start.directory, best_dir)
-    return float(start.metrics.get("val_loss", math.inf))
+    copy_checkpoint(source.directory, best_dir)
+    return _val_loss(source)
+
+
+def _same_history(checkpoint: Checkpoint, start: Checkpoint) -> bool:
+    val_loss = checkpoint.metrics.get("val_loss")
+    return checkpoint.epoch <= start.epoch and any(
+        h.get("epoch") == checkpoint.epoch and h.get("val_loss") == val_loss for h in start.history
+    )
+
+
+def _val_loss(checkpoint: Checkpoint) -> float:
+    return float(checkpoint.metrics.get("val_loss", math.inf))
 
 
 def resume_checkpoint(path: Path) -> Checkpoint:

@@ -39,6 +39,7 @@ from trainer.dataset import (
     training_dataset,
     validation_dataset,
 )
+from trainer.durable import os_error_text
 from trainer.errors import ConfigError, RunError
 from trainer.jsonfile import utc_now, write_json_atomic
 from trainer.memory import check_fits_in_memory
@@ -152,6 +153,16 @@ def _run_record(
     }
 
 
+def _align_best(run_dir: Path, start: ckpt.Checkpoint) -> float:
+    try:
+        return runs.align_best(run_dir, start)
+    except OSError as exc:
+        raise RunError(
+            f"cannot write {run_dir / runs.BEST_DIR}: {os_error_text(exc)}; free space and "
+            "resume again"
+        ) from None
+
+
 def train(
     config: TrainingConfig,
     corpus: Corpus,
@@ -185,6 +196,8 @@ def train(
             initial_epoch,
             ", stopped early" if state.get("stopped_early") else "",
         )
+        if resumed_here:
+            _align_best(run_dir, start)  # a best/ copy that failed (a full disk) is made now
         return _result(run_dir, history, bool(state.get("stopped_early")), fallback=start.directory)
 
     strategy = strategy or _default_strategy(replicas)
@@ -194,7 +207,7 @@ def train(
     best_val_loss = math.inf
     if start is not None:
         runs.discard_later_epochs(run_dir, start.epoch)
-        best_val_loss = runs.align_best(run_dir, start)
+        best_val_loss = _align_best(run_dir, start)
     keras.utils.set_random_seed(config.seed)
 
     model = _compiled_model(config, vocabulary, strategy, start)

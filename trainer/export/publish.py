@@ -1,7 +1,7 @@
 """Export a model as the next integer version under a TensorFlow Serving model base path.
 
 The SavedModel (with its warmup requests in ``assets.extra/``) is written to
-``<base>/.tmp-<uuid>`` (not an integer, so a polling server ignores it), loaded once the way TF
+``<base>/.tmp-<pid>-<uuid>`` (not an integer, so a polling server ignores it), loaded once the way TF
 Serving loads it (a Session: restore op, init op), flushed to disk, and renamed to
 ``<base>/<N>``, N one more than the highest existing version. Existing versions are never
 overwritten. A checkpoint is exported from a verified copy, so a run that replaces ``best/``
@@ -24,7 +24,7 @@ import tensorflow as tf
 from serving.saved_model import SessionBundle, version_number
 from trainer.checkpoints import Checkpoint, intact_checkpoint
 from trainer.config import TrainingConfig
-from trainer.durable import fsync_path, fsync_tree
+from trainer.durable import disk_full, fsync_path, fsync_tree, os_error_text
 from trainer.errors import ExportError, RunError
 from trainer.export.signatures import CharModelSignatures
 from trainer.export.warmup import write_warmup_file
@@ -40,6 +40,8 @@ METADATA_FILE = "charloom.json"
 
 
 SNAPSHOT_ATTEMPTS = 3  # copies of a checkpoint tried while training may be replacing it
+STAGING_PREFIX = ".tmp-"  # <base>/.tmp-<pid>-<uuid>: an export being written
+ABANDONED_AFTER_SECONDS = 86_400.0
 
 
 def existing_versions(model_base_path: Path) -> list[int]:
@@ -99,7 +101,8 @@ def export_saved_model(
         inference_model(model, config, vocabulary.size), config, vocabulary
     )
     document = model_metadata(config, vocabulary, metadata.get("metrics"), metadata.get("source"))
-    tmp = base / f".tmp-{uuid.uuid4().hex}"
+    remove_abandoned_staging(base)
+    tmp = base / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory(prefix="charloom-assets-") as staging:
         (Path(staging) / METADATA_FILE).write_text(
             json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8"
@@ -113,7 +116,11 @@ def export_saved_model(
                 write_warmup_file(tmp, config, vocabulary.size)
             except OSError as exc:
                 raise ExportError(
-                    f"cannot write the export under {base}: {exc.strerror or exc}"
+                    f"cannot write the export under {base}: {os_error_text(exc)}"
+                ) from None
+            except tf.errors.OpError as exc:  # TensorFlow's own writes: a full disk, most often
+                raise ExportError(
+                    f"cannot write the export under {base}: {exc.message.splitlines()[0][:300]}"
                 ) from None
             _check_loads(tmp)
             fsync_tree(tmp)
@@ -121,6 +128,30 @@ def export_saved_model(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+
+def remove_abandoned_staging(base: Path) -> None:
+    """Delete staging directories of exports that were killed: those of a process of this
+    machine that no longer runs, and those older than a day without a process id (the names
+    earlier versions wrote). A running export's staging is left alone."""
+    for path in base.glob(f"{STAGING_PREFIX}*"):
+        owner, separator, _ = path.name[len(STAGING_PREFIX) :].partition("-")
+        if separator and owner.isdigit() and len(owner) <= 9:
+            try:
+                os.kill(int(owner), 0)
+                continue  # its exporter still runs
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # another user's process: left alone
+        else:
+            try:
+                if time.time() - path.stat().st_mtime < ABANDONED_AFTER_SECONDS:
+                    continue
+            except OSError:
+                continue
+        logger.info("removing %s, left by an export that was killed", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_loads(path: Path) -> None:
@@ -186,6 +217,10 @@ def _snapshot(directory: Path, scratch: Path) -> Checkpoint:
             shutil.copytree(directory, copy)
             return intact_checkpoint(copy)
         except (RunError, OSError) as exc:
+            if isinstance(exc, OSError) and disk_full(exc):
+                raise ExportError(
+                    f"cannot copy checkpoint {directory} to {scratch}: {os_error_text(exc)}"
+                ) from None
             if attempt == SNAPSHOT_ATTEMPTS:
                 intact_checkpoint(directory)  # the original's own error, naming it
                 raise RunError(
