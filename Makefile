@@ -9,7 +9,7 @@ PORT ?= 8500
 GATEWAY_PORT ?= 8000
 TEST_WORKERS ?= 2
 
-.PHONY: install seed demo demo-tune demo-generate test check lint format proto clean
+.PHONY: install seed demo demo-tune demo-generate test test-cluster check lint format proto clean
 
 install: $(VENV)/.installed
 
@@ -48,7 +48,12 @@ demo-generate: install
 # What CI runs: the linter and formatter check first, then every test on two xdist workers, one
 # test at a time per worker, the longest first (tests/conftest.py orders them).
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=15 -m "not cluster"
+
+# The tuning cluster as users run it: two Ray nodes on loopback, S3 (moto), a node lost, a driver
+# killed and resumed (tests/e2e/test_tune_cluster.py; a few minutes). CI runs it after `make test`.
+test-cluster: install
+	$(BIN)/python -m pytest -m cluster --durations=5
 
 # The inner loop: lint, then the tests that start no process and take no long training.
 check: install lint
