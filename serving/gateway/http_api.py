@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 from fastapi import FastAPI, Request
@@ -225,8 +226,14 @@ async def _read_json(request: Request, limit: int):
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise FieldError("body", f"the request body is not valid JSON: {str(exc)[:200]}") from None
+    except ValueError:  # json.loads' only other ValueError: Python's int-string limit
+        raise FieldError(
+            "body",
+            f"the request body is not valid JSON: a number has more than "
+            f"{sys.get_int_max_str_digits()} digits",
+        ) from None
 
 
 async def _until_disconnected(request: Request) -> None:

@@ -6,11 +6,15 @@ import dataclasses
 import io
 import json
 
+from trainer.config import MAX_SEED, brief
 from trainer.errors import ConfigError, TrainerError
 
 OPTIONS_FILE = "charloom-tune.json"
 SCHEDULERS = ("asha", "pbt", "fifo")
 SEARCH_ALGS = ("random", "optuna")
+
+
+MAX_TIME_BUDGET_S = 30 * 86_400.0  # a month
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +83,22 @@ class TuneOptions:
                 f"--mlflow-tracking-uri must be a URI such as sqlite:///mlflow.db or "
                 f"http://host:5000, got {self.mlflow_tracking_uri!r}"
             )
+        for flag, value, largest in (
+            ("--num-samples", self.num_samples, 100_000),
+            ("--max-concurrent", self.max_concurrent, 10_000),
+            ("--grace-period", self.grace_period, 1_000_000),
+            ("--reduction-factor", self.reduction_factor, 1_000),
+            ("--max-epochs", self.max_epochs, 1_000_000),
+            ("--gpus-per-trial", self.gpus_per_trial, 1_024),
+            ("--cpus-per-trial", self.cpus_per_trial, 4_096),
+            ("--replicas", self.replicas, 1_024),
+            ("--time-budget-s", self.time_budget_s, MAX_TIME_BUDGET_S),
+            ("--max-failures", self.max_failures, 1_000),
+        ):
+            if value is not None and not value <= largest:  # NaN is not <= anything
+                problems.append(f"{flag} must be at most {largest:.10g}, got {brief(value)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"--seed must be in [0, {MAX_SEED}], got {brief(self.seed)}")
         if problems:
             raise ConfigError("; ".join(problems))
 

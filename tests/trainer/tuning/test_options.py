@@ -69,3 +69,21 @@ def test_max_epochs_override_wins_over_the_space():
     assert _max_epochs(TuneOptions(corpus="x"), SPACE) == 6
     assert _max_epochs(TuneOptions(corpus="x", max_epochs=2), SPACE) == 2
     assert _param_space(TuneOptions(corpus="x", max_epochs=2), SPACE)["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("num_samples", 10**20, "--num-samples must be at most 100000"),
+        ("time_budget_s", float("inf"), "--time-budget-s must be at most 2592000, got inf"),
+        ("time_budget_s", float("nan"), "--time-budget-s must be at most 2592000, got nan"),
+        ("gpus_per_trial", 1e300, "--gpus-per-trial must be at most 1024"),
+        ("max_failures", 10**20, "--max-failures must be at most 1000"),
+        ("seed", -1, "--seed must be in [0, 4294967295], got -1"),
+        ("seed", 2**32, "--seed must be in [0, 4294967295], got 4294967296"),
+    ],
+)
+def test_every_number_has_an_upper_bound(field, value, message):
+    with pytest.raises(ConfigError) as caught:
+        TuneOptions(corpus="shakespeare", **{field: value})
+    assert message in str(caught.value)
