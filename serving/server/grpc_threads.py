@@ -92,16 +92,13 @@ class PredictionAdmission(grpc.ServerInterceptor):
         limit: int,
         refusal_pool: concurrent.futures.ThreadPoolExecutor,
         message: str,
+        on_refused: Callable[[str], None],
     ) -> None:
         self._work_pool = work_pool
         self._limit = limit
         self._message = message
-
-        def refuse(_requests: Any, context: grpc.ServicerContext) -> None:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._message)
-
-        refuse.experimental_thread_pool = refusal_pool  # type: ignore[attr-defined]
-        self._refuse = refuse
+        self._refusal_pool = refusal_pool
+        self._on_refused = on_refused  # with the method's name ("Predict"), for the metrics
 
     def intercept_service(
         self,
@@ -115,9 +112,16 @@ class PredictionAdmission(grpc.ServerInterceptor):
             or self._work_pool.outstanding < self._limit
         ):
             return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+
+        def refuse(_requests: Any, context: grpc.ServicerContext) -> None:
+            self._on_refused(method)
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._message)
+
+        refuse.experimental_thread_pool = self._refusal_pool  # type: ignore[attr-defined]
         # request-streaming: gRPC calls it without waiting for a message that may never come
         return grpc.stream_unary_rpc_method_handler(
-            self._refuse,
+            refuse,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -30,7 +30,7 @@ from serving.server.grpc_threads import (
     servicer_on_pools,
 )
 from serving.server.loading import Servable, load_servable
-from serving.server.metrics import ServerMetrics
+from serving.server.metrics import GRPC, ServerMetrics
 from serving.server.model_service import ModelService
 from serving.server.predict import Admission, PredictionService, Predictor, too_many_calls
 from serving.server.rest.api import RestApi, Services
@@ -169,6 +169,9 @@ def start_server(config: ServerConfig) -> ServerHandle:
                 limits.max_concurrent_requests,
                 control_pool,
                 too_many_calls(limits.max_concurrent_requests),
+                on_refused=lambda api: metrics.record_request(
+                    "", api, GRPC, grpc.StatusCode.RESOURCE_EXHAUSTED.name, 0.0
+                ),
             )
         ],
     )

@@ -14,6 +14,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.errors import ServingError
 from serving.server.config import BatchingOptions, ModelConfig, ServerLimits
+from serving.server.metrics import REQUEST_COUNT, UNKNOWN_MODEL_LABEL
 from serving.tensors import to_tensor_proto
 
 pytestmark = pytest.mark.slow
@@ -158,6 +159,10 @@ def test_slow_senders_never_starve_probes(start_server, model_base):
                 codes.append(exc.code())
         assert codes.count(grpc.StatusCode.OK) == 4
         assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 36
+        refused = handle.metrics.registry.get_sample_value(
+            REQUEST_COUNT, {"model_name": UNKNOWN_MODEL_LABEL, "status": "RESOURCE_EXHAUSTED"}
+        )
+        assert refused == 37  # the 36 slow senders and the Predict refused meanwhile
         assert (
             stub.Predict(step_request(), timeout=30).outputs["logits"].tensor_shape.dim[0].size == 1
         )
