@@ -4,6 +4,8 @@ naming it and its range."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from serving import defaults
 from serving.client.errors import SamplingArgumentError
 from serving.contract import MAX_VERSION, SAMPLE_WIDTH
@@ -11,22 +13,30 @@ from serving.contract import MAX_VERSION, SAMPLE_WIDTH
 MAX_STEPS_PER_CALL = SAMPLE_WIDTH  # the exported `sample` signature's width
 
 
-def validate_steps_per_call(steps: int) -> int:
-    if (
-        isinstance(steps, bool)
-        or not isinstance(steps, int)
-        or not 1 <= steps <= MAX_STEPS_PER_CALL
-    ):
+def validate_integer(
+    name: str, value: object, low: int, high: int, why: str = "", *, numpy_ok: bool = False
+) -> int:
+    """`value` as an int in [low, high] (never a bool; a NumPy integer only where `numpy_ok`)."""
+    kinds = (int, np.integer) if numpy_ok else int
+    if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
         raise SamplingArgumentError(
-            f"steps_per_call must be an integer in [1, {MAX_STEPS_PER_CALL}], got {steps!r}"
+            f"{name} must be an integer in [{low}, {high}]{why}, got {value!r}"
         )
-    return steps
+    return int(value)
 
 
-def validate_seconds(name: str, seconds: float) -> float:
-    if not 0 <= seconds <= defaults.CLIENT_MAX_SECONDS:  # NaN fails too
-        raise SamplingArgumentError(
-            f"{name} must be in [0, {defaults.CLIENT_MAX_SECONDS:g}] seconds, got {seconds!r}"
+def validate_steps_per_call(steps: int) -> int:
+    return validate_integer("steps_per_call", steps, 1, MAX_STEPS_PER_CALL)
+
+
+def validate_seconds(name: str, seconds: float, *, positive: bool = False) -> float:
+    low = "(0" if positive else "[0"
+    if (
+        not (0 < seconds if positive else 0 <= seconds)
+        or not seconds <= defaults.CLIENT_MAX_SECONDS
+    ):
+        raise SamplingArgumentError(  # NaN fails both comparisons
+            f"{name} must be in {low}, {defaults.CLIENT_MAX_SECONDS:g}] seconds, got {seconds!r}"
         )
     return seconds
 
@@ -34,24 +44,8 @@ def validate_seconds(name: str, seconds: float) -> float:
 def validate_connection(
     timeout: float, resume_seconds: float, version: int | None, max_rows_per_call: int
 ) -> None:
-    if not 0 < timeout <= defaults.CLIENT_MAX_SECONDS:  # NaN fails too
-        raise SamplingArgumentError(
-            f"timeout must be in (0, {defaults.CLIENT_MAX_SECONDS:g}] seconds, got {timeout!r}"
-        )
+    validate_seconds("timeout", timeout, positive=True)
     validate_seconds("resume_seconds", resume_seconds)
-    if version is not None and (
-        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION
-    ):
-        raise SamplingArgumentError(
-            f"version must be an integer in [0, {MAX_VERSION}] (TF Serving's versions are "
-            f"int64), got {version!r}"
-        )
-    if (
-        isinstance(max_rows_per_call, bool)
-        or not isinstance(max_rows_per_call, int)
-        or not 1 <= max_rows_per_call <= defaults.CLIENT_MAX_ROWS_PER_CALL
-    ):
-        raise SamplingArgumentError(
-            f"max_rows_per_call must be an integer in [1, {defaults.CLIENT_MAX_ROWS_PER_CALL}], "
-            f"got {max_rows_per_call!r}"
-        )
+    if version is not None:
+        validate_integer("version", version, 0, MAX_VERSION, " (TF Serving's versions are int64)")
+    validate_integer("max_rows_per_call", max_rows_per_call, 1, defaults.CLIENT_MAX_ROWS_PER_CALL)

@@ -72,11 +72,8 @@ class SignatureBackend:
         self, signature_name: str, inputs: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, States]:
         out = self._run(signature_name, inputs)
-        rows = len(inputs[INPUT_IDS])
-        return (
-            self.answers.logits(signature_name, out, rows),
-            self.answers.states(signature_name, out, rows),
-        )
+        check, rows = self.answers, len(inputs[INPUT_IDS])
+        return check.logits(signature_name, out, rows), check.states(signature_name, out, rows)
 
     def detokenize(self, ids: np.ndarray) -> list[str]:
         """Strings of int32 ids [rows, length] (the model's ``detokenize`` signature)."""

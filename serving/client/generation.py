@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from serving import defaults
+from serving.client.arguments import validate_integer
 from serving.client.backends import SignatureBackend, States
 from serving.client.errors import SamplingArgumentError
 from serving.client.logprobs import LogprobQueue, TokenLogprob
@@ -93,18 +94,10 @@ def validate_counts(
                 f"prompt {i} is {prompt!r}: prompts must be non-empty strings (the model needs at "
                 "least one character to start from)"
             )
-    for name, value, largest in (
-        ("num_samples", num_samples, defaults.CLIENT_MAX_TEXTS),
-        ("max_new_tokens", max_new_tokens, defaults.CLIENT_MAX_NEW_TOKENS),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or not 1 <= value <= largest
-        ):
-            raise SamplingArgumentError(
-                f"{name} must be an integer in [1, {largest}], got {value!r}"
-            )
+    validate_integer("num_samples", num_samples, 1, defaults.CLIENT_MAX_TEXTS, numpy_ok=True)
+    validate_integer(
+        "max_new_tokens", max_new_tokens, 1, defaults.CLIENT_MAX_NEW_TOKENS, numpy_ok=True
+    )
     if len(prompts) * num_samples > defaults.CLIENT_MAX_TEXTS:
         raise SamplingArgumentError(
             f"{len(prompts)} prompts x {num_samples} samples are more than "

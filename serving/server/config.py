@@ -50,10 +50,11 @@ class ModelConfig:
     version_labels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
-MAX_LOAD_TIMEOUT_SECONDS = 86_400.0
+MAX_WAIT_SECONDS = 86_400  # any timeout a flag or file sets: at most a day
+MAX_LOAD_TIMEOUT_SECONDS = float(MAX_WAIT_SECONDS)
 INT32_MAX = 2**31 - 1  # gRPC's channel arguments and TensorFlow's thread counts are C ints
 MAX_THREADS = 4096  # any thread count a flag or file sets
-MAX_TIMEOUT_MS = 86_400_000
+MAX_TIMEOUT_MS = MAX_WAIT_SECONDS * 1000
 LIMIT_MAXIMA = {
     "max_message_bytes": INT32_MAX,
     "max_request_batch": INT32_MAX,

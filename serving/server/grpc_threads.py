@@ -26,7 +26,8 @@ from typing import Any
 import grpc
 
 CONTROL_THREADS = 16
-PREDICTION_METHOD_PREFIX = "/tensorflow.serving.PredictionService/"
+PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
+PREDICTION_METHOD_PREFIX = f"/{PREDICTION_SERVICE}/"
 
 
 class CountingExecutor(concurrent.futures.ThreadPoolExecutor):

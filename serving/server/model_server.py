@@ -25,6 +25,7 @@ from serving.server.batching import BatchScheduler
 from serving.server.config import ServerConfig
 from serving.server.grpc_threads import (
     CONTROL_THREADS,
+    PREDICTION_SERVICE,
     CountingExecutor,
     PredictionAdmission,
     servicer_on_pools,
@@ -39,7 +40,6 @@ from serving.server.servables import ServableManager
 from serving.server.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
-PREDICTION_SERVICE = "tensorflow.serving.PredictionService"
 HEALTH_SERVICES = ("", PREDICTION_SERVICE)
 
 

@@ -28,6 +28,18 @@ def step_request() -> predict_pb2.PredictRequest:
     return request
 
 
+def status_codes(calls) -> list[grpc.StatusCode]:
+    """Each finished call's status code, in order."""
+    codes = []
+    for call in calls:
+        try:
+            call.result()
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as exc:
+            codes.append(exc.code())
+    return codes
+
+
 def test_calls_beyond_the_limit_are_refused_and_health_still_answers(start_server, model_base):
     # A 3-second batch timeout keeps the first call waiting in the batch queue.
     batching = BatchingOptions(
@@ -79,13 +91,7 @@ def test_many_slow_callers_never_starve_health_checks(start_server, model_base):
             health_pb2.HealthCheckRequest(), timeout=2
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
-        codes = []
-        for call in calls:
-            try:
-                call.result()
-                codes.append(grpc.StatusCode.OK)
-            except grpc.RpcError as exc:
-                codes.append(exc.code())
+        codes = status_codes(calls)
         assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
         assert codes.count(grpc.StatusCode.OK) >= 4
 
@@ -150,13 +156,7 @@ def test_slow_senders_never_starve_probes(start_server, model_base):
             assert "(--max-concurrent-requests)" in caught.value.details()
         finally:
             release.set()
-        codes = []
-        for call in slow:
-            try:
-                call.result()
-                codes.append(grpc.StatusCode.OK)
-            except grpc.RpcError as exc:
-                codes.append(exc.code())
+        codes = status_codes(slow)
         assert codes.count(grpc.StatusCode.OK) == 4
         assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 36
         refused = handle.metrics.registry.get_sample_value(
