@@ -45,10 +45,12 @@ demo-generate: install
 	      -d "{\"model\": \"charloom\", \"prompt\": \"ROMEO:\", \"max_tokens\": 300, \"temperature\": 0.8, \"seed\": 0, \"stream\": true}" \
 	    | $(BIN)/python -m serving.gateway.sse_text; echo'
 
-# What CI runs: the linter and formatter check first, then every test on two xdist workers, one
-# test at a time per worker, the longest first (tests/conftest.py orders them).
+# What CI runs: the linter and formatter check first, then every test on two xdist workers, the
+# longest first; the tests of a module sharing a module-scoped fixture go to one worker
+# (tests/conftest.py orders and groups them).
+XDIST := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 --durations=15 -m "not cluster"
+	$(BIN)/python -m pytest $(XDIST) --durations=15 -m "not cluster"
 
 # The tuning cluster as users run it: two Ray nodes on loopback, S3 (moto), a node lost, a driver
 # killed and resumed (tests/e2e/test_tune_cluster.py; a few minutes). CI runs it after `make test`.
@@ -57,7 +59,7 @@ test-cluster: install
 
 # The inner loop: lint, then the tests that start no process and take no long training.
 check: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 1 -m "not e2e and not slow" -q
+	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not slow" -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -52,6 +52,18 @@ def corpus_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+@pytest.fixture(autouse=True, scope="session")
+def export_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run's shared exports (tests/helpers/export_cache.py): under xdist, in the base
+    directory every worker's own temporary directory sits in."""
+    from tests.helpers.export_cache import CACHE_ENV
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared-exports"
+    os.environ[CACHE_ENV] = str(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def shakespeare_path() -> Path:
     if not SHARED_SHAKESPEARE.is_file():
@@ -150,10 +162,27 @@ def wait_for_health() -> Callable[..., None]:
     return wait_healthy
 
 
+def _shares_a_module_fixture(item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(
+        definition.scope in ("module", "package")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
 def pytest_collection_modifyitems(config, items):
     """Long tests first (e2e, then slow), so that under xdist the short ones fill the workers'
     tails instead of one long test running alone at the end. A stable sort: the order within
-    each group is the collection order (the same in every worker, as xdist requires)."""
+    each group is the collection order (the same in every worker, as xdist requires).
+
+    The tests of a module that share a module- or package-scoped fixture (an export, a training
+    run, a server) form one xdist group: under ``--dist loadgroup`` one worker runs them, so the
+    fixture is built once per run instead of once per worker."""
+    for item in items:
+        if _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
     def weight(item) -> int:
         return 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2

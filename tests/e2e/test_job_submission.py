@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,47 +23,56 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def ray_head(tmp_path):
-    """A one-node cluster started the way operators start a head node; always stopped afterwards."""
-    dashboard = free_port()
-    token = tmp_path / "ray-auth-token"
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A one-node cluster started the way operators start a head node (`ray start --head`), in
+    a session and Ray directory of its own (``RAY_TMPDIR`` finds it): its session is killed
+    afterwards, never `ray stop`, which would stop every Ray of the machine. Yields the dashboard
+    address, the environment of a client, and the head's GCS address."""
+    dashboard, port = free_port(), free_port()
+    token = tmp_path_factory.mktemp("ray-head") / "ray-auth-token"
     token.write_text(secrets.token_hex(32), encoding="utf-8")
+    ray_tmpdir = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths have a limit
     # Ray 2.60 authenticates clients with a token; the submitter needs the cluster's token.
     head_env = {
         **env(),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token),
+        "RAY_TMPDIR": ray_tmpdir,
     }
-    start = subprocess.run(
+    # `ray start` returns once the head is up; its daemons stay in the session it leads
+    starter = subprocess.Popen(
         [
             str(BIN / "ray"),
             "start",
             "--head",
-            f"--port={free_port()}",
+            f"--port={port}",
             "--node-ip-address=127.0.0.1",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
+            f"--temp-dir={ray_tmpdir}/ray",
             "--num-cpus=2",
             "--disable-usage-stats",
         ],
         env=head_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
+        start_new_session=True,
     )
     try:
-        assert start.returncode == 0, start.stdout + start.stderr
-        yield f"http://127.0.0.1:{dashboard}", head_env
+        out, err = starter.communicate(timeout=180)
+        assert starter.returncode == 0, out + err
+        yield f"http://127.0.0.1:{dashboard}", head_env, f"127.0.0.1:{port}"
     finally:
-        subprocess.run(
-            [str(BIN / "ray"), "stop", "--force"], env=head_env, capture_output=True, timeout=120
-        )
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(starter.pid, signal.SIGKILL)  # the head's session: every daemon
+        shutil.rmtree(ray_tmpdir, ignore_errors=True)
 
 
 def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
-    address, head_env = ray_head
+    address, head_env, _ = ray_head
     space = write_space(tmp_path / "space.yaml", cell="gru")
     submit = subprocess.run(
         [
@@ -97,3 +110,28 @@ def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
     assert "exported:" in output
     assert (tmp_path / "models" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "results" / "job" / "results.md").is_file()
+
+
+def test_tune_without_an_address_starts_its_own_ray_beside_a_running_cluster(ray_head):
+    """`charloom tune` with no --address never joins a cluster `ray start` left findable on the
+    machine (a bare ray.init() would): it starts a Ray of its own."""
+    _, head_env, head_gcs = ray_head
+    local = {k: v for k, v in head_env.items() if k != "RAY_ADDRESS"}
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ray\n"
+            "from trainer.tuning.experiment import Display, init_ray\n"
+            "init_ray(None, Display())\n"
+            "print(ray.get_runtime_context().gcs_address)\n",
+        ],
+        cwd=REPO,
+        env=local,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    own = probe.stdout.strip().splitlines()[-1]
+    assert own.rsplit(":", 1)[1] != head_gcs.rsplit(":", 1)[1], (own, head_gcs)

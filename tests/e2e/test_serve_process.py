@@ -24,14 +24,19 @@ TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
 
 
 def export_version(base: Path, cell: str) -> Path:
+    """The trainer's export of a two-layer model, published as the next version under ``base``
+    (exported once per run, deployed by copy: tests/helpers/export_cache.py)."""
+    from tests.helpers.export_cache import deploy_copy, seeded_export
     from trainer.config import TrainingConfig
-    from trainer.export import export_saved_model
     from trainer.model import build_model
     from trainer.vocabulary import Vocabulary
 
     vocabulary = Vocabulary.from_text(TEXT)
     config = TrainingConfig(cell=cell, num_layers=2, units=(16, 8), embedding_dim=8)
-    return export_saved_model(build_model(config, vocabulary.size), config, vocabulary, base)
+    _, exported = seeded_export(
+        f"serve process {cell}", lambda: build_model(config, vocabulary.size), config, vocabulary
+    )
+    return deploy_copy(exported, base)
 
 
 def docs_snippet() -> str:

@@ -20,12 +20,12 @@ from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import NO_ID, PREFILL_WIDTH, SAMPLE_WIDTH
 from serving.sampling_rule import Penalties
 from serving.signature_inputs import detokenize_ids, extra_sample_inputs
+from tests.helpers.export_cache import seeded_export
 from tests.helpers.serving_runtime import runtime_python
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
-from trainer.export import export_saved_model
 from trainer.model import build_model, state_names
-from trainer.vocabulary import Vocabulary
+from trainer.vocabulary import Vocabulary, build
 
 pytestmark = pytest.mark.e2e
 
@@ -60,20 +60,76 @@ def penalty_inputs() -> dict[str, np.ndarray]:
     )
 
 
-@pytest.fixture(scope="module", params=[("gru", 2), ("lstm", 1)], ids=["gru2", "lstm1"])
-def export(request, tmp_path_factory):
-    cell, layers = request.param
-    config = TrainingConfig(cell=cell, num_layers=layers, units=(24,) * layers, embedding_dim=8)
-    model = build_model(config, VOCAB.size)
-    kernel, bias = model.get_layer("logits").get_weights()
-    model.get_layer("logits").set_weights(
-        [kernel * 6.0, bias]
-    )  # peaked, so sampling is not uniform
-    return (
-        config,
-        model,
-        export_saved_model(model, config, VOCAB, tmp_path_factory.mktemp("models")),
+WORD_TEXT = (
+    "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 3
+    + "ROMEO: But soft, what light through yonder window breaks? 春风 soft light\n" * 2
+)
+
+
+CELLS = {"gru2": ("gru", 2), "lstm1": ("lstm", 1)}
+
+
+@pytest.fixture(scope="module")
+def exports() -> dict[str, tuple]:
+    """Each char model as (config, Keras model, export), and the word model as (vocabulary,
+    export), exported by this project's TensorFlow (once per run: tests/helpers/export_cache.py)."""
+    out = {}
+    for case, (cell, layers) in CELLS.items():
+        config = TrainingConfig(cell=cell, num_layers=layers, units=(24,) * layers, embedding_dim=8)
+
+        def make_model(config=config):
+            model = build_model(config, VOCAB.size)
+            kernel, bias = model.get_layer("logits").get_weights()
+            model.get_layer("logits").set_weights([kernel * 6.0, bias])  # peaked: sampling bites
+            return model
+
+        out[case] = (config, *seeded_export(f"serving runtime {case}", make_model, config, VOCAB))
+    vocabulary, _ = build(WORD_TEXT, "word", min_count=2)
+    config = TrainingConfig(tokenizer="word", units=(8,), embedding_dim=4)
+    _, path = seeded_export(
+        "serving runtime word", lambda: build_model(config, vocabulary.size), config, vocabulary
     )
+    out["word"] = (vocabulary, path)
+    return out
+
+
+@pytest.fixture(scope="module")
+def runtime_outputs(exports, tmp_path_factory):
+    """``runtime_outputs(version)`` -> {case: {"signature:alias": output}}: every export run by
+    one probe process of that TF Serving image's TensorFlow (one TensorFlow import per version)."""
+    ran: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+
+    def run(version: str) -> dict[str, dict[str, np.ndarray]]:
+        if version in ran:
+            return ran[version]
+        python = runtime_python(version)
+        folder = tmp_path_factory.mktemp(f"runtime-{version}")
+        arguments = []
+        for case, export in exports.items():
+            inputs = word_inputs(export[0]) if case == "word" else requests(export[0])
+            np.savez(folder / f"{case}-inputs.npz", **inputs)
+            arguments += [
+                str(export[-1]),
+                str(folder / f"{case}-inputs.npz"),
+                str(folder / f"{case}-outputs.npz"),
+            ]
+        result = subprocess.run(
+            [str(python), str(PROBE), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        # really that TensorFlow, once per export
+        assert result.stdout.strip().splitlines()[-len(exports) :] == [version] * len(exports)
+        ran[version] = {}
+        for case in exports:
+            with np.load(folder / f"{case}-outputs.npz") as data:
+                ran[version][case] = {key: data[key] for key in data.files}
+        return ran[version]
+
+    return run
 
 
 def requests(config) -> dict[str, np.ndarray]:
@@ -157,28 +213,13 @@ def training_side(config, model, inputs: dict[str, np.ndarray]) -> dict[str, np.
 
 
 @pytest.mark.parametrize("version", defaults.TF_SERVING_RUNTIME_VERSIONS)
-def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, tmp_path):
-    config, model, path = export
-    python = runtime_python(version)
+@pytest.mark.parametrize("case", list(CELLS))
+def test_every_signature_runs_in_the_serving_images_tensorflow(
+    exports, runtime_outputs, case, version
+):
+    config, model, path = exports[case]
     inputs = requests(config)
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    result = subprocess.run(
-        [
-            str(python),
-            str(PROBE),
-            str(path),
-            str(tmp_path / "inputs.npz"),
-            str(tmp_path / "outputs.npz"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == version  # really that TensorFlow
-    with np.load(tmp_path / "outputs.npz") as data:
-        outputs = {key: data[key] for key in data.files}
+    outputs = runtime_outputs(version)[case]
     expected = training_side(config, model, inputs)
     np.testing.assert_allclose(
         outputs["serving_default:logits"], expected["serving_default:logits"], atol=1e-4
@@ -216,53 +257,40 @@ def test_every_signature_runs_in_the_serving_images_tensorflow(export, version, 
         here.close()
 
 
-WORD_TEXT = (
-    "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。\n" * 3
-    + "ROMEO: But soft, what light through yonder window breaks? 春风 soft light\n" * 2
-)
+WORD_TEXTS = ["春眠不觉晓，处处闻啼鸟。", "But soft, what light", "花落知多少 ROMEO 春风\n", "é春"]
+
+
+def word_expectations(vocabulary: Vocabulary) -> tuple[list[list[int]], np.ndarray]:
+    """The contract's ids of WORD_TEXTS (greedy longest match), and detokenize's input ids."""
+    from serving.contract import longest_match
+
+    table = {token: i for i, token in enumerate(vocabulary.tokens)}
+    longest = max(len(t) for t in vocabulary.tokens)
+    expected = [longest_match(text, table, longest) for text in WORD_TEXTS]
+    ids = detokenize_ids(*[row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected])
+    return expected, ids
+
+
+def word_inputs(vocabulary: Vocabulary) -> dict[str, np.ndarray]:
+    _, ids = word_expectations(vocabulary)
+    return {
+        "tokenize:text": np.array([t.encode() for t in WORD_TEXTS]),
+        "detokenize:input_ids": ids,
+    }
 
 
 @pytest.mark.parametrize("version", defaults.TF_SERVING_RUNTIME_VERSIONS)
-def test_a_word_model_tokenizes_in_the_serving_images_tensorflow(version, tmp_path):
+def test_a_word_model_tokenizes_in_the_serving_images_tensorflow(exports, runtime_outputs, version):
     """The greedy longest match runs on core ops (a hash table, gathers, scatters) in each runtime,
     and gives the contract's ids."""
-    from serving.contract import longest_match
-    from trainer.vocabulary import build
-
-    vocabulary, _ = build(WORD_TEXT, "word", min_count=2)
+    vocabulary, _ = exports["word"]
     assert any(len(t) > 1 for t in vocabulary.tokens)
-    config = TrainingConfig(tokenizer="word", units=(8,), embedding_dim=4)
-    path = export_saved_model(
-        build_model(config, vocabulary.size), config, vocabulary, tmp_path / "models"
-    )
-    texts = ["春眠不觉晓，处处闻啼鸟。", "But soft, what light", "花落知多少 ROMEO 春风\n", "é春"]
-    table = {token: i for i, token in enumerate(vocabulary.tokens)}
-    longest = max(len(t) for t in vocabulary.tokens)
-    expected = [longest_match(text, table, longest) for text in texts]
-    ids = detokenize_ids(*[row[:3] if -1 not in row[:3] else [0, 1, 2] for row in expected])
-    np.savez(
-        tmp_path / "inputs.npz",
-        **{"tokenize:text": np.array([t.encode() for t in texts]), "detokenize:input_ids": ids},
-    )
-    result = subprocess.run(
-        [
-            str(runtime_python(version)),
-            str(PROBE),
-            str(path),
-            str(tmp_path / "inputs.npz"),
-            str(tmp_path / "outputs.npz"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    with np.load(tmp_path / "outputs.npz") as data:
-        lengths, got = data["tokenize:lengths"], data["tokenize:input_ids"]
-        texts_back = data["detokenize:text"]
+    expected, ids = word_expectations(vocabulary)
+    data = runtime_outputs(version)["word"]
+    lengths, got = data["tokenize:lengths"], data["tokenize:input_ids"]
+    texts_back = data["detokenize:text"]
     for row, want in enumerate(expected):
-        assert got[row, : lengths[row]].tolist() == want, texts[row]
+        assert got[row, : lengths[row]].tolist() == want, WORD_TEXTS[row]
     assert expected[-1][0] == -1  # é is no token
     assert [t.decode() for t in texts_back.tolist()] == [
         "".join(vocabulary.tokens[i] for i in r if i != NO_ID) for r in ids

@@ -1,13 +1,14 @@
 """Run a SavedModel's signatures the way TF Serving does, in another TensorFlow: a standalone script.
 
-    python session_probe.py SAVED_MODEL_DIR INPUTS.npz OUTPUTS.npz
+    python session_probe.py SAVED_MODEL_DIR INPUTS.npz OUTPUTS.npz [SAVED_MODEL_DIR INPUTS OUTPUTS ...]
 
 Executed by the interpreter of a virtual environment that holds the TensorFlow of the pinned
 TF Serving image (tests/e2e/test_serving_runtime.py), so it imports nothing
 but TensorFlow and numpy. INPUTS.npz keys are ``signature:alias``; strings come as bytes arrays
 (dtype ``S``). The SavedModel is loaded with the TF1 loader into a Session (restore op, init op,
 as TF Serving's LoadSavedModel does), each signature is run once by tensor name, and the outputs
-are written with the same ``signature:alias`` keys. Prints the TensorFlow version.
+are written with the same ``signature:alias`` keys; several SavedModels are run in one process
+(one TensorFlow import), each in its own graph and Session. Prints the TensorFlow version.
 """
 
 import sys
@@ -38,8 +39,12 @@ def main(saved_model_dir: str, inputs_path: str, outputs_path: str) -> None:
                     value.astype("S") if value.dtype == object else value
                 )
     np.savez(outputs_path, **results)
-    print(tf.__version__)
+    print(tf.__version__, flush=True)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    arguments = sys.argv[1:]
+    if not arguments or len(arguments) % 3:
+        sys.exit(__doc__)
+    for start in range(0, len(arguments), 3):
+        main(*arguments[start : start + 3])

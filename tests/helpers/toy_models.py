@@ -29,8 +29,40 @@ def export_toy_model(
     stamp: float | None = None,
     words_from: str | None = None,
 ) -> Path:
-    """Export a fresh toy model as the next version under ``base``; its version directory.
-    ``words_from``: a word model whose vocabulary is built from that text (jieba, min_count 2)."""
+    """Publish the toy model as the next version under ``base``; its version directory.
+    ``words_from``: a word model whose vocabulary is built from that text (jieba, min_count 2).
+    Each distinct toy is exported once per test run and deployed by copy
+    (tests/helpers/export_cache.py): its weights depend on these arguments only."""
+    from tests.helpers.export_cache import deploy_copy, shared_export
+
+    options = dict(
+        cell=cell,
+        units=tuple(units),
+        chars=chars,
+        embedding_dim=embedding_dim,
+        seed=seed,
+        sharpen=sharpen,
+        stamp=stamp,
+        words_from=words_from,
+    )
+    exported = shared_export(
+        f"toy {sorted(options.items())!r}", lambda fresh: _export(fresh, **options)
+    )
+    return deploy_copy(exported, Path(base))
+
+
+def _export(
+    base: Path,
+    *,
+    cell: str,
+    units: tuple[int, ...],
+    chars: str,
+    embedding_dim: int,
+    seed: int,
+    sharpen: float,
+    stamp: float | None,
+    words_from: str | None,
+) -> Path:
     import keras
     import numpy as np
 

@@ -49,8 +49,9 @@ def imported(folders) -> dict[str, set[str]]:
     return found
 
 
-def distributions(module: str) -> set[str]:
-    mapping = importlib.metadata.packages_distributions()
+def distributions(module: str, mapping: dict[str, list[str]]) -> set[str]:
+    """The distributions providing ``module``, from importlib.metadata.packages_distributions()
+    (a scan of every installed package: made once per test)."""
     return {d.lower().replace("_", "-") for d in mapping.get(module, [])}
 
 
@@ -61,10 +62,11 @@ def test_every_imported_package_is_declared(folders, which):
     runtime, everything = declared()
     allowed = runtime if which == "runtime" else everything
     missing = {}
+    mapping = importlib.metadata.packages_distributions()
     for module, files in imported(folders).items():
         if module == "session_probe":  # a script the tests run by path
             continue
-        dists = distributions(module)
+        dists = distributions(module, mapping)
         assert dists, f"{module} (imported by {sorted(files)[0]}) is not installed"
         if not dists & allowed:
             missing[module] = (sorted(dists), sorted(files)[:3])

@@ -1,5 +1,5 @@
 """serving/ never imports trainer/ (the SavedModel is the only contract), and the client imports
-nothing of the server: checked for every module, in fresh interpreters."""
+nothing of the server: checked for every module, in a fresh interpreter."""
 
 import json
 import pkgutil
@@ -10,18 +10,33 @@ import pytest
 
 import serving
 
-pytestmark = pytest.mark.slow  # fresh interpreters importing every module
+pytestmark = pytest.mark.slow  # a fresh interpreter importing every module
 
 MODULES = sorted(info.name for info in pkgutil.walk_packages(serving.__path__, "serving."))
 
 
-def loaded_after_importing(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
-    """The modules with one of ``prefixes`` that importing ``modules`` (in a new interpreter) loads."""
+SERVER_OR_TRAINER = ("serving.server", "trainer")
+
+
+@pytest.fixture(scope="module")
+def loaded() -> dict[str, list[str]]:
+    """In one new interpreter: the client modules are imported, then the gateway's, then every
+    serving module; after each step, the loaded modules of serving/server/ or trainer/. A step's
+    list is cumulative, so an empty one clears that step's modules (the earlier steps loaded
+    none of them)."""
+    steps = {
+        "client": [m for m in MODULES if m.startswith("serving.client")],
+        "gateway": [m for m in MODULES if m.startswith("serving.gateway")],
+        "serving": MODULES,
+    }
     code = (
         "import importlib, json, sys\n"
-        f"for name in {modules!r}:\n"
-        "    importlib.import_module(name)\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))"
+        "loaded = {}\n"
+        f"for step, modules in {steps!r}.items():\n"
+        "    for name in modules:\n"
+        "        importlib.import_module(name)\n"
+        f"    loaded[step] = sorted(m for m in sys.modules if m.startswith({SERVER_OR_TRAINER!r}))\n"
+        "print(json.dumps(loaded))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
@@ -35,19 +50,17 @@ def test_the_module_list_is_complete():
         MODULES
     )
     assert len(MODULES) > 25
+    assert "serving.gateway.engine" in MODULES
 
 
-def test_no_serving_module_imports_trainer():
-    assert loaded_after_importing(MODULES, ("trainer",)) == []
+def test_no_serving_module_imports_trainer(loaded):
+    assert [m for m in loaded["serving"] if m.startswith("trainer")] == []
 
 
-def test_client_modules_import_nothing_of_the_server():
-    client = [m for m in MODULES if m.startswith("serving.client")]
-    assert loaded_after_importing(client, ("serving.server", "trainer")) == []
+def test_client_modules_import_nothing_of_the_server(loaded):
+    assert loaded["client"] == []
 
 
-def test_gateway_modules_import_nothing_of_the_server():
+def test_gateway_modules_import_nothing_of_the_server(loaded):
     """The gateway is the client side of serving: serving/client/ and the contract only."""
-    gateway = [m for m in MODULES if m.startswith("serving.gateway")]
-    assert "serving.gateway.engine" in gateway
-    assert loaded_after_importing(gateway, ("serving.server", "trainer")) == []
+    assert loaded["gateway"] == []

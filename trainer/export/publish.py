@@ -124,7 +124,7 @@ def export_saved_model(
                 ) from None
             _check_loads(tmp)
             fsync_tree(tmp)
-            return _publish(tmp, base)
+            return publish_version(tmp, base)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -165,8 +165,9 @@ def _check_loads(path: Path) -> None:
         ) from exc
 
 
-def _publish(tmp: Path, base: Path) -> Path:
-    """Rename the finished SavedModel to the next free version number."""
+def publish_version(tmp: Path, base: Path) -> Path:
+    """Rename a finished SavedModel directory (on the same filesystem, under ``base``) to the next
+    free version number of ``base``: TF Serving never sees a half-written version."""
     version = (existing_versions(base) or [0])[-1] + 1
     while True:
         target = base / str(version)

@@ -27,6 +27,7 @@ from trainer.tuning.tracking import mlflow_callback
 logger = logging.getLogger(__name__)
 
 TABLE_FILE = "results.md"
+LOCAL_RAY = "local"  # ray.init's address for a new Ray instance in this process
 CURVES_FILE = "learning_curves.png"
 
 
@@ -55,7 +56,8 @@ class Display:
     worker_env: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _init_ray(address: str | None, display: Display) -> None:
+def init_ray(address: str | None, display: Display) -> None:
+    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a Ray of this process."""
     import ray
 
     if ray.is_initialized():
@@ -68,8 +70,8 @@ def _init_ray(address: str | None, display: Display) -> None:
     try:
         if address or os.environ.get("RAY_ADDRESS"):  # a cluster, e.g. inside `ray job submit`
             ray.init(address=address, **settings)
-        else:
-            ray.init(include_dashboard=False, **settings)
+        else:  # a Ray of its own, even beside a `ray start` cluster (ray.init() would join that)
+            ray.init(address=LOCAL_RAY, include_dashboard=False, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise TrainerError(
             f"cannot start or join Ray (address={address or 'local'}): {str(exc).splitlines()[0]}"
@@ -167,7 +169,7 @@ def run_tuning(options: TuneOptions, display: Display = Display()) -> TuneOutcom
     name = options.name or time.strftime("charloom-tune-%Y%m%d-%H%M%S")
     storage = _storage_path(options.storage_path)
     callbacks = _callbacks(options, space, display, name)
-    _init_ray(options.address, display)
+    init_ray(options.address, display)
     tuner = tune.Tuner(
         schedulers.trainable(options, corpus),
         param_space=param_space,
@@ -210,7 +212,7 @@ def resume_tuning(
         raise TrainerError(f"{experiment_path} has no restorable Ray Tune experiment state")
     space = load_space(options.space)
     corpus = load_corpus(options.corpus, options.corpus_sha256)
-    _init_ray(options.address, display)
+    init_ray(options.address, display)
     # Ray keeps the original run's config, callbacks included, and hands the progress callback the
     # counts it saved with the experiment (TuneProgress.get_state), so the progress line goes on.
     tuner = tune.Tuner.restore(

@@ -3,26 +3,25 @@ Session, as TF Serving runs it (tests/helpers/session_model.py)."""
 
 import pytest
 
+from tests.helpers.export_cache import seeded_export
 from tests.helpers.export_models import SHAPES, VOCAB
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
-from trainer.export import export_saved_model
 from trainer.model import build_model
 
 
 @pytest.fixture(scope="package")
-def exported(tmp_path_factory):
-    """One trained-shaped (random weights) model per (cell, layers), exported and loaded."""
-    base = tmp_path_factory.mktemp("models")
+def exported():
+    """One trained-shaped (random, seeded weights) model per (cell, layers), exported once per
+    run (tests/helpers/export_cache.py) and loaded."""
     out = {}
     for (cell, layers), units in SHAPES.items():
         config = TrainingConfig(cell=cell, num_layers=layers, units=units, embedding_dim=8)
-        model = build_model(config, VOCAB.size)
-        path = export_saved_model(
-            model,
+        model, path = seeded_export(
+            f"trainer/export {cell}{layers}",
+            lambda config=config: build_model(config, VOCAB.size),
             config,
             VOCAB,
-            base / f"{cell}{layers}",
             {"metrics": {"val_bpc": 2.5}, "source": {"run": "test"}},
         )
         out[cell, layers] = (config, model, path, SessionSignatures(path))

@@ -10,9 +10,9 @@ import tensorflow as tf
 from serving.client.sampling import SamplingParams, choose_ids, probabilities
 from serving.contract import NO_ID, SAMPLE_WIDTH
 from serving.signature_inputs import extra_sample_inputs
+from tests.helpers.export_cache import seeded_export
 from tests.helpers.session_model import SessionSignatures
 from trainer.config import TrainingConfig
-from trainer.export import export_saved_model
 from trainer.model import build_model, state_names
 from trainer.vocabulary import Vocabulary
 
@@ -27,14 +27,18 @@ ROW_PARAMS = [
 
 
 @pytest.fixture(scope="module", params=[("gru", 2), ("lstm", 1)], ids=["gru2", "lstm1"])
-def exported(request, tmp_path_factory):
+def exported(request):
     cell, layers = request.param
     config = TrainingConfig(cell=cell, num_layers=layers, units=(24,) * layers, embedding_dim=8)
-    model = build_model(config, VOCAB.size)
-    # random weights give near-uniform logits; scale the output layer so top-k/top-p bite
-    kernel, bias = model.get_layer("logits").get_weights()
-    model.get_layer("logits").set_weights([kernel * 8.0, bias])
-    path = export_saved_model(model, config, VOCAB, tmp_path_factory.mktemp("models"), {})
+
+    def make_model():
+        model = build_model(config, VOCAB.size)
+        # random weights give near-uniform logits; scale the output layer so top-k/top-p bite
+        kernel, bias = model.get_layer("logits").get_weights()
+        model.get_layer("logits").set_weights([kernel * 8.0, bias])
+        return model
+
+    _, path = seeded_export(f"test_sampling {cell}{layers}", make_model, config, VOCAB)
     signatures = SessionSignatures(path)
     yield config, signatures
     signatures.close()

@@ -5,10 +5,10 @@ Every signature is called through a Session by tensor name, as TF Serving and `s
 call it, never through TensorFlow's TF2 object loader.
 """
 
+import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -187,42 +187,38 @@ def test_bad_ids_lengths_and_shapes_are_invalid_argument(exported):
         loaded["serving_default"](input_ids=np.array([1], np.int32), **zeros(config, 1))
 
 
-def saved_model_cli(*args) -> subprocess.CompletedProcess:
-    cli = Path(sys.executable).with_name("saved_model_cli")
-    command = (
-        [str(cli)]
-        if cli.exists()
-        else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-    )
-    return subprocess.run(
-        command + list(args),
+BATCH = Path(__file__).resolve().parents[2] / "helpers" / "saved_model_cli_batch.py"
+MARKER = "=== saved_model_cli "
+
+
+def saved_model_cli(commands: list[list[str]], folder: Path) -> list[tuple[str, str]]:
+    """Run `saved_model_cli` command lines in one interpreter (tests/helpers/
+    saved_model_cli_batch.py): (status, output) of each, in order."""
+    (folder / "commands.json").write_text(json.dumps(commands), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(BATCH), str(folder / "commands.json")],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
+    outcomes, output = [], []
+    for line in result.stdout.splitlines():
+        if line.startswith(MARKER):
+            status = line.split(": ", 1)[1]
+            outcomes.append((status, "\n".join(output) + ("" if status == "ok" else result.stderr)))
+            output = []
+        else:
+            output.append(line)
+    assert len(outcomes) == len(commands), result.stdout[-2000:] + result.stderr[-2000:]
+    return outcomes
 
 
-@pytest.mark.slow
-def test_saved_model_cli_shows_every_signature(exported):
-    _, _, path, _ = exported["lstm", 1]
-    result = saved_model_cli("show", "--all", "--dir", str(path))
-    assert result.returncode == 0, result.stderr
-    for name in ("serving_default", "prefill", "sample", "tokenize", "detokenize"):
-        assert f"signature_def['{name}']" in result.stdout
-    for name in ("layer_0_h", "layer_0_c", "lengths", "text", "uniforms", "steps"):
-        assert f"inputs['{name}']" in result.stdout
-
-
-@pytest.mark.slow
-def test_saved_model_cli_runs_every_signature(exported, tmp_path):
-    """`saved_model_cli run` loads the TF1 way TF Serving does (restore op, init op, Session::Run by
-    tensor name): every signature of a fresh export runs there and gives the Session path's values.
-    (GRU exports are run the same way in test_serving_runtime.py.)"""
-    config, _, path, loaded = exported["lstm", 3]
+def cli_requests(config) -> dict[str, dict[str, np.ndarray]]:
+    """Two rows of inputs for each signature of an export of ``config``."""
     states = zeros(config, 2)
     ids = VOCAB.encode("soft")
-    requests = {
+    return {
         "serving_default": {"input_ids": np.array([[ids[0]], [ids[1]]], np.int32), **states},
         "prefill": {
             "input_ids": padded([ids, ids[:2]]),
@@ -243,30 +239,59 @@ def test_saved_model_cli_runs_every_signature(exported, tmp_path):
         "detokenize": {"input_ids": detokenize_ids(ids, ids[::-1])},
     }
 
-    def run(signature: str, inputs: dict) -> subprocess.CompletedProcess:
+
+@pytest.fixture(scope="module")
+def cli_runs(exported, tmp_path_factory):
+    """`saved_model_cli show --all` of the LSTM-1 export, then `saved_model_cli run` of every
+    signature of the LSTM-3 export, in one interpreter: (outcomes, requests, output folder)."""
+    folder = tmp_path_factory.mktemp("saved_model_cli")
+    _, _, shown, _ = exported["lstm", 1]
+    config, _, path, _ = exported["lstm", 3]
+    requests = cli_requests(config)
+    commands = [["show", "--all", "--dir", str(shown)]]
+    for signature, inputs in requests.items():
         files = []
         for name, value in inputs.items():
-            np.save(tmp_path / f"{signature}-{name}.npy", value, allow_pickle=True)
-            files.append(f"{name}={tmp_path / f'{signature}-{name}.npy'}")
-        return saved_model_cli(
-            "run",
-            "--dir",
-            str(path),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            signature,
-            "--inputs",
-            ";".join(files),
-            "--outdir",
-            str(tmp_path / f"out-{signature}"),
+            np.save(folder / f"{signature}-{name}.npy", value, allow_pickle=True)
+            files.append(f"{name}={folder / f'{signature}-{name}.npy'}")
+        commands.append(
+            [
+                "run",
+                "--dir",
+                str(path),
+                "--tag_set",
+                "serve",
+                "--signature_def",
+                signature,
+                "--inputs",
+                ";".join(files),
+                "--outdir",
+                str(folder / f"out-{signature}"),
+            ]
         )
+    return saved_model_cli(commands, folder), requests, folder
 
-    with ThreadPoolExecutor(len(requests)) as pool:  # one process each, run side by side
-        results = dict(zip(requests, pool.map(run, requests, requests.values())))
-    for signature, inputs in requests.items():
-        result, out_dir = results[signature], tmp_path / f"out-{signature}"
-        assert result.returncode == 0, f"{signature}: {result.stderr[-2000:]}"
+
+@pytest.mark.slow
+def test_saved_model_cli_shows_every_signature(cli_runs):
+    (status, output), *_ = cli_runs[0]
+    assert status == "ok", output
+    for name in ("serving_default", "prefill", "sample", "tokenize", "detokenize"):
+        assert f"signature_def['{name}']" in output
+    for name in ("layer_0_h", "layer_0_c", "lengths", "text", "uniforms", "steps"):
+        assert f"inputs['{name}']" in output
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_every_signature(exported, cli_runs):
+    """`saved_model_cli run` loads the TF1 way TF Serving does (restore op, init op, Session::Run by
+    tensor name): every signature of a fresh export runs there and gives the Session path's values.
+    (GRU exports are run the same way in test_serving_runtime.py.)"""
+    loaded = exported["lstm", 3][3]
+    (_, *outcomes), requests, folder = cli_runs
+    for (status, output), (signature, inputs) in zip(outcomes, requests.items(), strict=True):
+        out_dir = folder / f"out-{signature}"
+        assert status == "ok", f"{signature}: {output[-2000:]}"
         expected = loaded[signature](**inputs)
         for name, value in expected.items():
             got = np.load(out_dir / f"{name}.npy", allow_pickle=True)
