@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tests.helpers.tune_runs import env, write_space
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+NO_AGENT_YET = "No available agent to submit job, please try again later"  # Ray's own words
 BIN = Path(sys.executable).parent
 
 
@@ -74,36 +76,36 @@ def ray_head(tmp_path_factory):
 def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
     address, head_env, _ = ray_head
     space = write_space(tmp_path / "space.yaml", cell="gru")
-    submit = subprocess.run(
-        [
-            str(BIN / "ray"),
-            "job",
-            "submit",
-            "--address",
-            address,
-            "--working-dir",
-            str(REPO),
-            "--",
-            "charloom",
-            "tune",
-            "--corpus",
-            str(small_corpus),
-            "--space",
-            str(space),
-            "--num-samples",
-            "1",
-            "--storage-path",
-            str(tmp_path / "results"),
-            "--name",
-            "job",
-            "--model-base-path",
-            str(tmp_path / "models"),
-        ],
-        env=head_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--working-dir",
+        str(REPO),
+        "--",
+        "charloom",
+        "tune",
+        "--corpus",
+        str(small_corpus),
+        "--space",
+        str(space),
+        "--num-samples",
+        "1",
+        "--storage-path",
+        str(tmp_path / "results"),
+        "--name",
+        "job",
+        "--model-base-path",
+        str(tmp_path / "models"),
+    ]
+    deadline = time.monotonic() + 120
+    while True:  # a busy head's job agent registers a while after `ray start` returns
+        submit = subprocess.run(command, env=head_env, capture_output=True, text=True, timeout=600)
+        if NO_AGENT_YET not in submit.stdout + submit.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     output = submit.stdout + submit.stderr
     assert submit.returncode == 0, output[-4000:]
     assert "succeeded" in output
