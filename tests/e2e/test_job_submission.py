@@ -31,7 +31,7 @@ def ray_head(tmp_path_factory):
     a session and Ray directory of its own (``RAY_TMPDIR`` finds it): its session is killed
     afterwards, never `ray stop`, which would stop every Ray of the machine. Yields the dashboard
     address, the environment of a client, and the head's GCS address."""
-    dashboard, port = free_port(), free_port()
+    dashboard, port, agent = free_port(), free_port(), free_port()
     token = tmp_path_factory.mktemp("ray-head") / "ray-auth-token"
     token.write_text(secrets.token_hex(32), encoding="utf-8")
     ray_tmpdir = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Ray's socket paths have a limit
@@ -53,6 +53,9 @@ def ray_head(tmp_path_factory):
             "--node-ip-address=127.0.0.1",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
+            # not Ray's fixed default (52365): a local Ray of another test may hold that one,
+            # and a head whose agent cannot listen never takes a job
+            f"--dashboard-agent-listen-port={agent}",
             f"--temp-dir={ray_tmpdir}/ray",
             "--num-cpus=2",
             "--disable-usage-stats",
