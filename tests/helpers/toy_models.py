@@ -17,8 +17,15 @@ CLIENT_CHARS = "\n !',.:?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SERVER_CHARS = "abcde"  # the server tests' vocabulary: ids 0..4
 
 
-def export_toy_model(
-    base: Path,
+def export_toy_model(base: Path, **options) -> Path:
+    """Publish the toy model of ``options`` (`toy_export`'s keywords) as the next version under
+    ``base``, by copy of the run's one export of it; its version directory."""
+    from tests.helpers.export_cache import deploy_copy
+
+    return deploy_copy(toy_export(**options), Path(base))
+
+
+def toy_export(
     *,
     cell: str = "gru",
     units: tuple[int, ...] = (16, 12),
@@ -29,26 +36,16 @@ def export_toy_model(
     stamp: float | None = None,
     words_from: str | None = None,
 ) -> Path:
-    """Publish the toy model as the next version under ``base``; its version directory.
-    ``words_from``: a word model whose vocabulary is built from that text (jieba, min_count 2).
-    Each distinct toy is exported once per test run and deployed by copy
-    (tests/helpers/export_cache.py): its weights depend on these arguments only."""
-    from tests.helpers.export_cache import deploy_copy, shared_export
+    """The run's one export of this toy model, read-only and shared by every test
+    (tests/helpers/export_cache.py): its weights depend on these arguments only.
+    ``words_from``: a word model whose vocabulary is built from that text (jieba, min_count 2)."""
+    from tests.helpers.export_cache import shared_export
 
-    options = dict(
-        cell=cell,
-        units=tuple(units),
-        chars=chars,
-        embedding_dim=embedding_dim,
-        seed=seed,
-        sharpen=sharpen,
-        stamp=stamp,
-        words_from=words_from,
-    )
-    exported = shared_export(
+    options = dict(cell=cell, units=tuple(units), chars=chars, embedding_dim=embedding_dim)
+    options.update(seed=seed, sharpen=sharpen, stamp=stamp, words_from=words_from)
+    return shared_export(
         f"toy {sorted(options.items())!r}", lambda fresh: _export(fresh, **options)
     )
-    return deploy_copy(exported, Path(base))
 
 
 def _export(

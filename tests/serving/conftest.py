@@ -12,30 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.toy_models import SERVER_CHARS, export_toy_model
+from tests.helpers.toy_models import SERVER_CHARS
 
 VOCAB = 5  # SERVER_CHARS: ids 0..4
 UNITS = 3
 
 
-def build_toy_saved_model(base: Path, version_value: float) -> Path:
-    """A one-layer GRU-3 toy over five characters, exported by the real exporter; every logit is
-    ``version_value`` (tests/helpers/toy_models.py)."""
-    return export_toy_model(
-        base, cell="gru", units=(UNITS,), chars=SERVER_CHARS, embedding_dim=4, stamp=version_value
-    )
-
-
 @pytest.fixture(scope="session")
-def toy_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Callable[[float], Path]:
-    """Build each version value once per session; tests copy the directory where they need it."""
-    root = tmp_path_factory.mktemp("toy-models")
-    built: dict[float, Path] = {}
+def toy_model_cache() -> Callable[[float], Path]:
+    """``toy_model_cache(v)``: a one-layer GRU-3 toy over five characters whose every logit is
+    ``v``, exported once per run (tests/helpers/toy_models.py); read-only, tests copy it."""
+    from tests.helpers.toy_models import toy_export
 
     def get(version_value: float) -> Path:
-        if version_value not in built:
-            built[version_value] = build_toy_saved_model(root / f"v{version_value}", version_value)
-        return built[version_value]
+        return toy_export(
+            cell="gru", units=(UNITS,), chars=SERVER_CHARS, embedding_dim=4, stamp=version_value
+        )
 
     return get
 
