@@ -162,29 +162,43 @@ def wait_for_health() -> Callable[..., None]:
     return wait_healthy
 
 
-def _shares_a_module_fixture(item) -> bool:
+def _fixture_group(item) -> str | None:
+    """The xdist group of a test sharing a fixture wider than itself: the package of a
+    package-scoped fixture it uses, else its module when it uses a module-scoped one."""
     info = getattr(item, "_fixtureinfo", None)
-    return info is not None and any(
-        definition.scope in ("module", "package")
+    if info is None:
+        return None
+    scopes = {
+        definition.scope: definition
         for definitions in info.name2fixturedefs.values()
         for definition in definitions
-    )
+    }
+    if "package" in scopes:
+        return scopes["package"].baseid or item.nodeid.split("::")[0]
+    if "module" in scopes:
+        return item.nodeid.split("::")[0]
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names the groups
 def pytest_collection_modifyitems(config, items):
-    """Long tests first (e2e, then slow), so that under xdist the short ones fill the workers'
-    tails instead of one long test running alone at the end. A stable sort: the order within
-    each group is the collection order (the same in every worker, as xdist requires).
+    """Long tests first (e2e, then slow; in each, the groups below before single tests), so that
+    under xdist the short ones fill the workers' tails instead of one long test or group running
+    alone at the end. A stable sort: the order within each group is the collection order (the
+    same in every worker, as xdist requires).
 
-    The tests of a module that share a module- or package-scoped fixture (an export, a training
-    run, a server) form one xdist group: under ``--dist loadgroup`` one worker runs them, so the
-    fixture is built once per run instead of once per worker."""
+    The tests that share a module- or package-scoped fixture (an export, a training run, a
+    server) form one xdist group, per module or per package: under ``--dist loadgroup`` one
+    worker runs them, so the fixture is built once per run instead of once per worker."""
+    grouped = set()
     for item in items:
-        if _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        group = _fixture_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+            grouped.add(item.nodeid)
 
-    def weight(item) -> int:
-        return 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
+    def weight(item) -> tuple[int, int]:
+        tier = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
+        return tier, item.nodeid not in grouped  # a group (a fixture to build) before single tests
 
     items.sort(key=weight)
