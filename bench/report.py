@@ -53,6 +53,7 @@ SECTIONS = (
         ".venv/bin/python -m bench.checkouts --before OLD --after .   # ~10 min",
     ),
     ("pipeline", "Input pipeline", ".venv/bin/python -m bench.pipeline            # ~1 min"),
+    ("presets", "The `tiny` preset", ".venv/bin/python -m bench.presets             # ~1 min"),
     ("training", "Training", ".venv/bin/python -m bench.training            # ~10 min"),
     ("tuning", "Tuning", ".venv/bin/python -m bench.tuning              # ~15 min"),
     ("training_knobs", "Training knobs", ".venv/bin/python -m bench.training_knobs      # ~15 min"),
