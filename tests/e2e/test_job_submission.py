@@ -1,8 +1,11 @@
-"""`ray job submit --working-dir . -- charloom tune ...` against a real `ray start --head` cluster."""
+"""`ray job submit --working-dir . -- charloom tune ...` against a real `ray start --head` cluster:
+two trials of two replicas at once, the best exported; and a local `charloom tune` beside that
+cluster starts a Ray of its own."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -77,8 +80,13 @@ def ray_head(tmp_path_factory):
 
 
 def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
+    """`ray job submit ... -- charloom tune`: two trials (the space's cell grid) of two replicas
+    each run at once on the head; the experiment is in Tune's standard layout with the ranked
+    table and the learning curves, and the best trial is exported."""
+    from ray.tune import ExperimentAnalysis
+
     address, head_env, _ = ray_head
-    space = write_space(tmp_path / "space.yaml", cell="gru")
+    space = write_space(tmp_path / "space.yaml")
     command = [
         str(BIN / "ray"),
         "job",
@@ -96,6 +104,12 @@ def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
         str(space),
         "--num-samples",
         "1",
+        "--replicas",
+        "2",
+        "--max-concurrent",
+        "2",
+        "--scheduler",
+        "fifo",
         "--storage-path",
         str(tmp_path / "results"),
         "--name",
@@ -114,7 +128,27 @@ def test_tune_job_submitted_to_a_head_node(ray_head, tmp_path, small_corpus):
     assert "succeeded" in output
     assert "exported:" in output
     assert (tmp_path / "models" / "1" / "saved_model.pb").is_file()
-    assert (tmp_path / "results" / "job" / "results.md").is_file()
+
+    experiment = tmp_path / "results" / "job"
+    table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
+    assert len(table) == 4 and "| 1 |" in table[2] and "| 2 |" in table[3]
+    assert (experiment / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    analysis = ExperimentAnalysis(str(experiment))  # the standard layout Tune's tools read
+    assert len(analysis.trial_dataframes) == 2
+    results = sorted(experiment.glob("*/result.json"))
+    assert len(results) == 2
+    rows = [
+        json.loads(line)
+        for path in results
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted(r["epoch"] for r in rows) == [1, 1, 2, 2]
+    assert all(r["replicas"] == 2 and r["val_bpc"] > 0 for r in rows)
+    metadata = json.loads(
+        (tmp_path / "models" / "1" / "assets" / "charloom.json").read_text(encoding="utf-8")
+    )
+    assert metadata["source"]["val_bpc"] == pytest.approx(min(r["val_bpc"] for r in rows))
+    assert metadata["source"]["trial_id"] in output
 
 
 def test_tune_without_an_address_starts_its_own_ray_beside_a_running_cluster(ray_head):

@@ -1,8 +1,9 @@
-"""`charloom tune` end to end on a local Ray: replicas, ASHA, trial failure, driver kill + resume."""
+"""`charloom tune` end to end on a local Ray: ASHA with MLflow, a driver kill + resume with a trial
+failure in the resumed run. (Two trials of two replicas at once, exported: the job submitted
+to a head node, tests/e2e/test_job_submission.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -27,56 +28,6 @@ def _run(args, timeout=300):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
-
-
-def test_two_trials_with_two_replicas_export_the_best(tmp_path, small_corpus):
-    from ray.tune import ExperimentAnalysis
-
-    space = write_space(tmp_path / "space.yaml")
-    proc = _run(
-        [
-            "--corpus",
-            str(small_corpus),
-            "--space",
-            str(space),
-            "--num-samples",
-            "1",
-            "--replicas",
-            "2",
-            "--max-concurrent",
-            "2",
-            "--scheduler",
-            "fifo",
-            "--storage-path",
-            str(tmp_path / "results"),
-            "--name",
-            "exp",
-            "--model-base-path",
-            str(tmp_path / "models"),
-        ]
-    )
-    experiment = tmp_path / "results" / "exp"
-    table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
-    assert len(table) == 4 and "| 1 |" in table[2] and "| 2 |" in table[3]
-    assert (experiment / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
-    analysis = ExperimentAnalysis(str(experiment))  # the standard layout Tune's tools read
-    assert len(analysis.trial_dataframes) == 2
-    results = sorted(experiment.glob("*/result.json"))
-    assert len(results) == 2
-    rows = [
-        json.loads(line)
-        for path in results
-        for line in path.read_text(encoding="utf-8").splitlines()
-    ]
-    assert sorted(r["epoch"] for r in rows) == [1, 1, 2, 2]
-    assert all(r["replicas"] == 2 and r["val_bpc"] > 0 for r in rows)
-    metadata = json.loads(
-        (tmp_path / "models" / "1" / "assets" / "charloom.json").read_text(encoding="utf-8")
-    )
-    best_bpc = min(r["val_bpc"] for r in rows)
-    assert metadata["source"]["val_bpc"] == pytest.approx(best_bpc)
-    assert metadata["source"]["trial_id"] in proc.stdout
-    assert "exported:" in proc.stdout
 
 
 def test_asha_stops_a_bad_trial_early_and_trials_are_logged_to_mlflow(tmp_path, small_corpus):
@@ -128,55 +79,14 @@ def test_asha_stops_a_bad_trial_early_and_trials_are_logged_to_mlflow(tmp_path, 
     ]
 
 
-def test_crashed_trial_restarts_from_its_checkpoint(tmp_path, small_corpus):
-    space = write_space(tmp_path / "space.yaml", cell="gru", epochs=4, steps_per_epoch=30)
-    experiment = tmp_path / "results" / "crash"
-    proc = subprocess.Popen(
-        tune_command(
-            "--corpus",
-            str(small_corpus),
-            "--space",
-            str(space),
-            "--num-samples",
-            "1",
-            "--storage-path",
-            str(tmp_path / "results"),
-            "--name",
-            "crash",
-            "--max-failures",
-            "2",
-            "--model-base-path",
-            str(tmp_path / "models"),
-        ),
-        env=env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        trial_dir = wait_for(
-            lambda: checkpoints(experiment) and checkpoints(experiment)[0].parent,
-            240,
-            "the first checkpoint",
-            proc,
-        )
-        first = wait_for(lambda: reported_epochs(trial_dir), 30, "the first report", proc)
-        os.kill(first[-1][1], signal.SIGKILL)  # the trial's worker process
-        output, _ = proc.communicate(timeout=300)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, output[-3000:]
-    rows = reported_epochs(trial_dir)
-    epochs = [e for e, _ in rows]
-    pids = [p for _, p in rows]
-    assert epochs[-1] == 4
-    assert epochs == sorted(epochs) and epochs[0] == 1  # continued, never restarted from zero
-    assert len(set(pids)) == 2  # a new worker took over after the kill
-    assert (tmp_path / "models" / "1").is_dir()
-
-
-def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
-    space = write_space(tmp_path / "space.yaml", epochs=3, steps_per_epoch=20)
+def test_a_killed_driver_resumes_and_a_crashed_trial_restarts_from_its_checkpoint(
+    tmp_path, small_corpus
+):
+    """A lost machine, then a lost worker. The driver and the Ray it started are killed after the
+    first checkpoint; `--resume` goes on from it. In the resumed run the second trial's worker is
+    killed after its first report: the trial continues from its checkpoint on a new worker (the
+    experiment's `--max-failures 2`), never from epoch 1, and nothing counts it as failed."""
+    space = write_space(tmp_path / "space.yaml", epochs=4, steps_per_epoch=30)
     experiment = tmp_path / "results" / "driver"
     proc = subprocess.Popen(
         tune_command(
@@ -190,6 +100,8 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
             "1",
             "--scheduler",
             "fifo",
+            "--max-failures",
+            "2",
             "--storage-path",
             str(tmp_path / "results"),
             "--name",
@@ -212,14 +124,40 @@ def test_killed_driver_resumes_with_resume_flag(tmp_path, small_corpus):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert not (tmp_path / "models" / "1").exists()
-    resumed = _run(["--resume", str(experiment)])
-    events = [line for line in resumed.stdout.splitlines() if "  [trials " in line]
-    # the progress line goes on, counting both trials of the space's cell grid
-    assert events and "finished 3 epochs  [trials 2/2 done (0 running) | best val_bpc" in events[-1]
-    assert "exported:" in resumed.stdout
+    first_run_trials = {path.parent for path in experiment.glob("*/result.json")}
+
+    resumed = subprocess.Popen(
+        tune_command("--resume", str(experiment)),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def second_trial():  # the trial the killed driver never started
+            started = [path.parent for path in experiment.glob("*/result.json")]
+            return next((d for d in started if d not in first_run_trials), None)
+
+        trial_dir = wait_for(second_trial, 240, "the second trial's start", resumed)
+        first = wait_for(lambda: reported_epochs(trial_dir), 60, "its first report", resumed)
+        os.kill(first[-1][1], signal.SIGKILL)  # the trial's worker process
+        output, _ = resumed.communicate(timeout=300)
+    finally:
+        resumed.kill()
+    assert resumed.returncode == 0, output[-3000:]
+    events = [line for line in output.splitlines() if "  [trials " in line]
+    # the progress line goes on, counting both trials of the space's cell grid, none failed
+    assert events and "finished 4 epochs  [trials 2/2 done (0 running) | best val_bpc" in events[-1]
+    assert "exported:" in output
     table = (experiment / "results.md").read_text(encoding="utf-8").splitlines()
-    assert len(table) == 4 and all("| 3/3 | completed |" in row for row in table[2:])
+    assert len(table) == 4 and all("| 4/4 | completed |" in row for row in table[2:])
     assert (tmp_path / "models" / "1").is_dir()
+    rows = reported_epochs(trial_dir)
+    epochs = [e for e, _ in rows]
+    assert epochs[-1] == 4
+    assert epochs == sorted(epochs) and epochs[0] == 1  # continued, never restarted from zero
+    assert len({pid for _, pid in rows}) == 2  # a new worker took over after the kill
 
 
 def test_resume_of_a_non_experiment_is_a_clear_error(tmp_path):
