@@ -1,8 +1,9 @@
 """Deploys never break long-lived clients, and a server crash does not lose a text.
 
 - Swap under load: clients created before a deploy keep generating through two new versions
-  (each text on one version, the next texts on the new one), in process and over gRPC to a
-  `charloom serve` process, with no failed text.
+  (each text on one version, the next texts on the new one) over gRPC to a `charloom serve`
+  process, with no failed text. (The in-process server under concurrent Predict load through a
+  swap: tests/serving/server/test_servables.py.)
 - A stream whose version is unloaded mid-text ends with a clear ModelVersionUnloadedError.
 - kill -9 of the server mid-stream: once it is back, the stream completes with the same text as
   an uninterrupted one.
@@ -23,6 +24,7 @@ from tests.helpers.toy_models import SERVER_CHARS, export_toy_model
 
 pytestmark = pytest.mark.e2e
 PROMPT = "abc"
+TEXT_TOKENS = 60  # 15 calls of 4 steps: several texts of each client overlap each deploy
 
 
 def export_version(base, stamp: float):
@@ -45,23 +47,33 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
         seed = 0
         while not stop.is_set():
             try:
-                [result] = client.generate(PROMPT, max_new_tokens=120, seed=seed)
+                [result] = client.generate(PROMPT, max_new_tokens=TEXT_TOKENS, seed=seed)
             except BaseException as exc:  # noqa: BLE001 - every failure is the test's finding
                 errors.append(exc)
                 return
-            assert len(result.text) == 120
+            assert len(result.text) == TEXT_TOKENS
             versions[index].append(result.model_version)
             seed += 1
+
+    def until_every_client(has, what: str) -> None:
+        deadline = time.monotonic() + 120
+        while not all(has(seen) for seen in versions):
+            assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
+            assert time.monotonic() < deadline, f"not every client {what}: {versions}"
+            time.sleep(0.02)
 
     threads = [threading.Thread(target=generate, args=(i,)) for i in range(len(clients))]
     try:
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
-        for stamp in (2.0, 3.0):
-            export_version(base, stamp)
-            wait_for_version(int(stamp))
-            time.sleep(1.5)  # keep generating on the new version
+        until_every_client(len, "finished a text")
+        for stamp in (2, 3):
+            export_version(base, float(stamp))
+            wait_for_version(stamp)
+            # the load goes on: each client finishes a text on the new version
+            until_every_client(
+                lambda seen, stamp=stamp: seen[-1] == stamp, f"generated on version {stamp}"
+            )
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
@@ -73,23 +85,6 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
     for seen in versions:
         assert seen and seen[-1] == 3, f"a client did not follow the deploys: {seen}"
         assert seen == sorted(seen)  # texts move forward with the deploys, never back
-
-
-def test_swap_under_load_in_process(tmp_path):
-    base = tmp_path / "charloom"
-    export_version(base, 1.0)
-    config = ServerConfig(
-        models=(single_model("charloom", base),), port=0, host="127.0.0.1", poll_wait_seconds=0.1
-    )
-    with start_server(config) as handle:
-
-        def wait_for_version(version: int) -> None:
-            deadline = time.monotonic() + 60
-            while handle.manager.available_versions("charloom") != [version]:
-                assert time.monotonic() < deadline, f"version {version} never replaced the old one"
-                time.sleep(0.05)
-
-        hammer_through_deploys(f"127.0.0.1:{handle.port}", base, wait_for_version)
 
 
 def test_swap_under_load_over_grpc_to_a_server_process(serve_toy):

@@ -234,6 +234,12 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
     stop = threading.Event()
     outcomes: list[tuple[int, int | None]] = []
 
+    def until(condition, what: str) -> None:
+        deadline = time.monotonic() + 120
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {outcomes[-20:]}"
+            time.sleep(0.05)
+
     def load(i: int) -> None:
         while not stop.is_set():
             body = {
@@ -255,15 +261,14 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
         try:
             with ThreadPoolExecutor(8) as pool:
                 futures = [pool.submit(load, i) for i in range(8)]
-                time.sleep(2)
+                until(lambda: len(outcomes) >= 8, "the load's first replies")
                 export_toy_model(base, units=(16, 12), seed=1)  # version 2, while the load runs
-                deadline = time.monotonic() + 60
-                while 2 not in server.manager.available_versions(
-                    "charloom"
-                ) or 1 in server.manager.available_versions("charloom"):
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
-                time.sleep(2)
+                until(
+                    lambda: server.manager.available_versions("charloom") == [2],
+                    "version 2 replacing version 1",
+                )
+                answered = len(outcomes)  # the load goes on: replies from version 2 too
+                until(lambda: (200, 2) in outcomes[answered:], "a reply of version 2")
                 stop.set()
                 for future in futures:
                     future.result()

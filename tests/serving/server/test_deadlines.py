@@ -40,7 +40,7 @@ def sample_request(rows: int, units: int) -> predict_pb2.PredictRequest:
 def test_a_call_past_its_deadline_is_cancelled(start_server, tmp_path):
     from tests.helpers.toy_models import export_toy_model
 
-    units = 2048
+    units = 1536  # a full call of ~2 s here: long enough to tell a cancellation from completion
     export_toy_model(tmp_path / "heavy", units=(units,), chars=CHARS, embedding_dim=16)
     handle = start_server(models=(ModelConfig("heavy", tmp_path / "heavy"),))
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
