@@ -57,7 +57,8 @@ test: install lint
 test-cluster: install
 	$(BIN)/python -m pytest -m cluster --durations=5
 
-# The inner loop: lint, then the tests that start no process and take no long training.
+# The inner loop: lint, then the tests that start no process, take no long training and wait
+# no seconds (those are marked slow or e2e).
 check: install lint
 	$(BIN)/python -m pytest $(XDIST) -m "not e2e and not slow" -q
 

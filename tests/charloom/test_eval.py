@@ -3,14 +3,13 @@ same split; as one sequence it gives bits per character too; bad input is one li
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from charloom.cli import main
 from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
 
@@ -18,14 +17,11 @@ pytestmark = pytest.mark.slow
 SEQ_LEN, BATCH, VALIDATION_STEPS = 40, 16, 3
 
 
-def charloom(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "charloom", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+def charloom(capsys, *args) -> subprocess.CompletedProcess:
+    """The command line in this process (the worker has TensorFlow loaded already)."""
+    code = main([*map(str, args)])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +66,14 @@ def bits(result: subprocess.CompletedProcess) -> float:
     return float(re.match(r"([0-9.]+) bits per character", result.stdout).group(1))
 
 
-def test_windows_give_the_trainers_val_bpc_and_one_sequence_scores_too(served_run):
+def test_windows_give_the_trainers_val_bpc_and_one_sequence_scores_too(served_run, capsys):
     target, text, val_bpc = served_run
-    windowed = charloom("eval", "--target", target, "--corpus", text, "--window", SEQ_LEN)
+    windowed = charloom(capsys, "eval", "--target", target, "--corpus", text, "--window", SEQ_LEN)
     assert bits(windowed) == pytest.approx(val_bpc, abs=0.01)
     assert f"{VALIDATION_STEPS * BATCH * SEQ_LEN} tokens; windows of {SEQ_LEN + 1}" in (
         windowed.stdout
     )
-    whole = charloom("eval", "--target", target, "--corpus", text)
+    whole = charloom(capsys, "eval", "--target", target, "--corpus", text)
     assert 0 < bits(whole) < 8 and "one sequence, the state carried" in whole.stdout
     assert "version 1" in whole.stdout
 
@@ -92,7 +88,7 @@ def test_windows_give_the_trainers_val_bpc_and_one_sequence_scores_too(served_ru
         ("shorter than a window", "has no token to score (shorter than one window of 1001"),
     ],
 )
-def test_bad_input_is_one_line(served_run, tmp_path, case, message):
+def test_bad_input_is_one_line(served_run, tmp_path, capsys, case, message):
     target, text, _ = served_run
     corpus = tmp_path / "corpus.txt"
     window = ["--window", "1000"] if case == "shorter than a window" else []
@@ -106,7 +102,7 @@ def test_bad_input_is_one_line(served_run, tmp_path, case, message):
         corpus.write_bytes(b"caf\xe9")
     elif case == "shorter than a window":
         corpus.write_text("ROMEO", encoding="utf-8")
-    result = charloom("eval", "--target", target, "--corpus", corpus, *window)
+    result = charloom(capsys, "eval", "--target", target, "--corpus", corpus, *window)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("charloom")]
     assert len(lines) == 1 and message in lines[0], result.stderr

@@ -1,3 +1,5 @@
+import pytest
+
 from charloom.cli import main
 from serving.client.generator import TextGenerator
 
@@ -102,6 +104,7 @@ def test_wait_ready_times_out_cleanly(capsys, unused_tcp_port):
     assert code == 2 and "not ready within 0.5s" in err
 
 
+@pytest.mark.slow  # seconds of waiting (or an export of its own): not the inner loop
 def test_a_chinese_vocabulary_generates_under_the_servers_default_limits(capsys, tmp_path):
     """2,600 characters (zh-tang300.txt has 2,579): the vocabulary is learned in calls of at most
     --max-rows-per-call rows, under the default --max-request-batch of 256."""

@@ -162,6 +162,7 @@ def test_wait_until_ready_falls_back_to_model_status_without_health_service():
         server.stop(grace=None)
 
 
+@pytest.mark.slow  # seconds of waiting (or an export of its own): not the inner loop
 def test_wait_until_ready_notices_a_server_that_starts_late(start_fake_server, unused_tcp_port):
     import threading
 

@@ -66,6 +66,7 @@ def test_a_fifo_in_a_version_is_refused_at_once_and_later_versions_load(model_ba
         manager.stop()
 
 
+@pytest.mark.slow  # seconds of waiting (or an export of its own): not the inner loop
 def test_a_load_that_hangs_is_abandoned_and_a_later_version_loads(model_base):
     base = model_base(1)
     release = threading.Event()
