@@ -79,14 +79,14 @@ def test_a_load_that_hangs_is_abandoned_and_a_later_version_loads(model_base):
             servable.release = lambda: released.append(version)  # the abandoned load's cleanup
         return servable
 
-    manager = ServableManager((ModelConfig("toy", base),), loader=loader, load_timeout_seconds=8)
+    manager = ServableManager((ModelConfig("toy", base),), loader=loader, load_timeout_seconds=5)
     try:
         started = time.monotonic()
         manager.poll_once()
         assert time.monotonic() - started < 30
         record = manager.version_states("toy")[1]
         assert record.state == State.END
-        assert "did not finish within 8 s" in record.error
+        assert "did not finish within 5 s" in record.error
         manager.poll_once()  # not retried while the directory is unchanged
         assert manager.version_states("toy")[1].state == State.END
         shutil.copytree(base / "1", base / "2")
