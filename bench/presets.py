@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from bench.lib.common import (
     machine_info,
     machine_line,
     markdown_table,
+    median,
     print_machine,
     target_line,
     targets_markdown,
@@ -73,8 +73,8 @@ def main() -> int:
             print(f"run {index + 1}: {run}", flush=True)
             runs.append(run)
 
-    bpc = statistics.median(r["best_val_bpc"] for r in runs)
-    seconds = statistics.median(r["seconds"] for r in runs)
+    bpc = median(r["best_val_bpc"] for r in runs)
+    seconds = median(r["seconds"] for r in runs)
     targets = [
         target_line(f"`{PRESET}` best val_bpc on {CORPUS}", bpc, TARGET_BPC, False, " bits"),
         target_line(

@@ -190,15 +190,14 @@ def pytest_collection_modifyitems(config, items):
     The tests that share a module- or package-scoped fixture (an export, a training run, a
     server) form one xdist group, per module or per package: under ``--dist loadgroup`` one
     worker runs them, so the fixture is built once per run instead of once per worker."""
-    grouped = set()
     for item in items:
         group = _fixture_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
-            grouped.add(item.nodeid)
 
-    def weight(item) -> tuple[int, int]:
+    def weight(item) -> tuple[int, bool]:
         tier = 0 if item.get_closest_marker("e2e") else 1 if item.get_closest_marker("slow") else 2
-        return tier, item.nodeid not in grouped  # a group (a fixture to build) before single tests
+        single = item.get_closest_marker("xdist_group") is None  # groups build a fixture: first
+        return tier, single
 
     items.sort(key=weight)

@@ -9,19 +9,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from charloom.cli import main
 from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
+from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.slow
 SEQ_LEN, BATCH, VALIDATION_STEPS = 40, 16, 3
-
-
-def charloom(capsys, *args) -> subprocess.CompletedProcess:
-    """The command line in this process (the worker has TensorFlow loaded already)."""
-    code = main([*map(str, args)])
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +61,12 @@ def bits(result: subprocess.CompletedProcess) -> float:
 
 def test_windows_give_the_trainers_val_bpc_and_one_sequence_scores_too(served_run, capsys):
     target, text, val_bpc = served_run
-    windowed = charloom(capsys, "eval", "--target", target, "--corpus", text, "--window", SEQ_LEN)
+    windowed = run_cli(capsys, "eval", "--target", target, "--corpus", text, "--window", SEQ_LEN)
     assert bits(windowed) == pytest.approx(val_bpc, abs=0.01)
     assert f"{VALIDATION_STEPS * BATCH * SEQ_LEN} tokens; windows of {SEQ_LEN + 1}" in (
         windowed.stdout
     )
-    whole = charloom(capsys, "eval", "--target", target, "--corpus", text)
+    whole = run_cli(capsys, "eval", "--target", target, "--corpus", text)
     assert 0 < bits(whole) < 8 and "one sequence, the state carried" in whole.stdout
     assert "version 1" in whole.stdout
 
@@ -102,7 +95,7 @@ def test_bad_input_is_one_line(served_run, tmp_path, capsys, case, message):
         corpus.write_bytes(b"caf\xe9")
     elif case == "shorter than a window":
         corpus.write_text("ROMEO", encoding="utf-8")
-    result = charloom(capsys, "eval", "--target", target, "--corpus", corpus, *window)
+    result = run_cli(capsys, "eval", "--target", target, "--corpus", corpus, *window)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("charloom")]
     assert len(lines) == 1 and message in lines[0], result.stderr

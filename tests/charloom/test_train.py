@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import run_cli
 from trainer.config import load_config
 from trainer.corpus import load_corpus
 from trainer.training import train
@@ -41,16 +42,6 @@ def charloom(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         timeout=timeout,
         env=env,
     )
-
-
-def in_process(capsys, *args) -> subprocess.CompletedProcess:
-    """The command line in this process, for a command this worker's TensorFlow can run (one
-    replica: no logical devices to split after TensorFlow started)."""
-    from charloom.cli import main
-
-    code = main([*map(str, args)])
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out, err)
 
 
 def write_config(path: Path, values: dict) -> Path:
@@ -177,7 +168,7 @@ def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path, capsys):
     assert before["status"] == "running" and 1 <= before["epochs_completed"] < 3
 
     # the resume and the export: the command line in this process (one TensorFlow import less each)
-    result = in_process(capsys, "train", "--out", out, "--resume")
+    result = run_cli(capsys, "train", "--out", out, "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
     after = json.loads((out / "run.json").read_text())
     assert after["status"] == "completed" and after["epochs_completed"] == 3
@@ -187,7 +178,7 @@ def test_resume_after_sigkill_mid_epoch(small_corpus, tmp_path, capsys):
     assert not list((out / "checkpoints").glob(".tmp-*"))
 
     # the resumed run's best checkpoint exports through the CLI, its figures in the assets
-    exported = in_process(capsys, "export", "--run", out, "--model-base-path", tmp_path / "models")
+    exported = run_cli(capsys, "export", "--run", out, "--model-base-path", tmp_path / "models")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert exported.stdout.strip() == f"exported {tmp_path / 'models' / '1'}"
     meta = json.loads((tmp_path / "models" / "1" / "assets" / "charloom.json").read_text())

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cluster import BUCKET, ray_cluster, s3_json_lines, s3_keys, s3_server
-from tests.helpers.tune_runs import tune_command, wait_for, write_space
+from tests.helpers.tune_runs import tune_command, write_space
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

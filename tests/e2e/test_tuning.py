@@ -15,9 +15,9 @@ from tests.helpers.tune_runs import (
     env,
     reported_epochs,
     tune_command,
-    wait_for,
     write_space,
 )
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

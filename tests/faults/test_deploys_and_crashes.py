@@ -21,6 +21,7 @@ from serving.client.errors import ModelVersionUnloadedError
 from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
 from tests.helpers.toy_models import SERVER_CHARS, export_toy_model
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 PROMPT = "abc"
@@ -55,12 +56,9 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
             versions[index].append(result.model_version)
             seed += 1
 
-    def until_every_client(has, what: str) -> None:
-        deadline = time.monotonic() + 120
-        while not all(has(seen) for seen in versions):
-            assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
-            assert time.monotonic() < deadline, f"not every client {what}: {versions}"
-            time.sleep(0.02)
+    def until_every_client(has, what: str) -> None:  # a failed text ends the wait at once
+        wait_for(lambda: errors or all(has(seen) for seen in versions), 120, f"every client {what}")
+        assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
 
     threads = [threading.Thread(target=generate, args=(i,)) for i in range(len(clients))]
     try:
@@ -93,10 +91,7 @@ def test_swap_under_load_over_grpc_to_a_server_process(serve_toy):
     probe = GenerationClient(server.target, "charloom")
 
     def wait_for_version(version: int) -> None:
-        deadline = time.monotonic() + 60
-        while served_version(probe) != version:
-            assert time.monotonic() < deadline, f"version {version} never served"
-            time.sleep(0.1)
+        wait_for(lambda: served_version(probe) == version, 60, f"version {version} served")
 
     try:
         hammer_through_deploys(server.target, base, wait_for_version)

@@ -24,6 +24,7 @@ from serving.gateway.proto import charloom_gateway_pb2_grpc as pb_grpc
 from serving.gateway.server import start_gateway
 from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
+from tests.helpers.waiting import wait_for
 from tests.serving.gateway.conftest import k8s_batching
 
 pytestmark = pytest.mark.slow
@@ -235,12 +236,6 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
     stop = threading.Event()
     outcomes: list[tuple[int, int | None]] = []
 
-    def until(condition, what: str) -> None:
-        deadline = time.monotonic() + 120
-        while not condition():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}: {outcomes[-20:]}"
-            time.sleep(0.05)
-
     def load(i: int) -> None:
         while not stop.is_set():
             body = {
@@ -262,14 +257,15 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
         try:
             with ThreadPoolExecutor(8) as pool:
                 futures = [pool.submit(load, i) for i in range(8)]
-                until(lambda: len(outcomes) >= 8, "the load's first replies")
+                wait_for(lambda: len(outcomes) >= 8, 120, "the load's first replies")
                 export_toy_model(base, units=(16, 12), seed=1)  # version 2, while the load runs
-                until(
+                wait_for(
                     lambda: server.manager.available_versions("charloom") == [2],
+                    120,
                     "version 2 replacing version 1",
                 )
                 answered = len(outcomes)  # the load goes on: replies from version 2 too
-                until(lambda: (200, 2) in outcomes[answered:], "a reply of version 2")
+                wait_for(lambda: (200, 2) in outcomes[answered:], 120, "a reply of version 2")
                 stop.set()
                 for future in futures:
                     future.result()

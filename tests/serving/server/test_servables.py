@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 
 import grpc
 import numpy as np
@@ -24,6 +23,7 @@ from serving.server.config import (
     parse_model_config_list,
 )
 from serving.tensors import from_tensor_proto, to_tensor_proto
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +43,6 @@ def statuses(channel, name="toy") -> dict[int, int]:
     request.model_spec.name = name
     response = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=10)
     return {s.version: s.state for s in response.model_version_status}
-
-
-def wait_until(condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("batching", [False, True], ids=["unbatched", "batched"])
@@ -85,14 +78,16 @@ def test_hot_swap_under_concurrent_load_fails_no_request(
     for thread in threads:
         thread.start()
     try:
-        wait_until(lambda: all(len(s) >= 5 for s in seen))
+        wait_for(lambda: all(len(s) >= 5 for s in seen), 60, "five answers to every caller")
         staged = base / ".incoming-2"  # not an integer: ignored by the poller until renamed
         shutil.copytree(toy_model_cache(2.0), staged)
         os.rename(staged, base / "2")
         shutil.rmtree(base / "1")
-        wait_until(lambda: all(s and s[-1] == 2 for s in seen))
+        wait_for(lambda: all(s and s[-1] == 2 for s in seen), 60, "version 2 answering everyone")
         counts = [len(s) for s in seen]
-        wait_until(lambda: all(len(s) >= c + 5 for s, c in zip(seen, counts)))
+        wait_for(
+            lambda: all(len(s) >= c + 5 for s, c in zip(seen, counts)), 60, "five more answers each"
+        )
     finally:
         stop.set()
         for thread in threads:
@@ -111,7 +106,9 @@ def test_hot_swap_under_concurrent_load_fails_no_request(
             versions
         )  # never back to the old version once the new one answered
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
-        wait_until(lambda: statuses(channel) == {1: State.END, 2: State.AVAILABLE})
+        wait_for(
+            lambda: statuses(channel) == {1: State.END, 2: State.AVAILABLE}, 60, "version 1 ended"
+        )
 
 
 def test_broken_version_is_reported_and_the_old_one_keeps_serving(
@@ -134,14 +131,18 @@ def test_broken_version_is_reported_and_the_old_one_keeps_serving(
             reply = stub.GetModelStatus(request, timeout=10).model_version_status[0]
             return reply.state == State.END and bool(reply.status.error_message)
 
-        wait_until(failed)
+        wait_for(failed, 60, "version 3 reported as failed")
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
             step_request(), timeout=10
         )
         assert response.model_spec.version.value == 1
         assert statuses(channel)[1] == State.AVAILABLE
         shutil.copytree(toy_model_cache(3.0), broken, dirs_exist_ok=True)  # repaired in place
-        wait_until(lambda: statuses(channel) == {1: State.END, 3: State.AVAILABLE})
+        wait_for(
+            lambda: statuses(channel) == {1: State.END, 3: State.AVAILABLE},
+            60,
+            "version 3 repaired",
+        )
 
 
 def test_version_policies_and_several_models_from_a_model_config_file(start_server, model_base):
@@ -213,9 +214,11 @@ def test_a_broken_latest_version_at_startup_falls_back_to_the_newest_that_loads(
         shutil.copytree(
             toy_model_cache(4.0), base / "4"
         )  # the latest is repaired: it replaces the fallback
-        wait_until(
+        wait_for(
             lambda: (
                 statuses(channel).get(4) == State.AVAILABLE
                 and statuses(channel).get(2) == State.END
-            )
+            ),
+            60,
+            "version 4 replacing the fallback",
         )
