@@ -100,8 +100,6 @@ def _write(results, name: str, data: bytes) -> str:
 
 
 def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
-    from trainer.export import export_checkpoint
-
     summaries = summarize(results, [d.key for d in space.dimensions], _max_epochs(options, space))
     table = render_table(summaries)
     _write(results, TABLE_FILE, (table + "\n").encode("utf-8"))
@@ -120,6 +118,8 @@ def _finish(results, options: TuneOptions, space: SearchSpace) -> TuneOutcome:
     best_bpc = summaries[0].best_val_bpc
     version = None
     if options.model_base_path:
+        from trainer.export import export_checkpoint  # TensorFlow: only when exporting
+
         with checkpoint.as_directory() as directory:
             version = export_checkpoint(
                 Path(directory),
