@@ -20,7 +20,8 @@ from serving.client import GenerationClient
 from serving.client.errors import ModelVersionUnloadedError
 from serving.server.config import ServerConfig, single_model
 from serving.server.model_server import start_server
-from tests.helpers.toy_models import SERVER_CHARS, export_toy_model
+from tests.helpers.export_cache import deploy_copy
+from tests.helpers.toy_models import SERVER_CHARS, toy_export
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +29,13 @@ PROMPT = "abc"
 TEXT_TOKENS = 60  # 15 calls of 4 steps: several texts of each client overlap each deploy
 
 
+def version_export(stamp: float):
+    """The run's one export of the toy version ``stamp`` (its logits all equal ``stamp``)."""
+    return toy_export(units=(16,), chars=SERVER_CHARS, seed=int(stamp), stamp=stamp)
+
+
 def export_version(base, stamp: float):
-    return export_toy_model(base, units=(16,), chars=SERVER_CHARS, seed=int(stamp), stamp=stamp)
+    return deploy_copy(version_export(stamp), base)
 
 
 def served_version(client: GenerationClient) -> int:
@@ -61,6 +67,8 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
         assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
 
     threads = [threading.Thread(target=generate, args=(i,)) for i in range(len(clients))]
+    for stamp in (2, 3):  # exported before the load, deployed under it (as an operator deploys)
+        version_export(float(stamp))
     try:
         for thread in threads:
             thread.start()

@@ -29,7 +29,7 @@ from tests.serving.gateway.conftest import k8s_batching
 
 pytestmark = pytest.mark.slow
 
-LONG_PROMPT_CHARS = 100_000  # prefilled in ~800 calls: seconds, longer than a deploy
+LONG_PROMPT_CHARS = 64_000  # prefilled in 500 calls: seconds, longer than a deploy
 MID_REQUEST_TOKENS = 2000  # one call each: seconds, longer than a deploy
 PROMPTS = ["ROMEO:", "JULIET:", "KING:", "A", "But soft", "What light", "O", "Z"]
 
@@ -80,7 +80,11 @@ def metric(gateway, name: str) -> float:
 @contextlib.contextmanager
 def deployable(tmp_path, gateway_model, batching=None, **gateway_options):
     """A copy of the model's base path (export version 2 there to deploy it), a server polling
-    it every 0.1 s and a gateway in front; both stopped after the block."""
+    it every 0.1 s and a gateway in front; both stopped after the block. Version 2's export is
+    made first, so a deploy under the block's load is a copy, as an operator deploys."""
+    from tests.helpers.toy_models import toy_export
+
+    toy_export(units=(16, 12), seed=1)
     base = tmp_path / "charloom"
     shutil.copytree(gateway_model, base)
     server = start_server(
