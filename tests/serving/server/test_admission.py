@@ -20,11 +20,11 @@ from serving.tensors import to_tensor_proto
 pytestmark = pytest.mark.slow
 
 
-def step_request() -> predict_pb2.PredictRequest:
+def step_request(rows: int = 1) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "toy"
-    request.inputs["input_ids"].CopyFrom(to_tensor_proto(np.array([[1]], np.int32)))
-    request.inputs["layer_0_h"].CopyFrom(to_tensor_proto(np.zeros((1, 3), np.float32)))
+    request.inputs["input_ids"].CopyFrom(to_tensor_proto(np.ones((rows, 1), np.int32)))
+    request.inputs["layer_0_h"].CopyFrom(to_tensor_proto(np.zeros((rows, 3), np.float32)))
     return request
 
 
@@ -71,9 +71,9 @@ def test_calls_beyond_the_limit_are_refused_and_health_still_answers(start_serve
         assert time.monotonic() - started < 1.0
         assert not first.done()
         assert first.result().outputs["logits"].tensor_shape.dim[0].size == 1
-        assert (
-            stub.Predict(step_request(), timeout=30).outputs["logits"].tensor_shape.dim[0].size == 1
-        )
+        # the slot is free again: the next call is admitted (a full batch: no 3-second wait)
+        full = stub.Predict(step_request(rows=64), timeout=30)
+        assert full.outputs["logits"].tensor_shape.dim[0].size == 64
 
 
 def test_many_slow_callers_never_starve_health_checks(start_server, model_base):
