@@ -22,15 +22,17 @@ from serving.gateway.config import API_KEY_ENV, GatewayConfig
 from serving.gateway.proto import charloom_gateway_pb2 as pb
 from serving.gateway.proto import charloom_gateway_pb2_grpc as pb_grpc
 from serving.gateway.server import start_gateway
-from serving.server.config import ServerConfig, single_model
+from serving.server.config import RuntimeOptions, ServerConfig, single_model
 from serving.server.model_server import start_server
 from tests.helpers.waiting import wait_for
 from tests.serving.gateway.conftest import k8s_batching
 
 pytestmark = pytest.mark.slow
 
-LONG_PROMPT_CHARS = 64_000  # prefilled in 500 calls: seconds, longer than a deploy
-MID_REQUEST_TOKENS = 2000  # one call each: seconds, longer than a deploy
+# A request that takes seconds, several times a deploy without warmup (version 1 is gone ~0.6 s
+# after version 2 is copied here): a prompt prefilled in 188 calls, and one-step calls.
+LONG_PROMPT_CHARS = 24_000
+MID_REQUEST_TOKENS = 800
 PROMPTS = ["ROMEO:", "JULIET:", "KING:", "A", "But soft", "What light", "O", "Z"]
 
 
@@ -78,10 +80,12 @@ def metric(gateway, name: str) -> float:
 
 
 @contextlib.contextmanager
-def deployable(tmp_path, gateway_model, batching=None, **gateway_options):
+def deployable(tmp_path, gateway_model, batching=None, warmup=True, **gateway_options):
     """A copy of the model's base path (export version 2 there to deploy it), a server polling
     it every 0.1 s and a gateway in front; both stopped after the block. Version 2's export is
-    made first, so a deploy under the block's load is a copy, as an operator deploys."""
+    made first, so a deploy under the block's load is a copy, as an operator deploys.
+    ``warmup=False``: versions load without replaying their warmup records (a deploy lands in
+    a fraction of a second)."""
     from tests.helpers.toy_models import toy_export
 
     toy_export(units=(16, 12), seed=1)
@@ -93,6 +97,7 @@ def deployable(tmp_path, gateway_model, batching=None, **gateway_options):
             port=0,
             host="127.0.0.1",
             poll_wait_seconds=0.1,
+            runtime=RuntimeOptions(enable_model_warmup=warmup),
             **({"batching": batching} if batching else {}),
         )
     )
@@ -369,9 +374,10 @@ def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gatew
     (its text is exactly that version's for the seed), a stream that has sent text goes on there."""
     from tests.helpers.toy_models import export_toy_model
 
-    # 2,000 one-step calls: here version 1 is gone after ~650 of them (a third of the request)
+    # 800 one-step calls: here version 1 is gone after ~170 of them (a fifth of the request)
     body = {"model": "charloom", "prompt": "ROMEO:", "max_tokens": MID_REQUEST_TOKENS, "seed": 3}
-    with deployable(tmp_path, gateway_model, steps_per_call=1) as (base, server, gateway):
+    deploying = deployable(tmp_path, gateway_model, warmup=False, steps_per_call=1)
+    with deploying as (base, server, gateway):
         with (
             ThreadPoolExecutor(1) as pool,
             requests.post(
@@ -410,7 +416,7 @@ def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gatew
 
     long_prompt = ("ROMEO: But soft, what light. " * 20000)[:LONG_PROMPT_CHARS]
     body = {"model": "charloom", "max_tokens": 20, "seed": 5}
-    options = dict(max_prompt_chars=LONG_PROMPT_CHARS)
+    options = dict(max_prompt_chars=LONG_PROMPT_CHARS, warmup=False)
     with deployable(tmp_path, gateway_model, **options) as (base, server, gateway):
         with (
             ThreadPoolExecutor(1) as pool,
