@@ -105,7 +105,6 @@ def expected_texts(paths) -> dict[tuple[int, int], list[str]]:
 
 def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wait_for_health):
     paths, model_config = models
-    expected = expected_texts(paths)
     port, monitoring = free_port(), free_port()
     server = subprocess.Popen(
         [
@@ -138,6 +137,7 @@ def test_every_kind_of_client_at_once_under_tf_serving_batching_rules(models, wa
     results: dict[tuple[int, int], list[str]] = {}
     errors: list[str] = []
     try:
+        expected = expected_texts(paths)  # while the server starts
         wait_for_health(port, timeout=120)
         barrier = threading.Barrier(len(CLIENTS))
 

@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n"
 
 
-def export_version(base: Path, cell: str) -> Path:
-    """The trainer's export of a two-layer model, published as the next version under ``base``
-    (exported once per run, deployed by copy: tests/helpers/export_cache.py)."""
-    from tests.helpers.export_cache import deploy_copy, seeded_export
+def cell_export(cell: str) -> Path:
+    """The trainer's export of a two-layer model of ``cell``, made once per run
+    (tests/helpers/export_cache.py)."""
+    from tests.helpers.export_cache import seeded_export
     from trainer.config import TrainingConfig
     from trainer.model import build_model
     from trainer.vocabulary import Vocabulary
@@ -36,7 +36,14 @@ def export_version(base: Path, cell: str) -> Path:
     _, exported = seeded_export(
         f"serve process {cell}", lambda: build_model(config, vocabulary.size), config, vocabulary
     )
-    return deploy_copy(exported, base)
+    return exported
+
+
+def export_version(base: Path, cell: str) -> Path:
+    """``cell``'s export published as the next version under ``base``, by copy."""
+    from tests.helpers.export_cache import deploy_copy
+
+    return deploy_copy(cell_export(cell), base)
 
 
 def docs_snippet() -> str:
@@ -86,6 +93,7 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     try:
+        cell_export("lstm")  # version 2's export, made while the server starts
         wait_for_health(port, timeout=120)
         wait_for_health(port, timeout=10, service="tensorflow.serving.PredictionService")
         namespace: dict = {}
