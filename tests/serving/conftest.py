@@ -48,8 +48,14 @@ def model_base(tmp_path: Path, toy_model_cache: Callable[[float], Path]) -> Call
 
 @pytest.fixture
 def start_server() -> Iterator[Callable[..., object]]:
-    """`start_server(models=..., **config)`: an in-process server on 127.0.0.1, stopped afterwards."""
-    from serving.server.config import ServerConfig
+    """`start_server(models=..., **config)`: an in-process server on 127.0.0.1, stopped afterwards.
+
+    Versions load without replaying their warmup records unless the test passes ``runtime``
+    (tests/serving/server/test_warmup.py does): a replay runs every signature for the first time,
+    ~1.3 s of CPU per load, for signatures most of these tests never call. Servers started
+    without this fixture (the gateway's, the end-to-end tests', every `charloom serve` process)
+    warm up as in production."""
+    from serving.server.config import RuntimeOptions, ServerConfig
     from serving.server.model_server import start_server as start
 
     handles = []
@@ -58,6 +64,7 @@ def start_server() -> Iterator[Callable[..., object]]:
         kwargs.setdefault("port", 0)
         kwargs.setdefault("host", "127.0.0.1")
         kwargs.setdefault("poll_wait_seconds", 0.2)
+        kwargs.setdefault("runtime", RuntimeOptions(enable_model_warmup=False))
         handle = start(ServerConfig(**kwargs))
         handles.append(handle)
         return handle

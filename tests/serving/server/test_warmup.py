@@ -43,7 +43,10 @@ def test_the_exports_warmup_runs_before_the_version_is_available(start_server, e
     base = tmp_path / "m"
     shutil.copytree(exported, base / "1")
     options = BatchingOptions(enabled=True, max_batch_size=8, num_batch_threads=1)
-    handle = start_server(models=(ModelConfig("m", base),), batching=options)
+    handle = start_server(
+        models=(ModelConfig("m", base),), batching=options, runtime=RuntimeOptions()
+    )
+    assert RuntimeOptions().enable_model_warmup  # TF Serving's default: on
     assert handle.manager.available_versions("m") == [1]
     assert (
         batches(handle) == 5
@@ -72,7 +75,9 @@ def test_a_failing_warmup_request_fails_the_load(start_server, exported, tmp_pat
                 predict_log=prediction_log_pb2.PredictLog(request=request)
             ).SerializeToString()
         )
-    handle = start_server(models=(ModelConfig("m", base),), poll_wait_seconds=0)
+    handle = start_server(
+        models=(ModelConfig("m", base),), poll_wait_seconds=0, runtime=RuntimeOptions()
+    )
     record = handle.manager.version_states("m")[1]
     assert record.state == END and "outside the vocabulary" in record.error
     assert handle.manager.available_versions("m") == []
