@@ -44,6 +44,8 @@ def served_version(client: GenerationClient) -> int:
 
 def hammer_through_deploys(target: str, base, wait_for_version) -> None:
     """Four long-lived clients generate while versions 2 and 3 are deployed; none fails."""
+    for stamp in (2, 3):  # exported before the load, deployed under it (as an operator deploys)
+        version_export(float(stamp))
     clients = [GenerationClient(target, "charloom", steps_per_call=4) for _ in range(4)]
     stop = threading.Event()
     versions: list[list[int]] = [[] for _ in clients]
@@ -67,8 +69,6 @@ def hammer_through_deploys(target: str, base, wait_for_version) -> None:
         assert not errors, f"{len(errors)} texts failed, first: {errors[0]!r}"
 
     threads = [threading.Thread(target=generate, args=(i,)) for i in range(len(clients))]
-    for stamp in (2, 3):  # exported before the load, deployed under it (as an operator deploys)
-        version_export(float(stamp))
     try:
         for thread in threads:
             thread.start()

@@ -79,6 +79,19 @@ def metric(gateway, name: str) -> float:
     return 0.0
 
 
+def version_2_export():
+    """The run's one export of the version these tests deploy (another seed than version 1)."""
+    from tests.helpers.toy_models import toy_export
+
+    return toy_export(units=(16, 12), seed=1)
+
+
+def deploy_version_2(base) -> None:
+    from tests.helpers.export_cache import deploy_copy
+
+    deploy_copy(version_2_export(), base)
+
+
 @contextlib.contextmanager
 def deployable(tmp_path, gateway_model, batching=None, warmup=True, **gateway_options):
     """A copy of the model's base path (export version 2 there to deploy it), a server polling
@@ -86,9 +99,7 @@ def deployable(tmp_path, gateway_model, batching=None, warmup=True, **gateway_op
     made first, so a deploy under the block's load is a copy, as an operator deploys.
     ``warmup=False``: versions load without replaying their warmup records (a deploy lands in
     a fraction of a second)."""
-    from tests.helpers.toy_models import toy_export
-
-    toy_export(units=(16, 12), seed=1)
+    version_2_export()
     base = tmp_path / "charloom"
     shutil.copytree(gateway_model, base)
     server = start_server(
@@ -240,8 +251,6 @@ def test_a_full_queue_is_429_with_retry_after(small_gateway):
 
 
 def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
-    from tests.helpers.toy_models import export_toy_model
-
     stop = threading.Event()
     outcomes: list[tuple[int, int | None]] = []
 
@@ -267,7 +276,7 @@ def test_a_deploy_under_load_fails_no_request(tmp_path, gateway_model):
             with ThreadPoolExecutor(8) as pool:
                 futures = [pool.submit(load, i) for i in range(8)]
                 wait_for(lambda: len(outcomes) >= 8, 120, "the load's first replies")
-                export_toy_model(base, units=(16, 12), seed=1)  # version 2, while the load runs
+                deploy_version_2(base)  # while the load runs
                 wait_for(
                     lambda: server.manager.available_versions("charloom") == [2],
                     120,
@@ -372,8 +381,6 @@ def test_api_keys(small_gateway, tmp_path, monkeypatch):
 def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gateway_model):
     """A request whose version is unloaded mid-way: a plain one starts over on the new version
     (its text is exactly that version's for the seed), a stream that has sent text goes on there."""
-    from tests.helpers.toy_models import export_toy_model
-
     # 800 one-step calls: here version 1 is gone after ~170 of them (a fifth of the request)
     body = {"model": "charloom", "prompt": "ROMEO:", "max_tokens": MID_REQUEST_TOKENS, "seed": 3}
     deploying = deployable(tmp_path, gateway_model, warmup=False, steps_per_call=1)
@@ -392,7 +399,7 @@ def test_a_version_unloaded_mid_request_restarts_or_continues_it(tmp_path, gatew
             )
             lines = streamed.iter_lines()
             next(lines)  # the stream has sent text
-            export_toy_model(base, units=(16, 12), seed=1)  # version 2
+            deploy_version_2(base)
             stream_text = "".join(
                 json.loads(line.removeprefix(b"data: "))["choices"][0]["text"]
                 for line in lines
@@ -412,8 +419,6 @@ def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gatew
     """The deploy lands while a long prompt is prefilled chunk by chunk: a plain request starts
     over on the new version; a stream that has sent text (its other prompt's) prefills the long
     prompt again there. Both texts are then exactly the new version's for the seed."""
-    from tests.helpers.toy_models import export_toy_model
-
     long_prompt = ("ROMEO: But soft, what light. " * 20000)[:LONG_PROMPT_CHARS]
     body = {"model": "charloom", "max_tokens": 20, "seed": 5}
     options = dict(max_prompt_chars=LONG_PROMPT_CHARS, warmup=False)
@@ -444,7 +449,7 @@ def test_a_version_unloaded_while_a_prompt_is_prefilled_moves_it(tmp_path, gatew
                 texts[event["choices"][0]["index"]] += event["choices"][0]["text"]
                 if event["choices"][0]["finish_reason"]:
                     break  # prompt 0's row finished: the stream has sent text
-            export_toy_model(base, units=(16, 12), seed=1)  # version 2
+            deploy_version_2(base)
             for event in events:
                 assert "error" not in event, event
                 texts[event["choices"][0]["index"]] += event["choices"][0]["text"]
