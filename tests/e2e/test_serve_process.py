@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_p
 
 from serving import defaults
 from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -104,10 +104,7 @@ def test_charloom_serve_process_with_a_real_export(tmp_path, wait_for_health):
         assert sorted(namespace["step"].inputs) == ["input_ids", "layer_0_h", "layer_1_h"]
 
         assert export_version(base, "lstm").name == "2"  # a new version (another cell) is picked up
-        deadline = time.monotonic() + 60
-        while metadata_version(port) != 2:
-            assert time.monotonic() < deadline, "version 2 never served"
-            time.sleep(0.2)
+        wait_for(lambda: metadata_version(port) == 2, 60, "version 2 served", server)
         url = f"http://127.0.0.1:{monitoring}{defaults.MONITORING_PATH}"
         assert (
             ":tensorflow:serving:request_count{"

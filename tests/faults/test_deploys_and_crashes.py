@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -120,10 +119,12 @@ def test_a_stream_cut_by_an_unload_ends_with_a_clear_error(tmp_path):
         chunks = client.stream(PROMPT, max_new_tokens=500, seed=1)
         next(chunks)
         export_version(base, 2.0)
-        deadline = time.monotonic() + 60
-        while handle.manager.available_versions("charloom") != [2]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(
+            lambda: handle.manager.available_versions("charloom") == [2],
+            60,
+            "version 2 replacing version 1",
+            interval=0.05,
+        )
         with pytest.raises(ModelVersionUnloadedError, match="version 1 is no longer served"):
             for _ in chunks:
                 pass
