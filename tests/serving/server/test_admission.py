@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.errors import ServingError
-from serving.server.config import BatchingOptions, ModelConfig, RuntimeOptions, ServerLimits
+from serving.server.config import BatchingOptions, ModelConfig, ServerLimits
 from serving.server.metrics import REQUEST_COUNT, UNKNOWN_MODEL_LABEL
 from serving.tensors import to_tensor_proto
 
@@ -49,8 +49,6 @@ def test_calls_beyond_the_limit_are_refused_and_health_still_answers(start_serve
         models=(ModelConfig("toy", model_base(1)),),
         batching=batching,
         limits=ServerLimits(max_concurrent_requests=1),
-        # no warmup: each record would wait out the long batch timeout while the version loads
-        runtime=RuntimeOptions(enable_model_warmup=False),
     )
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -84,8 +82,6 @@ def test_many_slow_callers_never_starve_health_checks(start_server, model_base):
         models=(ModelConfig("toy", model_base(1)),),
         batching=batching,
         limits=ServerLimits(max_concurrent_requests=4),
-        # no warmup: each record would wait out the long batch timeout while the version loads
-        runtime=RuntimeOptions(enable_model_warmup=False),
     )
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

@@ -14,7 +14,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import defaults
 from serving.server.batching_parameters import parse_batching_parameters
-from serving.server.config import BatchingOptions, ModelConfig, RestOptions, RuntimeOptions
+from serving.server.config import BatchingOptions, ModelConfig, RestOptions
 from serving.tensors import from_tensor_proto, to_tensor_proto
 from tests.helpers.session_model import SessionSignatures
 
@@ -134,8 +134,6 @@ def test_a_bad_request_fails_its_whole_batch_as_on_tf_serving(start_server, mode
     handle = start_server(
         models=(ModelConfig("toy", model_base(1)),),
         batching=options,
-        # no warmup: each record would wait out the long batch timeout while the version loads
-        runtime=RuntimeOptions(enable_model_warmup=False),
     )
     outcomes: dict[int, object] = {}
 
@@ -173,8 +171,6 @@ def test_request_whose_deadline_passes_in_the_queue_is_dropped(start_server, mod
     handle = start_server(
         models=(ModelConfig("toy", model_base(1)),),
         batching=options,
-        # no warmup: each record would wait out the long batch timeout while the version loads
-        runtime=RuntimeOptions(enable_model_warmup=False),
     )
     with grpc.insecure_channel(f"127.0.0.1:{handle.port}") as channel:
         grpc.channel_ready_future(channel).result(
@@ -211,8 +207,6 @@ def test_graceful_shutdown_drains_in_flight_calls(start_server, model_base):
     handle = start_server(
         models=(ModelConfig("toy", model_base(1)),),
         batching=options,
-        # no warmup: each record would wait out the long batch timeout while the version loads
-        runtime=RuntimeOptions(enable_model_warmup=False),
     )
     outcome: list[object] = []
     target = f"127.0.0.1:{handle.port}"

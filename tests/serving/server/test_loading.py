@@ -13,7 +13,7 @@ from tensorflow_serving.apis import get_model_status_pb2, model_pb2
 
 from serving.contract import MAX_VERSION
 from serving.saved_model import version_number
-from serving.server.config import ModelConfig, RuntimeOptions
+from serving.server.config import ModelConfig
 from serving.server.loading import load_servable
 from serving.server.servables import ServableManager, versions_on_disk
 
@@ -42,9 +42,7 @@ def test_a_directory_named_beyond_int64_is_no_version(model_base, start_server):
     base = model_base(1)
     shutil.copytree(base / "1", base / "99999999999999999999")
     assert list(versions_on_disk(base)) == [1]
-    handle = start_server(
-        models=(ModelConfig("toy", base),), runtime=RuntimeOptions(enable_model_warmup=False)
-    )
+    handle = start_server(models=(ModelConfig("toy", base),))
     assert handle.manager.available_versions("toy") == [1]
 
 
