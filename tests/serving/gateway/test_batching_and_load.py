@@ -215,7 +215,7 @@ def test_a_client_that_leaves_frees_its_rows(small_gateway):
         stream.cancel()
     wait_for(
         lambda: metric(gateway, 'charloom:request_success_total{finished_reason="abort"}') >= 2,
-        60,
+        30,
         "the cancelled gRPC stream's rows to leave the batch",
         interval=0.1,
     )
